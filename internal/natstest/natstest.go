@@ -1,0 +1,193 @@
+// Package natstest starts real, embedded NATS JetStream servers for tests: a single node or an
+// in-process cluster on loopback, each with its own store directory, so that a node can be shut
+// down and restarted on the same store.
+package natstest
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Option adjusts the server options of every node before it starts.
+type Option func(*server.Options)
+
+// SyncAlways makes JetStream fsync every write before acknowledging it.
+func SyncAlways() Option { return func(o *server.Options) { o.SyncAlways = true } }
+
+// WithOptions applies an arbitrary change to the server options (accounts, users, limits...).
+func WithOptions(f func(*server.Options)) Option { return Option(f) }
+
+// Node is one embedded server; it can be shut down and restarted on the same store and ports.
+type Node struct {
+	t    testing.TB
+	opts server.Options
+	srv  *server.Server
+}
+
+// Server returns the running server (nil after Shutdown until Restart).
+func (n *Node) Server() *server.Server { return n.srv }
+
+// Name returns the node's server name.
+func (n *Node) Name() string { return n.opts.ServerName }
+
+// ClientURL returns the node's client URL (stable across restarts).
+func (n *Node) ClientURL() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.opts.Port) }
+
+// Shutdown stops the node and waits until it is gone.
+func (n *Node) Shutdown() {
+	if n.srv == nil {
+		return
+	}
+	n.srv.Shutdown()
+	n.srv.WaitForShutdown()
+	n.srv = nil
+}
+
+// Running reports whether the node is up.
+func (n *Node) Running() bool { return n.srv != nil }
+
+// Restart starts the node again on its own store directory and ports.
+func (n *Node) Restart() {
+	n.t.Helper()
+	if n.srv != nil {
+		n.t.Fatalf("natstest: restart of running node %s", n.Name())
+	}
+	opts := n.opts
+	s, err := server.NewServer(&opts)
+	if err != nil {
+		n.t.Fatalf("natstest: new server %s: %v", n.Name(), err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(20 * time.Second) {
+		s.Shutdown()
+		n.t.Fatalf("natstest: server %s not ready", n.Name())
+	}
+	n.srv = s
+}
+
+// RunServer starts a single JetStream node on a free loopback port; it is shut down when the test
+// ends.
+func RunServer(t testing.TB, opts ...Option) *Node {
+	t.Helper()
+	o := baseOptions(t, "single", freePort(t))
+	for _, f := range opts {
+		f(&o)
+	}
+	n := &Node{t: t, opts: o}
+	n.Restart()
+	t.Cleanup(n.Shutdown)
+	return n
+}
+
+// Cluster is an in-process JetStream cluster on loopback.
+type Cluster struct {
+	Nodes []*Node
+}
+
+// RunCluster starts a JetStream cluster of size nodes and waits until it has a meta leader that
+// sees every peer, so that streams can be created at once.
+func RunCluster(t testing.TB, size int, opts ...Option) *Cluster {
+	t.Helper()
+	clientPorts := make([]int, size)
+	routePorts := make([]int, size)
+	routes := make([]string, size)
+	for i := range size {
+		clientPorts[i] = freePort(t)
+		routePorts[i] = freePort(t)
+		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i])
+	}
+	c := &Cluster{}
+	for i := range size {
+		o := baseOptions(t, fmt.Sprintf("n%d", i+1), clientPorts[i])
+		o.Cluster = server.ClusterOpts{Name: "natstest", Host: "127.0.0.1", Port: routePorts[i]}
+		o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+		for _, f := range opts {
+			f(&o)
+		}
+		c.Nodes = append(c.Nodes, &Node{t: t, opts: o})
+	}
+	for _, n := range c.Nodes {
+		n.Restart()
+	}
+	t.Cleanup(func() {
+		for _, n := range c.Nodes {
+			n.Shutdown()
+		}
+	})
+	c.WaitReady(t)
+	return c
+}
+
+// WaitReady waits until a running node is the JetStream meta leader and sees all peers.
+func (c *Cluster) WaitReady(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, n := range c.Nodes {
+			if n.srv != nil && n.srv.JetStreamIsLeader() && len(n.srv.JetStreamClusterPeers()) == len(c.Nodes) {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("natstest: cluster has no JetStream meta leader with %d peers after 30s", len(c.Nodes))
+}
+
+// ClientURL returns a comma-separated list of every node's client URL, for nats.Connect.
+func (c *Cluster) ClientURL() string {
+	urls := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		urls[i] = n.ClientURL()
+	}
+	return strings.Join(urls, ",")
+}
+
+// Node returns the running node with the given server name, or nil.
+func (c *Cluster) Node(name string) *Node {
+	for _, n := range c.Nodes {
+		if n.Name() == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// Connect opens a client connection to url that is closed when the test ends.
+func Connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	opts = append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond)}, opts...)
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatalf("natstest: connect %s: %v", url, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func baseOptions(t testing.TB, name string, port int) server.Options {
+	return server.Options{
+		ServerName: name,
+		Host:       "127.0.0.1",
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   t.TempDir(),
+		NoLog:      true,
+		NoSigs:     true,
+	}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("natstest: free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
