@@ -1,0 +1,232 @@
+// Package api is the wire contract of the command service: subjects, request and reply bodies,
+// and error codes, as plain JSON types that any NATS client can produce. It imports nothing of
+// the domain so that users' tools can depend on it alone. subjects.md is the prose version.
+package api
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Service identity, as the NATS micro framework announces it ($SRV.PING, $SRV.INFO, $SRV.STATS).
+const (
+	ServiceName = "cim-command-service"
+	// QueueGroup is shared by every instance, so each request reaches exactly one of them.
+	QueueGroup = "cim-command-service"
+)
+
+// Subject prefixes: a command is sent to CommandPrefix + "." + its name, a query to
+// QueryPrefix + "." + its name.
+const (
+	CommandPrefix = "cim.cmd.computeresource"
+	QueryPrefix   = "cim.qry.computeresource"
+)
+
+// Command names: the last token of each command subject.
+const (
+	CmdRegister             = "register"
+	CmdAssignOrganization   = "assign_organization"
+	CmdAssignLocation       = "assign_location"
+	CmdAssignOwner          = "assign_owner"
+	CmdAddPolicy            = "add_policy"
+	CmdRemovePolicy         = "remove_policy"
+	CmdAssignAccountConcept = "assign_account_concept"
+	CmdClearAccountConcept  = "clear_account_concept"
+	CmdSetHardwareDetails   = "set_hardware_details"
+	CmdAssignAssetTag       = "assign_asset_tag"
+	CmdUpdateMetadata       = "update_metadata"
+	CmdChangeStatus         = "change_status"
+)
+
+// Query names: the last token of each query subject.
+const (
+	QueryGet     = "get"
+	QueryHistory = "history"
+)
+
+// Commands lists every command name in a stable order.
+func Commands() []string {
+	return []string{CmdRegister, CmdAssignOrganization, CmdAssignLocation, CmdAssignOwner, CmdAddPolicy,
+		CmdRemovePolicy, CmdAssignAccountConcept, CmdClearAccountConcept, CmdSetHardwareDetails,
+		CmdAssignAssetTag, CmdUpdateMetadata, CmdChangeStatus}
+}
+
+// CommandSubject is the subject a command of that name is sent to.
+func CommandSubject(name string) string { return CommandPrefix + "." + name }
+
+// QuerySubject is the subject a query of that name is sent to.
+func QuerySubject(name string) string { return QueryPrefix + "." + name }
+
+// Envelope holds the fields every command accepts. All are optional: the service fills in a
+// missing command id (a fresh one: such a request cannot be retried safely), correlation id
+// (the command id) and timestamp (its clock on receipt). Send your own command_id to make
+// retries safe: a command re-sent with the same id returns the first result and writes nothing.
+type Envelope struct {
+	CommandID     string     `json:"command_id,omitempty"`
+	CorrelationID string     `json:"correlation_id,omitempty"`
+	CausationID   string     `json:"causation_id,omitempty"`
+	Timestamp     *time.Time `json:"timestamp,omitempty"`
+}
+
+// Register registers a resource. AggregateID is optional: without it the service derives one
+// from the command id, so a retry of the same command names the same resource.
+type Register struct {
+	Envelope
+	AggregateID  string `json:"aggregate_id,omitempty"`
+	Hostname     string `json:"hostname"`
+	ResourceType string `json:"resource_type"`
+}
+
+// Target names the resource every command but Register acts on.
+type Target struct {
+	Envelope
+	AggregateID string `json:"aggregate_id"`
+}
+
+// AssignOrganization assigns the resource to an organization (UUID).
+type AssignOrganization struct {
+	Target
+	OrganizationID string `json:"organization_id"`
+}
+
+// AssignLocation assigns the resource to a location (UUID).
+type AssignLocation struct {
+	Target
+	LocationID string `json:"location_id"`
+}
+
+// AssignOwner assigns the person (UUID) who owns the resource.
+type AssignOwner struct {
+	Target
+	OwnerID string `json:"owner_id"`
+}
+
+// AddPolicy attaches a policy (UUID).
+type AddPolicy struct {
+	Target
+	PolicyID string `json:"policy_id"`
+}
+
+// RemovePolicy detaches a policy (UUID).
+type RemovePolicy struct {
+	Target
+	PolicyID string `json:"policy_id"`
+}
+
+// AssignAccountConcept links the resource to an account concept (UUID).
+type AssignAccountConcept struct {
+	Target
+	ConceptID string `json:"concept_id"`
+}
+
+// ClearAccountConcept removes the account concept link.
+type ClearAccountConcept struct {
+	Target
+}
+
+// SetHardwareDetails sets hardware facts; an omitted field is left as it is.
+type SetHardwareDetails struct {
+	Target
+	Manufacturer *string `json:"manufacturer,omitempty"`
+	Model        *string `json:"model,omitempty"`
+	SerialNumber *string `json:"serial_number,omitempty"`
+}
+
+// AssignAssetTag sets the asset tag.
+type AssignAssetTag struct {
+	Target
+	AssetTag string `json:"asset_tag"`
+}
+
+// UpdateMetadata sets one metadata key to a value (an upsert).
+type UpdateMetadata struct {
+	Target
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// ChangeStatus moves the resource to another status: provisioning, active, maintenance or
+// decommissioned (terminal).
+type ChangeStatus struct {
+	Target
+	Status string `json:"status"`
+}
+
+// CommandReply is the body of a successful command reply.
+type CommandReply struct {
+	AggregateID string `json:"aggregate_id"`
+	// Version is the stream sequence of the resource's last event after the command: pass it
+	// as a query's as_of_sequence to read exactly this state.
+	Version uint64 `json:"version"`
+	// Events lists what the command wrote; empty when the command changed nothing.
+	Events []EventRef `json:"events"`
+	// Duplicate is true when this command id had already been applied: nothing was written
+	// now and the reply describes the first application.
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// EventRef identifies one stored event.
+type EventRef struct {
+	Type     string `json:"type"`
+	ID       string `json:"id"`
+	Sequence uint64 `json:"sequence"`
+}
+
+// Get asks for a resource's state: the current one, or as of a stream sequence or a time.
+type Get struct {
+	AggregateID  string     `json:"aggregate_id"`
+	AsOfSequence uint64     `json:"as_of_sequence,omitempty"`
+	AsOfTime     *time.Time `json:"as_of_time,omitempty"`
+}
+
+// Resource is a resource's state as a query returns it.
+type Resource struct {
+	ID               string            `json:"id"`
+	Hostname         string            `json:"hostname"`
+	ResourceType     string            `json:"resource_type"`
+	Category         string            `json:"category"`
+	Status           string            `json:"status"`
+	OrganizationID   string            `json:"organization_id,omitempty"`
+	LocationID       string            `json:"location_id,omitempty"`
+	OwnerID          string            `json:"owner_id,omitempty"`
+	AccountConceptID string            `json:"account_concept_id,omitempty"`
+	Policies         []string          `json:"policies"`
+	Manufacturer     string            `json:"manufacturer,omitempty"`
+	Model            string            `json:"model,omitempty"`
+	SerialNumber     string            `json:"serial_number,omitempty"`
+	AssetTag         string            `json:"asset_tag,omitempty"`
+	Metadata         map[string]string `json:"metadata"`
+	CreatedAt        time.Time         `json:"created_at"`
+	UpdatedAt        time.Time         `json:"updated_at"`
+	// Version is the stream sequence of the last event folded into this state.
+	Version uint64 `json:"version"`
+}
+
+// History asks for a page of a resource's events after a stream sequence.
+type History struct {
+	AggregateID   string `json:"aggregate_id"`
+	AfterSequence uint64 `json:"after_sequence,omitempty"`
+	// Limit is the page size: default 100, at most 1000.
+	Limit int `json:"limit,omitempty"`
+}
+
+// HistoryPage is one page of a resource's events, oldest first.
+type HistoryPage struct {
+	AggregateID string         `json:"aggregate_id"`
+	Events      []HistoryEvent `json:"events"`
+	// More is true when events follow; ask again with AfterSequence = NextAfter.
+	More      bool   `json:"more"`
+	NextAfter uint64 `json:"next_after,omitempty"`
+}
+
+// HistoryEvent is one stored event, upcast to its current schema version.
+type HistoryEvent struct {
+	Sequence      uint64          `json:"sequence"`
+	Type          string          `json:"type"`
+	SchemaVersion int             `json:"schema_version"`
+	ID            string          `json:"id"`
+	CommandID     string          `json:"command_id,omitempty"`
+	CorrelationID string          `json:"correlation_id,omitempty"`
+	StoredAt      time.Time       `json:"stored_at"`
+	Data          json.RawMessage `json:"data"`
+}
