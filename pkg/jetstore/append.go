@@ -1,0 +1,150 @@
+package jetstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+// AppendResult tells where the events of an Append were stored.
+type AppendResult struct {
+	// FirstSequence and LastSequence are the stream sequences of the first and last event.
+	// LastSequence is the expected sequence of the aggregate's next append.
+	FirstSequence, LastSequence uint64
+	// Duplicate is true when the events had already been written by an earlier Append with the
+	// same event ids (a retry whose reply was lost); the sequences are the original ones and
+	// nothing new was written.
+	Duplicate bool
+}
+
+// Server error codes that mean "the aggregate is not at the expected sequence": 10071 from a
+// single server (with the actual sequence in the text), 10164 from a replicated stream or while
+// another write to the subject is in flight.
+const (
+	codeWrongLastSequence         = jetstream.JSErrCodeStreamWrongLastSequence
+	codeWrongLastSequenceConstant = jetstream.JSErrCodeStreamWrongLastSequenceConstant
+)
+
+// Append appends events to the aggregate if its last sequence is expected (0: the aggregate must
+// not exist yet). The server enforces the expectation, so of several concurrent appends with the
+// same expected sequence exactly one succeeds; the others fail with a *ConcurrencyError
+// (errors.Is(err, ErrConcurrency)).
+//
+// Several events are written as one atomic batch: all or none. More than
+// Config.MaxEventsPerAppend events fail with ErrTooManyEvents and no events with ErrNoEvents,
+// before anything is sent. Every event needs a unique ID, which becomes its Nats-Msg-Id.
+//
+// Retrying an Append whose reply was lost (same events, same expected sequence) is safe: whether
+// the server de-duplicates it (replicated stream) or rejects it on the expected sequence (single
+// server), Append recognises its own earlier write by the event ids and returns Duplicate: true
+// with the original sequences.
+func (s *Store) Append(ctx context.Context, agg AggregateRef, expected uint64, events []Event) (AppendResult, error) {
+	subject, err := s.Subject(agg)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if len(events) == 0 {
+		return AppendResult{}, fmt.Errorf("%w: aggregate %s", ErrNoEvents, agg)
+	}
+	if len(events) > s.cfg.MaxEventsPerAppend {
+		return AppendResult{}, fmt.Errorf("%w: %d events for %s, at most %d", ErrTooManyEvents, len(events), agg, s.cfg.MaxEventsPerAppend)
+	}
+	ids := make(map[string]struct{}, len(events))
+	for i := range events {
+		if err := events[i].validate(); err != nil {
+			return AppendResult{}, err
+		}
+		if _, dup := ids[events[i].ID]; dup {
+			return AppendResult{}, fmt.Errorf("%w: event id %q appears twice in one append", ErrInvalidEvent, events[i].ID)
+		}
+		ids[events[i].ID] = struct{}{}
+	}
+	if err := ctxErr(ctx); err != nil {
+		return AppendResult{}, err
+	}
+
+	var res AppendResult
+	if len(events) == 1 {
+		res, err = s.publishOne(ctx, agg, subject, expected, &events[0])
+	} else {
+		res, err = s.publishBatch(ctx, agg, subject, expected, events)
+	}
+	if err == nil {
+		return res, nil
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case codeWrongLastSequence, codeWrongLastSequenceConstant, jetstreamext.JSErrCodeBatchPublishDuplicateMsgID:
+			return s.resolveConflict(ctx, agg, subject, expected, events, err)
+		}
+	}
+	return AppendResult{}, fmt.Errorf("jetstore: append %d events to %s: %w", len(events), agg, classify(err))
+}
+
+func (s *Store) publishOne(ctx context.Context, agg AggregateRef, subject string, expected uint64, e *Event) (AppendResult, error) {
+	ack, err := s.js.PublishMsg(ctx, e.message(subject, agg), jetstream.WithExpectLastSequencePerSubject(expected))
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return AppendResult{FirstSequence: ack.Sequence, LastSequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+func (s *Store) publishBatch(ctx context.Context, agg AggregateRef, subject string, expected uint64, events []Event) (AppendResult, error) {
+	msgs := make([]*nats.Msg, len(events))
+	for i := range events {
+		msgs[i] = events[i].message(subject, agg)
+	}
+	// The expectation goes on the first message only; the server checks it at commit against the
+	// stream as it was before the batch.
+	msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqHeader, fmt.Sprint(expected))
+	// The first message is acknowledged (the library's default) so that a batch the stream refuses
+	// fails at once rather than at commit; that wait is bounded by ctx's deadline.
+	fc := jetstreamext.BatchFlowControl{AckFirst: true, AckTimeout: s.js.Options().DefaultTimeout}
+	if d, ok := ctx.Deadline(); ok {
+		fc.AckTimeout = max(time.Until(d), time.Millisecond)
+	}
+	ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs, fc)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	// An atomic batch is stored contiguously; the ack names the commit (last) message.
+	n := uint64(len(events))
+	return AppendResult{FirstSequence: ack.Sequence - n + 1, LastSequence: ack.Sequence}, nil
+}
+
+// resolveConflict decides whether a rejected append is a retry of a write that already happened
+// (the events right after expected on the subject carry our event ids) or a real conflict. It
+// reads from the stream leader, which has every acknowledged write, rather than from a possibly
+// lagging replica.
+func (s *Store) resolveConflict(ctx context.Context, agg AggregateRef, subject string, expected uint64, events []Event, cause error) (AppendResult, error) {
+	first, err := s.leaderGet(ctx, msgGetRequest{Seq: expected + 1, NextFor: subject})
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return AppendResult{}, fmt.Errorf("jetstore: append to %s rejected (%v), and reading it back failed: %w", agg, cause, classify(err))
+	}
+	if err == nil && first.Header.Get(HeaderEventID) == events[0].ID {
+		res := AppendResult{FirstSequence: first.Sequence, LastSequence: first.Sequence, Duplicate: true}
+		if len(events) == 1 {
+			return res, nil
+		}
+		// The batch was atomic and contiguous: its last message closes it.
+		res.LastSequence = first.Sequence + uint64(len(events)) - 1
+		last, err := s.leaderGet(ctx, msgGetRequest{Seq: res.LastSequence})
+		if err == nil && last.Subject == subject && last.Header.Get(HeaderEventID) == events[len(events)-1].ID {
+			return res, nil
+		}
+		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return AppendResult{}, fmt.Errorf("jetstore: append to %s rejected (%v), and reading it back failed: %w", agg, cause, classify(err))
+		}
+	}
+	cerr := &ConcurrencyError{Aggregate: agg, Expected: expected, Err: cause}
+	if last, err := s.leaderGet(ctx, msgGetRequest{LastFor: subject}); err == nil {
+		cerr.Actual = last.Sequence
+	}
+	return AppendResult{}, cerr
+}

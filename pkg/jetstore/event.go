@@ -1,0 +1,168 @@
+package jetstore
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Headers written on every event message, so that consumers can route and filter without decoding
+// the payload. Values are plain strings; the schema version is a decimal integer.
+const (
+	// HeaderEventID carries Event.ID. It is JetStream's de-duplication header (Nats-Msg-Id).
+	HeaderEventID = jetstream.MsgIDHeader
+	// HeaderEventType carries Event.Type.
+	HeaderEventType = "Cim-Event-Type"
+	// HeaderEventVersion carries Event.SchemaVersion as written (before any upcast).
+	HeaderEventVersion = "Cim-Event-Version"
+	// HeaderCorrelationID carries Event.CorrelationID (omitted when empty).
+	HeaderCorrelationID = "Cim-Correlation-Id"
+	// HeaderCausationID carries Event.CausationID (omitted when empty).
+	HeaderCausationID = "Cim-Causation-Id"
+	// HeaderCommandID carries Event.CommandID (omitted when empty).
+	HeaderCommandID = "Cim-Command-Id"
+	// HeaderAggregateType carries AggregateRef.Type.
+	HeaderAggregateType = "Cim-Aggregate-Type"
+	// HeaderAggregateID carries AggregateRef.ID.
+	HeaderAggregateID = "Cim-Aggregate-Id"
+)
+
+// MaxEventIDLength bounds the length in bytes of Event.ID.
+const MaxEventIDLength = 256
+
+// Event is one domain event to append.
+type Event struct {
+	// ID identifies the event uniquely (e.g. a UUID). Required. It becomes the message's
+	// Nats-Msg-Id, so that a retried append is recognised as the same write.
+	ID string
+	// Type names the event, e.g. "OrderPlaced". Required.
+	Type string
+	// SchemaVersion is the version of Data's encoding for this Type, 1 or more. On read it is the
+	// version after upcasting.
+	SchemaVersion int
+	// Data is the encoded event; the store does not look inside.
+	Data []byte
+	// CorrelationID, CausationID and CommandID trace the event to the request and command that
+	// caused it. Optional.
+	CorrelationID string
+	CausationID   string
+	CommandID     string
+	// Headers are extra message headers, optional. Names must not start with "Nats-" or "Cim-"
+	// (reserved) and neither names nor values may contain control characters.
+	Headers map[string]string
+}
+
+// RecordedEvent is an event as stored.
+type RecordedEvent struct {
+	Event
+	// Aggregate is the aggregate the event belongs to.
+	Aggregate AggregateRef
+	// Sequence is the event's stream sequence. The last one of an aggregate is the expected
+	// sequence of its next append.
+	Sequence uint64
+	// Time is the server's time of the write.
+	Time time.Time
+}
+
+// validate checks that e can be written as a message.
+func (e *Event) validate() error {
+	switch {
+	case e.ID == "":
+		return fmt.Errorf("%w: empty id", ErrInvalidEvent)
+	case len(e.ID) > MaxEventIDLength:
+		return fmt.Errorf("%w: id %.32q... longer than %d bytes", ErrInvalidEvent, e.ID, MaxEventIDLength)
+	case strings.IndexFunc(e.ID, notPrintable) >= 0:
+		return fmt.Errorf("%w: id %q contains white space or control characters", ErrInvalidEvent, e.ID)
+	case e.Type == "":
+		return fmt.Errorf("%w: event %s: empty type", ErrInvalidEvent, e.ID)
+	case strings.IndexFunc(e.Type, notPrintable) >= 0:
+		return fmt.Errorf("%w: event %s: type %q contains white space or control characters", ErrInvalidEvent, e.ID, e.Type)
+	case e.SchemaVersion < 1:
+		return fmt.Errorf("%w: event %s: schema version %d, want 1 or more", ErrInvalidEvent, e.ID, e.SchemaVersion)
+	}
+	for name, v := range map[string]string{"correlation id": e.CorrelationID, "causation id": e.CausationID, "command id": e.CommandID} {
+		if strings.IndexFunc(v, unicode.IsControl) >= 0 {
+			return fmt.Errorf("%w: event %s: %s %q contains control characters", ErrInvalidEvent, e.ID, name, v)
+		}
+	}
+	for k, v := range e.Headers {
+		switch {
+		case k == "" || strings.IndexFunc(k, notPrintable) >= 0 || strings.ContainsRune(k, ':'):
+			return fmt.Errorf("%w: event %s: header name %q", ErrInvalidEvent, e.ID, k)
+		case reservedHeader(k):
+			return fmt.Errorf("%w: event %s: header name %q is reserved", ErrInvalidEvent, e.ID, k)
+		case strings.IndexFunc(v, unicode.IsControl) >= 0:
+			return fmt.Errorf("%w: event %s: header %s value %q contains control characters", ErrInvalidEvent, e.ID, k, v)
+		}
+	}
+	return nil
+}
+
+func notPrintable(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
+
+func reservedHeader(k string) bool {
+	k = strings.ToLower(k)
+	return strings.HasPrefix(k, "nats-") || strings.HasPrefix(k, "cim-")
+}
+
+// message encodes e as a message on subject for agg.
+func (e *Event) message(subject string, agg AggregateRef) *nats.Msg {
+	h := make(nats.Header, 8+len(e.Headers))
+	for k, v := range e.Headers {
+		h.Set(k, v)
+	}
+	h.Set(HeaderEventID, e.ID)
+	h.Set(HeaderEventType, e.Type)
+	h.Set(HeaderEventVersion, strconv.Itoa(e.SchemaVersion))
+	h.Set(HeaderAggregateType, agg.Type)
+	h.Set(HeaderAggregateID, agg.ID)
+	if e.CorrelationID != "" {
+		h.Set(HeaderCorrelationID, e.CorrelationID)
+	}
+	if e.CausationID != "" {
+		h.Set(HeaderCausationID, e.CausationID)
+	}
+	if e.CommandID != "" {
+		h.Set(HeaderCommandID, e.CommandID)
+	}
+	return &nats.Msg{Subject: subject, Header: h, Data: e.Data}
+}
+
+// decodeEvent turns a stored message into a RecordedEvent (before upcasting).
+func decodeEvent(m *jetstream.RawStreamMsg) (RecordedEvent, error) {
+	h := m.Header
+	v, err := strconv.Atoi(h.Get(HeaderEventVersion))
+	if err != nil || h.Get(HeaderEventID) == "" || h.Get(HeaderEventType) == "" {
+		return RecordedEvent{}, fmt.Errorf("%w: message %d on %s lacks %s, %s or %s", ErrCorruptEvent,
+			m.Sequence, m.Subject, HeaderEventID, HeaderEventType, HeaderEventVersion)
+	}
+	r := RecordedEvent{
+		Event: Event{
+			ID:            h.Get(HeaderEventID),
+			Type:          h.Get(HeaderEventType),
+			SchemaVersion: v,
+			Data:          m.Data,
+			CorrelationID: h.Get(HeaderCorrelationID),
+			CausationID:   h.Get(HeaderCausationID),
+			CommandID:     h.Get(HeaderCommandID),
+		},
+		Aggregate: AggregateRef{Type: h.Get(HeaderAggregateType), ID: h.Get(HeaderAggregateID)},
+		Sequence:  m.Sequence,
+		Time:      m.Time,
+	}
+	for k, vs := range h {
+		if reservedHeader(k) || len(vs) == 0 {
+			continue
+		}
+		if r.Headers == nil {
+			r.Headers = make(map[string]string)
+		}
+		r.Headers[k] = vs[0]
+	}
+	return r, nil
+}

@@ -1,0 +1,144 @@
+package jetstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+// Loaded is the result of a Load.
+type Loaded struct {
+	// Events are the aggregate's events in stream order, upcast to their latest known version.
+	Events []RecordedEvent
+	// LastSequence is the sequence the loaded state stands for: that of the last event returned,
+	// or, when no event was returned, the After sequence (0 without After). Without UpTo options it
+	// is the expected sequence of the aggregate's next Append.
+	LastSequence uint64
+}
+
+// Load reads the aggregate's events in order with batch direct get, page by page, so that
+// aggregates of any length load without a consumer. Options narrow the read: After (tail of a
+// cached state), UpToSequence and UpToTime (the aggregate as it was). An aggregate without events
+// loads as an empty Loaded, not an error.
+//
+// Direct gets may be answered by any replica, which may lag the leader by a few writes; an append
+// decided on such a state fails with ErrConcurrency and is retried after a reload.
+func (s *Store) Load(ctx context.Context, agg AggregateRef, opts ...LoadOption) (Loaded, error) {
+	subject, err := s.Subject(agg)
+	if err != nil {
+		return Loaded{}, err
+	}
+	var o loadOptions
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return Loaded{}, err
+		}
+	}
+	loaded := Loaded{LastSequence: o.after}
+	for e, err := range s.read(ctx, subject, o.after+1, &o) {
+		if err != nil {
+			return Loaded{}, fmt.Errorf("jetstore: load %s: %w", agg, err)
+		}
+		loaded.Events = append(loaded.Events, e)
+		loaded.LastSequence = e.Sequence
+	}
+	return loaded, nil
+}
+
+// read yields the events on subject (which may be a wildcard) from stream sequence from on, upcast,
+// within o's upper bounds, paging with batch direct gets until the stream holds no more.
+func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOptions) iter.Seq2[RecordedEvent, error] {
+	return func(yield func(RecordedEvent, error) bool) {
+		if from == 0 {
+			from = 1
+		}
+		for {
+			if err := ctxErr(ctx); err != nil {
+				yield(RecordedEvent{}, err)
+				return
+			}
+			if o.upToSeq != 0 && from > o.upToSeq {
+				return
+			}
+			page, err := jetstreamext.GetBatch(ctx, s.js, s.cfg.Stream, s.pageSize,
+				jetstreamext.GetBatchSeq(from), jetstreamext.GetBatchSubject(subject))
+			if err != nil {
+				yield(RecordedEvent{}, classify(err))
+				return
+			}
+			var got int
+			pending := uint64(0)
+			for m, err := range page {
+				// The page's iterator must be drained or broken out of: it owns a subscription
+				// that it removes only then.
+				if errors.Is(err, jetstreamext.ErrNoMessages) {
+					return
+				}
+				if err != nil {
+					yield(RecordedEvent{}, s.directGetError(err))
+					return
+				}
+				if m.Sequence < from {
+					yield(RecordedEvent{}, fmt.Errorf("%w: direct get returned sequence %d, asked from %d", ErrCorruptEvent, m.Sequence, from))
+					return
+				}
+				if !o.includes(m.Sequence, m.Time) {
+					return
+				}
+				e, err := s.decode(m)
+				if err != nil {
+					yield(RecordedEvent{}, err)
+					return
+				}
+				if !yield(e, nil) {
+					return
+				}
+				got++
+				from = m.Sequence + 1
+				if pending, err = strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64); err != nil {
+					yield(RecordedEvent{}, fmt.Errorf("%w: message %d: bad Nats-Num-Pending", ErrCorruptEvent, m.Sequence))
+					return
+				}
+			}
+			if got == 0 {
+				// The library ends a page silently when its deadline passes.
+				if err := ctxErr(ctx); err != nil {
+					yield(RecordedEvent{}, err)
+				} else {
+					yield(RecordedEvent{}, classify(fmt.Errorf("direct get on stream %s: %w", s.cfg.Stream, nats.ErrTimeout)))
+				}
+				return
+			}
+			if pending == 0 {
+				return
+			}
+		}
+	}
+}
+
+// decode turns a stored message into an upcast RecordedEvent.
+func (s *Store) decode(m *jetstream.RawStreamMsg) (RecordedEvent, error) {
+	e, err := decodeEvent(m)
+	if err != nil {
+		return RecordedEvent{}, err
+	}
+	if err := s.upcasters.apply(&e); err != nil {
+		return RecordedEvent{}, err
+	}
+	return e, nil
+}
+
+// directGetError explains the library's errors. A missing stream has no responder for direct
+// gets; the library reads that status reply as "batch unsupported".
+func (s *Store) directGetError(err error) error {
+	if errors.Is(err, jetstreamext.ErrBatchUnsupported) {
+		return classify(fmt.Errorf("direct get on stream %s: no answer (stream missing, or server older than 2.11): %w", s.cfg.Stream, nats.ErrNoResponders))
+	}
+	return classify(err)
+}
