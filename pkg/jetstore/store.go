@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -79,17 +80,16 @@ func (s *Store) StreamConfig() jetstream.StreamConfig {
 // reported as an *IncompatibleStreamError (errors.Is(err, ErrIncompatibleStream)) naming every
 // offending setting.
 func (s *Store) EnsureStream(ctx context.Context) error {
-	want := s.StreamConfig()
-	stream, err := s.js.CreateStream(ctx, want)
-	if err == nil {
-		return s.verify(stream.CachedInfo().Config)
+	stream, err := s.js.Stream(ctx, s.cfg.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		stream, err = s.js.CreateStream(ctx, s.StreamConfig())
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			// Created meanwhile by another instance, perhaps differently: verify it.
+			stream, err = s.js.Stream(ctx, s.cfg.Stream)
+		}
 	}
-	if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		return fmt.Errorf("jetstore: create stream %s: %w", s.cfg.Stream, classify(err))
-	}
-	stream, err = s.js.Stream(ctx, s.cfg.Stream)
 	if err != nil {
-		return fmt.Errorf("jetstore: stream %s: %w", s.cfg.Stream, classify(err))
+		return fmt.Errorf("jetstore: ensure stream %s: %w", s.cfg.Stream, classify(err))
 	}
 	return s.verify(stream.CachedInfo().Config)
 }
@@ -99,7 +99,7 @@ func (s *Store) verify(got jetstream.StreamConfig) error {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	if got.Storage != jetstream.FileStorage {
-		add("storage is %s, want file", got.Storage)
+		add("storage is %s, want file", strings.ToLower(got.Storage.String()))
 	}
 	if got.PersistMode == jetstream.AsyncPersistMode {
 		add("persist mode is async (acknowledged writes can be lost), want default")
