@@ -1,6 +1,7 @@
 package computeresource
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -179,7 +180,7 @@ func EncodeEvent(e Event) (EncodedEvent, error) {
 	case StatusChanged:
 		payload = statusChangedJSON{env, e.From, e.To}
 	}
-	data, err := json.Marshal(payload)
+	data, err := marshalJSON(payload)
 	if err != nil {
 		return EncodedEvent{}, fmt.Errorf("%w: encoding %s: %v", ErrMalformedEvent, e.EventType(), err)
 	}
@@ -387,5 +388,18 @@ func upcastResourceRegisteredV1(data []byte) ([]byte, error) {
 	if string(obj["causation_id"]) == "null" {
 		delete(obj, "causation_id")
 	}
-	return json.Marshal(obj)
+	return marshalJSON(obj)
+}
+
+// marshalJSON is json.Marshal without HTML escaping: payloads are data, not HTML, and
+// "R&D" reads better than "R\u0026D". Like json.Marshal it is deterministic (struct
+// fields in declaration order, map keys sorted).
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

@@ -260,9 +260,9 @@ func checkMetadataKey(k string) error {
 	if len(k) == 0 || len(k) > MaxMetadataKeyLength {
 		return &FieldError{Field: "metadata_key", Value: k, Reason: fmt.Sprintf("%s (has %d)", reason, utf8.RuneCountInString(k))}
 	}
-	for i := 0; i < len(k); i++ {
-		if !isMetadataKeyChar(k[i]) {
-			return &FieldError{Field: "metadata_key", Value: k, Reason: fmt.Sprintf("%s (contains %q)", reason, k[i])}
+	for _, r := range k {
+		if r >= utf8.RuneSelf || !isMetadataKeyChar(byte(r)) {
+			return &FieldError{Field: "metadata_key", Value: k, Reason: fmt.Sprintf("%s (contains %q)", reason, r)}
 		}
 	}
 	return nil
