@@ -1,0 +1,98 @@
+// Package resourcestore binds the ComputeResource domain to the aggregate-agnostic event store:
+// the aggregate type's subject token, the domain's upcasters, and the conversions between domain
+// events and stored events. Every service uses it, so that all of them read and write the same
+// way.
+package resourcestore
+
+import (
+	"fmt"
+	"strconv"
+
+	cr "github.com/cim-infra/registry/domain/computeresource"
+	"github.com/cim-infra/registry/pkg/jetstore"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+)
+
+// AggregateType is the subject token of compute resources: their events are stored on
+// <prefix>.computeresource.<id>.
+const AggregateType = "computeresource"
+
+// Ref is the store address of the resource with that id.
+func Ref(id uuid.UUID) jetstore.AggregateRef {
+	return jetstore.AggregateRef{Type: AggregateType, ID: id.String()}
+}
+
+// Upcasters returns the domain's upcasters in the store's form, for jetstore.WithUpcasters.
+func Upcasters() []jetstore.Upcaster {
+	ups := cr.Upcasters()
+	out := make([]jetstore.Upcaster, len(ups))
+	for i, u := range ups {
+		out[i] = jetstore.Upcaster{EventType: u.EventType, FromVersion: u.FromVersion, Upcast: u.Upcast}
+	}
+	return out
+}
+
+// ToStore encodes domain events for an append.
+func ToStore(events []cr.Event) ([]jetstore.Event, error) {
+	out := make([]jetstore.Event, len(events))
+	for i, e := range events {
+		enc, err := cr.EncodeEvent(e)
+		if err != nil {
+			return nil, fmt.Errorf("resourcestore: encode %s: %w", e.EventType(), err)
+		}
+		m := e.Meta()
+		out[i] = jetstore.Event{
+			ID:            m.EventID.String(),
+			Type:          enc.Type,
+			SchemaVersion: enc.Version,
+			Data:          enc.Data,
+			CorrelationID: idString(m.CorrelationID),
+			CausationID:   idString(m.CausationID),
+			CommandID:     idString(m.CommandID),
+		}
+	}
+	return out, nil
+}
+
+// FromStore decodes a stored event into its domain event.
+func FromStore(r jetstore.RecordedEvent) (cr.Event, error) {
+	e, err := cr.DecodeEvent(r.Type, r.SchemaVersion, r.Data)
+	if err != nil {
+		return nil, fmt.Errorf("resourcestore: event at sequence %d of %s: %w", r.Sequence, r.Aggregate, err)
+	}
+	return e, nil
+}
+
+// FoldStored applies stored events to s in order.
+func FoldStored(s cr.State, recs []jetstore.RecordedEvent) (cr.State, error) {
+	for _, r := range recs {
+		e, err := FromStore(r)
+		if err != nil {
+			return s, err
+		}
+		s = cr.Apply(s, e)
+	}
+	return s, nil
+}
+
+// DecodeMsg decodes an event message as a consumer receives it, from the store's headers and
+// payload; old schema versions are upcast by the domain's codec.
+func DecodeMsg(h nats.Header, data []byte) (cr.Event, error) {
+	typ := h.Get(jetstore.HeaderEventType)
+	if typ == "" {
+		return nil, fmt.Errorf("resourcestore: message has no %s header", jetstore.HeaderEventType)
+	}
+	v, err := strconv.Atoi(h.Get(jetstore.HeaderEventVersion))
+	if err != nil {
+		return nil, fmt.Errorf("resourcestore: %s header %q: %w", jetstore.HeaderEventVersion, h.Get(jetstore.HeaderEventVersion), err)
+	}
+	return cr.DecodeEvent(typ, v, data)
+}
+
+func idString(id uuid.UUID) string {
+	if id == uuid.Nil {
+		return ""
+	}
+	return id.String()
+}
