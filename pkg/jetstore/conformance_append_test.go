@@ -59,7 +59,12 @@ func testMessageHeaders(t *testing.T, e env) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The direct get may reach a replica that has not applied the append yet: poll.
 	m, err := str.GetMsg(ctxT(t), res.LastSequence)
+	for errors.Is(err, jetstream.ErrMsgNotFound) {
+		time.Sleep(time.Millisecond)
+		m, err = str.GetMsg(ctxT(t), res.LastSequence)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

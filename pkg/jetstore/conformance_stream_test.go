@@ -128,6 +128,10 @@ func testEnsureStream(t *testing.T, e env) {
 		Storage: jetstream.FileStorage, Replicas: e.Replicas, AllowDirect: true, AllowAtomicPublish: true,
 		DenyDelete: true, DenyPurge: true, Duplicates: 2 * time.Minute,
 	}
+	asyncWant := []string{"persist mode is async", "allow_atomic is false"}
+	if e.Replicas != 1 {
+		asyncWant = append(asyncWant, "replicas is 1")
+	}
 	cases := []struct {
 		name   string
 		change func(*jetstream.StreamConfig)
@@ -135,8 +139,9 @@ func testEnsureStream(t *testing.T, e env) {
 	}{
 		{"memory", func(c *jetstream.StreamConfig) { c.Storage = jetstream.MemoryStorage }, []string{"storage is memory"}},
 		{"async", func(c *jetstream.StreamConfig) {
-			c.PersistMode, c.AllowAtomicPublish = jetstream.AsyncPersistMode, false
-		}, []string{"persist mode is async", "allow_atomic is false"}},
+			// The server refuses async persistence on replicated streams: make this one R1.
+			c.PersistMode, c.AllowAtomicPublish, c.Replicas = jetstream.AsyncPersistMode, false, 1
+		}, asyncWant},
 		{"permissive", func(c *jetstream.StreamConfig) {
 			c.AllowDirect, c.DenyDelete, c.DenyPurge = false, false, false
 		}, []string{"allow_direct is false", "deny_delete is false", "deny_purge is false"}},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,8 +28,10 @@ type Loaded struct {
 // cached state), UpToSequence and UpToTime (the aggregate as it was). An aggregate without events
 // loads as an empty Loaded, not an error.
 //
-// Direct gets may be answered by any replica, which may lag the leader by a few writes; an append
-// decided on such a state fails with ErrConcurrency and is retried after a reload.
+// Direct gets may be answered by any replica, and a replica may lag the leader by a few writes. On
+// a replicated stream Load therefore first asks the stream leader for the aggregate's last
+// sequence and reads until the replica has it, so that a load sees every append acknowledged
+// before it began (one more round trip; WithStaleReads trades this guarantee for latency).
 func (s *Store) Load(ctx context.Context, agg AggregateRef, opts ...LoadOption) (Loaded, error) {
 	subject, err := s.Subject(agg)
 	if err != nil {
@@ -40,8 +43,12 @@ func (s *Store) Load(ctx context.Context, agg AggregateRef, opts ...LoadOption) 
 			return Loaded{}, err
 		}
 	}
+	target, err := s.leaderLast(ctx, subject)
+	if err != nil {
+		return Loaded{}, fmt.Errorf("jetstore: load %s: %w", agg, err)
+	}
 	loaded := Loaded{LastSequence: o.after}
-	for e, err := range s.read(ctx, subject, o.after+1, &o) {
+	for e, err := range s.read(ctx, subject, o.after+1, &o, target) {
 		if err != nil {
 			return Loaded{}, fmt.Errorf("jetstore: load %s: %w", agg, err)
 		}
@@ -53,17 +60,22 @@ func (s *Store) Load(ctx context.Context, agg AggregateRef, opts ...LoadOption) 
 
 // read yields the events on subject (which may be a wildcard) from stream sequence from on, upcast,
 // within o's upper bounds, paging with batch direct gets until the stream holds no more.
-func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOptions) iter.Seq2[RecordedEvent, error] {
+//
+// target is the last sequence on subject according to the stream leader (0: unknown, or a
+// single server whose direct gets are always current). A replica that answers without reaching
+// it is behind the leader: read waits for it to catch up rather than return a stale result.
+func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOptions, target uint64) iter.Seq2[RecordedEvent, error] {
 	return func(yield func(RecordedEvent, error) bool) {
 		if from == 0 {
 			from = 1
 		}
+		var lag replicaWait
 		for {
 			if err := ctxErr(ctx); err != nil {
 				yield(RecordedEvent{}, err)
 				return
 			}
-			if o.upToSeq != 0 && from > o.upToSeq {
+			if o.upToSeq != 0 && from > o.upToSeq || target != 0 && from > target {
 				return
 			}
 			page, err := jetstreamext.GetBatch(ctx, s.js, s.cfg.Stream, s.pageSize,
@@ -74,11 +86,13 @@ func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOp
 			}
 			var got int
 			pending := uint64(0)
+			noMore := false
 			for m, err := range page {
 				// The page's iterator must be drained or broken out of: it owns a subscription
 				// that it removes only then.
 				if errors.Is(err, jetstreamext.ErrNoMessages) {
-					return
+					noMore = true
+					break
 				}
 				if err != nil {
 					yield(RecordedEvent{}, s.directGetError(err))
@@ -106,7 +120,8 @@ func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOp
 					return
 				}
 			}
-			if got == 0 {
+			switch {
+			case got == 0 && !noMore:
 				// The library ends a page silently when its deadline passes.
 				if err := ctxErr(ctx); err != nil {
 					yield(RecordedEvent{}, err)
@@ -114,12 +129,60 @@ func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOp
 					yield(RecordedEvent{}, classify(fmt.Errorf("direct get on stream %s: %w", s.cfg.Stream, nats.ErrTimeout)))
 				}
 				return
+			case pending > 0 && !noMore:
+				continue
+			case target == 0 || from > target:
+				return
 			}
-			if pending == 0 {
+			if err := lag.wait(ctx, s.js.Options().DefaultTimeout); err != nil {
+				yield(RecordedEvent{}, fmt.Errorf("direct get on stream %s: replica still behind sequence %d: %w", s.cfg.Stream, target, err))
 				return
 			}
 		}
 	}
+}
+
+// replicaWait paces the re-reads of a replica that is behind the leader: 1 ms, doubling up to
+// 32 ms, for at most the context's deadline or, without one, limit.
+type replicaWait struct {
+	attempt  int
+	deadline time.Time
+}
+
+func (w *replicaWait) wait(ctx context.Context, limit time.Duration) error {
+	if w.deadline.IsZero() {
+		w.deadline = time.Now().Add(limit)
+	}
+	if _, ok := ctx.Deadline(); !ok && time.Now().After(w.deadline) {
+		return classify(nats.ErrTimeout)
+	}
+	d := time.Millisecond << min(w.attempt, 5)
+	w.attempt++
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctxErr(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+// leaderLast returns the last sequence on subject according to the stream leader, 0 when the
+// subject is empty or when the stream has one replica (its direct gets are always current) or
+// stale reads were chosen.
+func (s *Store) leaderLast(ctx context.Context, subject string) (uint64, error) {
+	if s.cfg.Replicas == 1 || s.staleReads {
+		return 0, nil
+	}
+	m, err := s.leaderGet(ctx, msgGetRequest{LastFor: subject})
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, classify(err)
+	}
+	return m.Sequence, nil
 }
 
 // decode turns a stored message into an upcast RecordedEvent.

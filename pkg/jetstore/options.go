@@ -6,8 +6,9 @@ import "fmt"
 type Option func(*storeOptions) error
 
 type storeOptions struct {
-	upcasters []Upcaster
-	pageSize  int
+	upcasters  []Upcaster
+	pageSize   int
+	staleReads bool
 }
 
 // DefaultPageSize is the number of messages asked for in one batch direct get.
@@ -34,6 +35,17 @@ func WithPageSize(n int) Option {
 			return fmt.Errorf("%w: page size %d, want 1 or more", ErrInvalidOption, n)
 		}
 		o.pageSize = n
+		return nil
+	}
+}
+
+// WithStaleReads makes loads and reads trust whichever replica answers the direct get, without
+// first asking the stream leader for the aggregate's last sequence: one round trip less, but a
+// load may miss the latest appends (an append decided on it then fails with ErrConcurrency).
+// It changes nothing on a single-replica stream.
+func WithStaleReads() Option {
+	return func(o *storeOptions) error {
+		o.staleReads = true
 		return nil
 	}
 }

@@ -7,7 +7,8 @@ import (
 )
 
 // ReadAll calls fn with every event of every aggregate from stream sequence from on (1 or 0 for
-// the beginning), in stream order, upcast, until the stream holds no more; then it returns nil.
+// the beginning), in stream order, upcast, until it has read the stream's last message as of the
+// call (on a replicated stream, read from the leader); then it returns nil.
 // It is the catch-up read of projectors and replays: it reads with batch direct get and creates no
 // consumer. An error from fn stops the read and is returned as is.
 func (s *Store) ReadAll(ctx context.Context, from uint64, fn func(RecordedEvent) error) error {
@@ -25,7 +26,12 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, fn func(RecordedEvent)
 // All is ReadAll as an iterator. Breaking out of the loop ends the read.
 func (s *Store) All(ctx context.Context, from uint64) iter.Seq2[RecordedEvent, error] {
 	return func(yield func(RecordedEvent, error) bool) {
-		for e, err := range s.read(ctx, s.cfg.SubjectPrefix+".>", from, &loadOptions{}) {
+		target, err := s.leaderLast(ctx, s.cfg.SubjectPrefix+".>")
+		if err != nil {
+			yield(RecordedEvent{}, fmt.Errorf("jetstore: read all from %d: %w", from, err))
+			return
+		}
+		for e, err := range s.read(ctx, s.cfg.SubjectPrefix+".>", from, &loadOptions{}, target) {
 			if err != nil {
 				yield(RecordedEvent{}, fmt.Errorf("jetstore: read all from %d: %w", from, err))
 				return

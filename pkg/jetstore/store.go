@@ -12,10 +12,11 @@ import (
 // Store appends and loads the events of any aggregate in one JetStream stream. It is safe for
 // concurrent use. It creates no consumer and leaves no subscription behind after any call.
 type Store struct {
-	js        jetstream.JetStream
-	cfg       Config
-	upcasters upcasters
-	pageSize  int
+	js         jetstream.JetStream
+	cfg        Config
+	upcasters  upcasters
+	pageSize   int
+	staleReads bool
 }
 
 // New returns a Store on js. It does not talk to the server; call EnsureStream once at start-up.
@@ -37,7 +38,7 @@ func New(js jetstream.JetStream, cfg Config, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{js: js, cfg: cfg, upcasters: reg, pageSize: o.pageSize}, nil
+	return &Store{js: js, cfg: cfg, upcasters: reg, pageSize: o.pageSize, staleReads: o.staleReads}, nil
 }
 
 // Config returns the store's configuration with defaults filled in.

@@ -1,0 +1,190 @@
+package jetstore_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	"github.com/cim-infra/registry/internal/natstest"
+	"github.com/cim-infra/registry/pkg/jetstore"
+)
+
+// The benchmarks time the store and raw JetStream doing the same work on the same server in the
+// same run, interleaved, and report both figures and their ratio.
+
+// originalEventsPerSecond is the append rate measured on the system this store replaces.
+const originalEventsPerSecond = 167
+
+func benchStore(b *testing.B, cfg jetstore.Config) (*jetstore.Store, jetstream.JetStream) {
+	b.Helper()
+	n := natstest.RunServer(b)
+	js, err := jetstream.New(natstest.Connect(b, n.ClientURL()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ensure(b, js, cfg), js
+}
+
+func ensure(b *testing.B, js jetstream.JetStream, cfg jetstore.Config) *jetstore.Store {
+	b.Helper()
+	st, err := jetstore.New(js, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := st.EnsureStream(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return st
+}
+
+// pair accumulates the time of the store and of raw JetStream over b.N rounds.
+type pair struct{ store, raw time.Duration }
+
+func (p pair) report(b *testing.B, unit string) {
+	n := float64(b.N)
+	b.ReportMetric(float64(p.store.Microseconds())/n, "store-us/"+unit)
+	b.ReportMetric(float64(p.raw.Microseconds())/n, "raw-us/"+unit)
+	b.ReportMetric(float64(p.store)/float64(p.raw), "store/raw")
+}
+
+func timed(d *time.Duration, f func()) {
+	start := time.Now()
+	f()
+	*d += time.Since(start)
+}
+
+func BenchmarkAppendOne(b *testing.B) {
+	st, js := benchStore(b, jetstore.Config{})
+	ctx := context.Background()
+	agg := jetstore.AggregateRef{Type: "bench", ID: "store"}
+	rawSubject := "cim.evt.bench.raw"
+	var p pair
+	var last, rawLast uint64
+	b.ResetTimer()
+	for i := range b.N {
+		ev := jetstore.Event{ID: fmt.Sprintf("s-%d", i), Type: "Benchmarked", SchemaVersion: 1, Data: []byte(`{"n":1}`),
+			CorrelationID: "c", CausationID: "c", CommandID: "c"}
+		timed(&p.store, func() {
+			res, err := st.Append(ctx, agg, last, []jetstore.Event{ev})
+			if err != nil {
+				b.Fatal(err)
+			}
+			last = res.LastSequence
+		})
+		m := &nats.Msg{Subject: rawSubject, Data: ev.Data, Header: nats.Header{}}
+		for k, v := range map[string]string{jetstore.HeaderEventType: ev.Type, jetstore.HeaderEventVersion: "1",
+			jetstore.HeaderCorrelationID: "c", jetstore.HeaderCausationID: "c", jetstore.HeaderCommandID: "c",
+			jetstore.HeaderAggregateType: "bench", jetstore.HeaderAggregateID: "raw"} {
+			m.Header.Set(k, v)
+		}
+		timed(&p.raw, func() {
+			ack, err := js.PublishMsg(ctx, m, jetstream.WithMsgID(fmt.Sprintf("r-%d", i)), jetstream.WithExpectLastSequencePerSubject(rawLast))
+			if err != nil {
+				b.Fatal(err)
+			}
+			rawLast = ack.Sequence
+		})
+	}
+	p.report(b, "append")
+	b.ReportMetric(float64(b.N)/p.store.Seconds(), "events/s")
+	b.ReportMetric(float64(b.N)/p.store.Seconds()/originalEventsPerSecond, "x-original")
+}
+
+// BenchmarkAppendBatch appends 100 events per call, one atomic batch.
+func BenchmarkAppendBatch100(b *testing.B) {
+	st, js := benchStore(b, jetstore.Config{})
+	ctx := context.Background()
+	agg := jetstore.AggregateRef{Type: "bench", ID: "batch"}
+	var p pair
+	var last uint64
+	b.ResetTimer()
+	for i := range b.N {
+		evs := make([]jetstore.Event, 100)
+		msgs := make([]*nats.Msg, 100)
+		for j := range evs {
+			evs[j] = jetstore.Event{ID: fmt.Sprintf("b-%d-%d", i, j), Type: "Benchmarked", SchemaVersion: 1, Data: []byte(`{"n":1}`)}
+			msgs[j] = &nats.Msg{Subject: "cim.evt.bench.rawbatch", Data: evs[j].Data, Header: nats.Header{
+				jetstore.HeaderEventID: {fmt.Sprintf("rb-%d-%d", i, j)}, jetstore.HeaderEventType: {"Benchmarked"}, jetstore.HeaderEventVersion: {"1"}}}
+		}
+		timed(&p.store, func() {
+			res, err := st.Append(ctx, agg, last, evs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			last = res.LastSequence
+		})
+		timed(&p.raw, func() {
+			if _, err := jetstreamext.PublishMsgBatch(ctx, js, msgs); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+	p.report(b, "batch")
+	b.ReportMetric(float64(100*b.N)/p.store.Seconds(), "events/s")
+	b.ReportMetric(float64(100*b.N)/p.store.Seconds()/originalEventsPerSecond, "x-original")
+}
+
+// fill appends n events to agg in batches.
+func fill(b *testing.B, st *jetstore.Store, agg jetstore.AggregateRef, n int) {
+	b.Helper()
+	var last uint64
+	for done := 0; done < n; {
+		k := min(jetstore.MaxBatch, n-done)
+		evs := make([]jetstore.Event, k)
+		for j := range evs {
+			evs[j] = jetstore.Event{ID: fmt.Sprintf("%s-%d", agg, done+j), Type: "Filled", SchemaVersion: 1, Data: []byte(`{"field":"some value of a typical size"}`)}
+		}
+		res, err := st.Append(context.Background(), agg, last, evs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		last, done = res.LastSequence, done+k
+	}
+}
+
+// rawLoad reads subject with batch direct get, as the store does, without decoding.
+func rawLoad(b *testing.B, js jetstream.JetStream, stream, subject string, batch int) int {
+	it, err := jetstreamext.GetBatch(context.Background(), js, stream, batch, jetstreamext.GetBatchSubject(subject))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n int
+	for _, err := range it {
+		if err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	return n
+}
+
+func BenchmarkLoad(b *testing.B) {
+	st, js := benchStore(b, jetstore.Config{})
+	for _, size := range []int{10, 100, 1000} {
+		agg := jetstore.AggregateRef{Type: "bench", ID: fmt.Sprintf("load%d", size)}
+		fill(b, st, agg, size)
+		subject, _ := st.Subject(agg)
+		b.Run(fmt.Sprintf("events=%d", size), func(b *testing.B) {
+			var p pair
+			for range b.N {
+				timed(&p.store, func() {
+					l, err := st.Load(context.Background(), agg)
+					if err != nil || len(l.Events) != size {
+						b.Fatalf("load: %d events, %v", len(l.Events), err)
+					}
+				})
+				timed(&p.raw, func() {
+					if n := rawLoad(b, js, st.Config().Stream, subject, size); n != size {
+						b.Fatalf("raw: %d messages", n)
+					}
+				})
+			}
+			p.report(b, "load")
+		})
+	}
+}
