@@ -1,0 +1,235 @@
+// Package cli is cimctl, the command-line client of the command service: it parses a command
+// line into a request, sends it with pkg/api's Client, prints the reply as text or JSON, and
+// turns failures into exit codes by error class. cmd/cimctl only calls Run.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/cim-infra/registry/internal/config"
+	"github.com/cim-infra/registry/internal/natsconn"
+	"github.com/cim-infra/registry/pkg/api"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+)
+
+// Name is the program's name, as help and messages show it.
+const Name = "cimctl"
+
+// DefaultURL is where cimctl looks for NATS without -nats-url or NATS_URL: the command
+// service's embedded server.
+const DefaultURL = "nats://127.0.0.1:4222"
+
+// Output formats of -o.
+const (
+	OutputText = "text"
+	OutputJSON = "json"
+)
+
+// CLI is cimctl with its surroundings made explicit, so that tests can run it in-process.
+type CLI struct {
+	Stdout, Stderr io.Writer
+	// LookupEnv reads the environment behind the nats-* flags (os.LookupEnv in Run).
+	LookupEnv func(string) (string, bool)
+	// NewCommandID makes the command id of a command given without -command-id (uuid.NewString
+	// in Run). The client, not the service, chooses it, so that its retries are safe and a
+	// failure can name it for a retry by hand.
+	NewCommandID func() string
+}
+
+// Run runs cimctl with args (without the program name) and returns the exit code.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := &CLI{Stdout: stdout, Stderr: stderr, LookupEnv: os.LookupEnv, NewCommandID: uuid.NewString}
+	return c.Run(ctx, args)
+}
+
+// invocation is a parsed command line.
+type invocation struct {
+	spec    spec
+	request any
+	output  string
+	timeout time.Duration
+	retries int
+	nats    natsconn.Config
+}
+
+// Run runs cimctl with args (without the program name) and returns the exit code.
+func (c *CLI) Run(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		c.usage(c.Stderr)
+		return ExitUsage
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		return c.help(args[1:])
+	}
+	inv, err := c.parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		c.commandUsage(c.Stdout, inv.spec)
+		return ExitOK
+	}
+	if err != nil {
+		c.reportUsage(args[0], err)
+		return ExitUsage
+	}
+	if err := c.execute(ctx, inv); err != nil {
+		c.report(inv, err)
+		return ExitCode(err)
+	}
+	return ExitOK
+}
+
+// parse turns a command line into an invocation. On flag.ErrHelp the returned invocation
+// names the subcommand.
+func (c *CLI) parse(args []string) (*invocation, error) {
+	sp, ok := lookupSpec(args[0])
+	if !ok {
+		return nil, usageErrorf("unknown command %q", args[0])
+	}
+	inv := &invocation{spec: sp}
+	fs, build := flagSet(sp, inv)
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return inv, err
+		}
+		return nil, &usageError{msg: err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return nil, usageErrorf("unexpected argument %q: every value is given by a flag", fs.Arg(0))
+	}
+	if err := c.applyEnv(fs, &inv.nats); err != nil {
+		return nil, &usageError{msg: err.Error()}
+	}
+	if inv.output != OutputText && inv.output != OutputJSON {
+		return nil, usageErrorf("-o %q: want %s or %s", inv.output, OutputText, OutputJSON)
+	}
+	if inv.timeout <= 0 {
+		return nil, usageErrorf("--timeout %s is not positive", inv.timeout)
+	}
+	if inv.retries < 0 {
+		return nil, usageErrorf("--retries %d is negative", inv.retries)
+	}
+	req, err := build()
+	if err != nil {
+		return nil, err
+	}
+	inv.request = req
+	return inv, nil
+}
+
+// flagSet builds the flag set of a subcommand: its own flags, then the ones every subcommand
+// has (output, timeout, retries, NATS connection), which are stored into inv.
+func flagSet(sp spec, inv *invocation) (*flag.FlagSet, func() (any, error)) {
+	fs := flag.NewFlagSet(Name+" "+sp.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	build := sp.define(fs)
+	fs.StringVar(&inv.output, "o", OutputText, "output format: text or json")
+	fs.StringVar(&inv.output, "output", OutputText, "output format: text or json")
+	fs.DurationVar(&inv.timeout, "timeout", api.DefaultTimeout, "how long to wait for each attempt's reply")
+	fs.IntVar(&inv.retries, "retries", 2, "attempts after the first when the service is unavailable or silent (same command id)")
+	inv.nats = natsconn.Config{URL: DefaultURL, Name: Name}
+	inv.nats.RegisterFlags(fs)
+	return fs, build
+}
+
+// applyEnv sets every nats-* flag not given on the command line from its environment variable,
+// the way the services read theirs. Only those: cimctl's field flags have no variable (a shell
+// sets HOSTNAME, which must not become -hostname).
+func (c *CLI) applyEnv(fs *flag.FlagSet, cfg *natsconn.Config) error {
+	givenEnv := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { givenEnv[config.EnvName(f.Name)] = true })
+	natsFlags := flag.NewFlagSet("nats", flag.ContinueOnError)
+	natsFlags.SetOutput(io.Discard)
+	cfg.RegisterFlags(natsFlags) // binds the same fields, with their current values as defaults
+	return config.ParseWithLookup(natsFlags, nil, func(name string) (string, bool) {
+		if givenEnv[name] || c.LookupEnv == nil {
+			return "", false
+		}
+		return c.LookupEnv(name)
+	})
+}
+
+func lookupSpec(name string) (spec, bool) {
+	for _, sp := range specs() {
+		if sp.name == name {
+			return sp, true
+		}
+	}
+	return spec{}, false
+}
+
+// execute connects, sends the request and prints the reply.
+func (c *CLI) execute(ctx context.Context, inv *invocation) error {
+	nc, err := connect(inv.nats)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	opts := []api.ClientOption{api.WithTimeout(inv.timeout), api.WithRetries(inv.retries)}
+	if c.NewCommandID != nil {
+		opts = append(opts, api.WithCommandIDs(c.NewCommandID))
+	}
+	client, err := api.NewClient(nc, opts...)
+	if err != nil {
+		return err
+	}
+	var reply any
+	switch req := inv.request.(type) {
+	case api.Get:
+		reply, err = client.Get(ctx, req)
+	case historyQuery:
+		if req.All {
+			var events []api.HistoryEvent
+			events, err = client.AllHistory(ctx, req.History)
+			reply = &api.HistoryPage{AggregateID: req.AggregateID, Events: events}
+		} else {
+			reply, err = client.History(ctx, req.History)
+		}
+	default:
+		var r api.CommandReply
+		err = client.Do(ctx, inv.spec.subject, req, &r)
+		reply = &r
+	}
+	if err != nil {
+		return err
+	}
+	return render(c.Stdout, inv.output, reply)
+}
+
+// connectError is a failure to reach NATS at all.
+type connectError struct {
+	url string
+	err error
+}
+
+func (e *connectError) Error() string { return fmt.Sprintf("connect to NATS at %s: %v", e.url, e.err) }
+func (e *connectError) Unwrap() error { return e.err }
+
+// unreachable reports whether no server answered, as opposed to one that refused us.
+func (e *connectError) unreachable() bool {
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	return errors.Is(e.err, nats.ErrNoServers) || errors.As(e.err, &opErr) || errors.As(e.err, &dnsErr)
+}
+
+// connect opens one connection and fails at once when no server answers: unlike a service, a
+// person at a terminal is better served by exit code 5 now than by waiting for NATS to appear.
+func connect(cfg natsconn.Config) (*nats.Conn, error) {
+	opts, err := cfg.Options()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(cfg.URLOrDefault(), opts...)
+	if err != nil {
+		return nil, &connectError{url: cfg.URLOrDefault(), err: err}
+	}
+	return nc, nil
+}
