@@ -16,8 +16,8 @@ func TestParseHostname(t *testing.T) {
 	long253 := strings.Join([]string{label63, label63, label63, strings.Repeat("b", 61)}, ".")
 	valid := map[string]string{
 		"server-01":              "server-01",
-		"Web-01.Example.COM":     "web-01.example.com", // stored lower-case
-		"web.example.com.":       "web.example.com",    // one trailing dot dropped
+		"Web-01.Example.COM":     "web-01.example.com",  // stored lower-case
+		"web.example.com.":       "web.example.com",     // one trailing dot dropped
 		"web.123.example.com":    "web.123.example.com", // upstream refused inner numeric labels
 		"123.example.com":        "123.example.com",
 		"1a":                     "1a",
@@ -225,19 +225,35 @@ type idCodec struct {
 func idCodecs() []idCodec {
 	return []idCodec{
 		{"organization id",
-			func(s string) (string, bool, error) { id, err := ParseOrganizationID(s); return id.String(), id.IsZero(), err },
+			func(s string) (string, bool, error) {
+				id, err := ParseOrganizationID(s)
+				return id.String(), id.IsZero(), err
+			},
 			func(u uuid.UUID) ([]byte, error) { return OrganizationID(u).MarshalText() },
-			func(b []byte) (string, error) { var id OrganizationID; err := id.UnmarshalText(b); return id.String(), err }},
+			func(b []byte) (string, error) {
+				var id OrganizationID
+				err := id.UnmarshalText(b)
+				return id.String(), err
+			}},
 		{"location id",
-			func(s string) (string, bool, error) { id, err := ParseLocationID(s); return id.String(), id.IsZero(), err },
+			func(s string) (string, bool, error) {
+				id, err := ParseLocationID(s)
+				return id.String(), id.IsZero(), err
+			},
 			func(u uuid.UUID) ([]byte, error) { return LocationID(u).MarshalText() },
 			func(b []byte) (string, error) { var id LocationID; err := id.UnmarshalText(b); return id.String(), err }},
 		{"person id",
-			func(s string) (string, bool, error) { id, err := ParsePersonID(s); return id.String(), id.IsZero(), err },
+			func(s string) (string, bool, error) {
+				id, err := ParsePersonID(s)
+				return id.String(), id.IsZero(), err
+			},
 			func(u uuid.UUID) ([]byte, error) { return PersonID(u).MarshalText() },
 			func(b []byte) (string, error) { var id PersonID; err := id.UnmarshalText(b); return id.String(), err }},
 		{"policy id",
-			func(s string) (string, bool, error) { id, err := ParsePolicyID(s); return id.String(), id.IsZero(), err },
+			func(s string) (string, bool, error) {
+				id, err := ParsePolicyID(s)
+				return id.String(), id.IsZero(), err
+			},
 			func(u uuid.UUID) ([]byte, error) { return PolicyID(u).MarshalText() },
 			func(b []byte) (string, error) { var id PolicyID; err := id.UnmarshalText(b); return id.String(), err }},
 		{"account concept id",
@@ -246,7 +262,11 @@ func idCodecs() []idCodec {
 				return id.String(), id.IsZero(), err
 			},
 			func(u uuid.UUID) ([]byte, error) { return AccountConceptID(u).MarshalText() },
-			func(b []byte) (string, error) { var id AccountConceptID; err := id.UnmarshalText(b); return id.String(), err }},
+			func(b []byte) (string, error) {
+				var id AccountConceptID
+				err := id.UnmarshalText(b)
+				return id.String(), err
+			}},
 	}
 }
 
