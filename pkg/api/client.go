@@ -30,6 +30,9 @@ const (
 // DefaultTimeout bounds one attempt of a request when no WithTimeout option is given.
 const DefaultTimeout = 5 * time.Second
 
+// maxBackoff bounds the pause between two attempts, however many retries are allowed.
+const maxBackoff = 5 * time.Second
+
 // ErrInvalidOption is wrapped by every error a ClientOption returns.
 var ErrInvalidOption = errors.New("api: invalid client option")
 
@@ -78,7 +81,7 @@ func WithRetries(n int) ClientOption {
 }
 
 // WithRetryBackoff sets the pause before the first retry (default 100ms); each further retry
-// waits twice as long as the one before, with up to 50% random jitter.
+// waits twice as long as the one before, up to 5s, plus up to 50% random jitter.
 func WithRetryBackoff(d time.Duration) ClientOption {
 	return func(c *Client) error {
 		if d < 0 {
@@ -150,7 +153,7 @@ func (c *Client) Do(ctx context.Context, subject string, req, reply any) error {
 		if err == nil || !Retryable(err) || attempt >= c.retries || ctx.Err() != nil {
 			break
 		}
-		pause := c.backoff << attempt
+		pause := min(c.backoff<<attempt, maxBackoff)
 		pause += rand.N(pause/2 + 1)
 		t := time.NewTimer(pause)
 		select {
