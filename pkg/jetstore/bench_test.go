@@ -188,3 +188,74 @@ func BenchmarkLoad(b *testing.B) {
 		})
 	}
 }
+
+// fillSpread publishes total messages to stream store's subjects with async publish: the
+// aggregate's 100 events spread evenly among messages of other aggregates.
+func fillSpread(b *testing.B, js jetstream.JetStream, st *jetstore.Store, agg jetstore.AggregateRef, events, total int) {
+	b.Helper()
+	subject, _ := st.Subject(agg)
+	prefix := st.Config().SubjectPrefix
+	every := total / events
+	for i := range total {
+		m := &nats.Msg{Subject: fmt.Sprintf("%s.other.o%d", prefix, i%5000), Data: []byte(`{"field":"some value of a typical size"}`), Header: nats.Header{}}
+		if i%every == 0 {
+			m.Subject = subject
+		}
+		m.Header.Set(jetstore.HeaderEventID, fmt.Sprintf("%s-%d", prefix, i))
+		m.Header.Set(jetstore.HeaderEventType, "Filled")
+		m.Header.Set(jetstore.HeaderEventVersion, "1")
+		if _, err := js.PublishMsgAsync(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(5 * time.Minute):
+		b.Fatal("async publish did not complete")
+	}
+}
+
+// BenchmarkLoadByStreamSize loads a 100-event aggregate from a stream of 1,000 messages and from
+// one of 1,000,000 (100,000 with -short), in two layouts: "contiguous", the 100 events appended
+// together (one batch) after the rest; "spread", the 100 events spread evenly over the whole
+// stream among other aggregates' events.
+func BenchmarkLoadByStreamSize(b *testing.B) {
+	large := 1_000_000
+	if testing.Short() {
+		large = 100_000
+	}
+	n := natstest.RunServer(b)
+	js, err := jetstream.New(natstest.Connect(b, n.ClientURL()), jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		b.Fatal(err)
+	}
+	spread := jetstore.AggregateRef{Type: "bench", ID: "spread"}
+	contiguous := jetstore.AggregateRef{Type: "bench", ID: "contiguous"}
+	small := ensure(b, js, jetstore.Config{Stream: "SMALL", SubjectPrefix: "small"})
+	big := ensure(b, js, jetstore.Config{Stream: "LARGE", SubjectPrefix: "large"})
+	fillSpread(b, js, small, spread, 100, 1000-100)
+	fillSpread(b, js, big, spread, 100, large-100)
+	fill(b, small, contiguous, 100)
+	fill(b, big, contiguous, 100)
+	for _, agg := range []jetstore.AggregateRef{contiguous, spread} {
+		b.Run(fmt.Sprintf("layout=%s/small=1000/large=%d", agg.ID, large), func(b *testing.B) {
+			var small1, large1 time.Duration
+			for range b.N {
+				for _, c := range []struct {
+					st *jetstore.Store
+					d  *time.Duration
+				}{{small, &small1}, {big, &large1}} {
+					timed(c.d, func() {
+						l, err := c.st.Load(context.Background(), agg)
+						if err != nil || len(l.Events) != 100 {
+							b.Fatalf("load: %d events, %v", len(l.Events), err)
+						}
+					})
+				}
+			}
+			b.ReportMetric(float64(small1.Microseconds())/float64(b.N), "small-us/load")
+			b.ReportMetric(float64(large1.Microseconds())/float64(b.N), "large-us/load")
+			b.ReportMetric(float64(large1)/float64(small1), "large/small")
+		})
+	}
+}
