@@ -453,6 +453,12 @@ func TestEventIDsAndCausation(t *testing.T) {
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}
+	// The derivation is part of the contract: a retry after a redeploy must still give the
+	// same id. SHA-1 name-based UUID, namespace = command id, name = aggregate id ++ index.
+	wantID := uuid.NewSHA1(c.Meta.CommandID, append(resID[:], 0, 0, 0, 0))
+	if got := first[0].Meta().EventID; got != wantID || got.String() != "48f68ab8-c4d1-5c65-a4d2-01e18cebe444" {
+		t.Errorf("event id %s, want %s", got, wantID)
+	}
 	a, _ := EncodeEvent(first[0])
 	b, _ := EncodeEvent(second[0])
 	if string(a.Data) != string(b.Data) {
@@ -513,13 +519,18 @@ func TestCommandNamesAndAccessors(t *testing.T) {
 }
 
 func ExampleDecide() {
+	hostname, err := ParseHostname("Web-01.Example.com")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	cmd := RegisterResource{
 		Meta: CommandMeta{
 			CommandID: uuid.MustParse("0b9f8d2e-3c1a-4e5b-8f7d-6a2c1e0d9b8a"),
 			Timestamp: time.Date(2026, 1, 19, 10, 0, 0, 0, time.UTC),
 		},
 		ID:       uuid.MustParse("7c3e2a1b-9d8f-4e6a-b5c4-3d2e1f0a9b8c"),
-		Hostname: Hostname{name: "web-01.example.com"},
+		Hostname: hostname,
 		Type:     ResourceTypeVirtualMachine,
 	}
 	events, err := Decide(State{}, cmd)
@@ -528,11 +539,11 @@ func ExampleDecide() {
 		return
 	}
 	s := Fold(State{}, events...)
-	fmt.Println(events[0].EventType(), s.Status(), s.Type(), s.Type().Category())
+	fmt.Println(events[0].EventType(), s.Hostname(), s.Status(), s.Type(), s.Type().Category())
 
 	_, err = Decide(s, ChangeStatus{Meta: cmd.Meta, ID: cmd.ID, To: StatusActive})
 	fmt.Println(errors.Is(err, ErrRuleViolated), err)
 	// Output:
-	// ResourceRegistered provisioning virtual_machine compute
+	// ResourceRegistered web-01.example.com provisioning virtual_machine compute
 	// true change_status: rule violated: activation precondition not met: provisioning -> active needs an assigned organization and location
 }
