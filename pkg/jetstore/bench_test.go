@@ -58,8 +58,24 @@ func timed(d *time.Duration, f func()) {
 	*d += time.Since(start)
 }
 
+// BenchmarkAppendOne appends single events, on a single server and on a 3-node cluster with
+// sync always (R3), against a raw publish with the same headers and expectation.
 func BenchmarkAppendOne(b *testing.B) {
-	st, js := benchStore(b, jetstore.Config{})
+	b.Run("R1", func(b *testing.B) {
+		st, js := benchStore(b, jetstore.Config{})
+		benchAppendOne(b, st, js)
+	})
+	b.Run("R3-sync-always", func(b *testing.B) {
+		c := natstest.RunCluster(b, 3, natstest.SyncAlways())
+		js, err := jetstream.New(natstest.Connect(b, c.ClientURL()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchAppendOne(b, ensure(b, js, jetstore.Config{Replicas: 3}), js)
+	})
+}
+
+func benchAppendOne(b *testing.B, st *jetstore.Store, js jetstream.JetStream) {
 	ctx := context.Background()
 	agg := jetstore.AggregateRef{Type: "bench", ID: "store"}
 	rawSubject := "cim.evt.bench.raw"
