@@ -2,6 +2,7 @@ package jetstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -220,8 +221,15 @@ func fillSpread(b *testing.B, js jetstream.JetStream, st *jetstore.Store, agg je
 		m.Header.Set(jetstore.HeaderEventID, fmt.Sprintf("%s-%d", prefix, i))
 		m.Header.Set(jetstore.HeaderEventType, "Filled")
 		m.Header.Set(jetstore.HeaderEventVersion, "1")
-		if _, err := js.PublishMsgAsync(m); err != nil {
-			b.Fatal(err)
+		for {
+			_, err := js.PublishMsgAsync(m)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+				b.Fatal(err)
+			}
+			<-js.PublishAsyncComplete() // the server is behind: let it catch up, then resend
 		}
 	}
 	select {
