@@ -1,0 +1,277 @@
+package metricsprojector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	cr "github.com/cim-infra/registry/domain/computeresource"
+	"github.com/cim-infra/registry/internal/projector"
+	"github.com/cim-infra/registry/pkg/jetstore"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// replayer brings the state from its snapshot to the stream head with batch direct gets
+// (jetstore.ReadAll), before the durable consumer takes over. The consumer's ack floor may be
+// anywhere relative to the snapshot: after the replay the state covers every event up to the
+// head, and the sink skips every redelivery at or below that, so the result is exact either way.
+type replayer struct {
+	p      *Projector
+	store  *jetstore.Store
+	stream jetstream.Stream
+
+	// lastDeadLettered is the highest stream sequence this projector's dead-letter subject holds.
+	// The projector dead-letters undecodable events in stream order, so one at or below it was
+	// dead-lettered (and counted) by an earlier run and is only skipped now.
+	lastDeadLettered uint64
+}
+
+func (r *replayer) run(ctx context.Context) error {
+	var err error
+	if r.lastDeadLettered, err = r.lastDeadLetter(ctx); err != nil {
+		return err
+	}
+	backoff := 100 * time.Millisecond
+	for {
+		if err := r.replayToHead(ctx); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			// The state keeps what was applied: the retry goes on from there.
+			r.p.log.Warn().Err(err).Uint64("seq", r.p.Sequence()).Dur("retry_in", backoff).Msg("replay failed; retrying")
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 10*time.Second)
+			continue
+		}
+		// Belt and braces: the consumer must not start above the state's checkpoint, or the
+		// events in between would be missed. ReadAll reads to the head, which is at or above any
+		// ack floor, so this holds unless the stream grew between the two reads; then replay more.
+		floor, err := r.ackFloor(ctx)
+		if err != nil {
+			return err
+		}
+		if floor <= r.p.Sequence() {
+			r.p.ops.replayPending.Set(0)
+			return nil
+		}
+		r.p.log.Warn().Uint64("ack_floor", floor).Uint64("seq", r.p.Sequence()).Msg("consumer ack floor above the replayed state; replaying further")
+	}
+}
+
+// replayToHead applies every event after the state's sequence, dead-letters the undecodable
+// ones, and logs progress.
+func (r *replayer) replayToHead(ctx context.Context) error {
+	info, err := r.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("metricsprojector: stream %s: %w", r.p.opts.Stream, err)
+	}
+	head := info.State.LastSeq
+	from := r.p.Sequence() + 1
+	if from > head {
+		return nil
+	}
+	prog := newReplayProgress(r.p.opts.ProgressEvery, from, head)
+	r.p.log.Info().Uint64("from", from).Uint64("head", head).Uint64("events", head-from+1).Msg("replaying events after the snapshot")
+	for {
+		err := r.store.ReadAll(ctx, r.p.Sequence()+1, func(e jetstore.RecordedEvent) error {
+			// The same decoding as resourcestore.DecodeMsg (type and version from the headers,
+			// upcast by the domain's codec), without rebuilding a header.
+			ev, err := cr.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
+			if err != nil {
+				return r.poison(ctx, e.Sequence, err)
+			}
+			r.p.m.mu.Lock()
+			r.p.m.state.Apply(e.Sequence, ev)
+			r.p.m.mu.Unlock()
+			r.p.applied(1)
+			if prog.observe(e.Sequence) {
+				r.p.ops.replayPending.Set(float64(prog.remaining(e.Sequence)))
+				prog.log(r.p.log, e.Sequence)
+			}
+			return nil
+		})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, jetstore.ErrCorruptEvent) {
+			return err
+		}
+		// A message without the store's headers stops ReadAll: find it, dead-letter it, go on.
+		if err := r.corrupt(ctx, err); err != nil {
+			return err
+		}
+	}
+	prog.done(r.p.log, r.p.Sequence())
+	return nil
+}
+
+// poison dead-letters the undecodable event at seq (unless an earlier run did) and moves the
+// checkpoint over it; it is never counted in the figures.
+func (r *replayer) poison(ctx context.Context, seq uint64, reason error) error {
+	if seq > r.lastDeadLettered {
+		raw, err := r.stream.GetMsg(ctx, seq)
+		if err != nil {
+			return fmt.Errorf("metricsprojector: read undecodable event %d: %w", seq, err)
+		}
+		if err := r.deadLetter(ctx, raw, reason); err != nil {
+			return err
+		}
+	} else {
+		r.p.log.Info().Uint64("seq", seq).Msg("undecodable event already dead-lettered by an earlier run; skipped")
+	}
+	r.p.m.mu.Lock()
+	r.p.m.state.Skip(seq)
+	r.p.m.mu.Unlock()
+	return nil
+}
+
+// corrupt handles a ReadAll that stopped on a message without the store's headers: the next
+// message after the checkpoint. If that message is in fact well-formed, cause was something else
+// and is returned.
+func (r *replayer) corrupt(ctx context.Context, cause error) error {
+	subject := r.store.Config().SubjectPrefix + ".>"
+	raw, err := r.stream.GetMsg(ctx, r.p.Sequence()+1, jetstream.WithGetMsgSubject(subject))
+	if err != nil {
+		return fmt.Errorf("metricsprojector: find corrupt event after %d: %w (read stopped with: %w)", r.p.Sequence(), err, cause)
+	}
+	reason := missingHeaders(raw.Header)
+	if reason == nil {
+		return cause
+	}
+	return r.poison(ctx, raw.Sequence, reason)
+}
+
+// missingHeaders says what a message lacks to be read as a stored event, as jetstore checks it.
+func missingHeaders(h nats.Header) error {
+	switch {
+	case h.Get(jetstore.HeaderEventID) == "":
+		return fmt.Errorf("%w: no %s header", jetstore.ErrCorruptEvent, jetstore.HeaderEventID)
+	case h.Get(jetstore.HeaderEventType) == "":
+		return fmt.Errorf("%w: no %s header", jetstore.ErrCorruptEvent, jetstore.HeaderEventType)
+	}
+	if _, err := strconv.Atoi(h.Get(jetstore.HeaderEventVersion)); err != nil {
+		return fmt.Errorf("%w: %s header %q is not a number", jetstore.ErrCorruptEvent, jetstore.HeaderEventVersion, h.Get(jetstore.HeaderEventVersion))
+	}
+	return nil
+}
+
+// deadLetter stores raw in the dead-letter stream as the runner does (same subject, headers and
+// message id, so that the runner's own attempt at the same event is de-duplicated).
+func (r *replayer) deadLetter(ctx context.Context, raw *jetstream.RawStreamMsg, reason error) error {
+	subject := r.p.opts.DeadLetter.SubjectPrefix + "." + r.p.opts.Name
+	m := nats.NewMsg(subject)
+	m.Data = raw.Data
+	for k, v := range raw.Header {
+		if k == jetstream.MsgIDHeader {
+			continue
+		}
+		m.Header[k] = v
+	}
+	m.Header.Set(projector.HeaderDLQReason, reason.Error())
+	m.Header.Set(projector.HeaderDLQStreamSeq, strconv.FormatUint(raw.Sequence, 10))
+	m.Header.Set(projector.HeaderDLQSubject, raw.Subject)
+	m.Header.Set(projector.HeaderDLQProjector, r.p.opts.Name)
+	if _, err := r.p.js.PublishMsg(ctx, m, jetstream.WithMsgID(r.p.opts.Name+"-"+strconv.FormatUint(raw.Sequence, 10))); err != nil {
+		return fmt.Errorf("metricsprojector: dead-letter stream sequence %d: %w", raw.Sequence, err)
+	}
+	r.lastDeadLettered = raw.Sequence
+	r.p.ops.replayDead.Inc()
+	r.p.log.Error().Uint64("seq", raw.Sequence).Str("subject", raw.Subject).Str("reason", reason.Error()).
+		Str("dead_letter_subject", subject).Msg("event dead-lettered")
+	return nil
+}
+
+func (r *replayer) lastDeadLetter(ctx context.Context) (uint64, error) {
+	dlq, err := r.p.js.Stream(ctx, r.p.opts.DeadLetter.Stream)
+	if err != nil {
+		return 0, fmt.Errorf("metricsprojector: dead-letter stream %s: %w", r.p.opts.DeadLetter.Stream, err)
+	}
+	m, err := dlq.GetLastMsgForSubject(ctx, r.p.opts.DeadLetter.SubjectPrefix+"."+r.p.opts.Name)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("metricsprojector: last dead letter: %w", err)
+	}
+	seq, err := strconv.ParseUint(m.Header.Get(projector.HeaderDLQStreamSeq), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("metricsprojector: last dead letter %d: %s header: %w", m.Sequence, projector.HeaderDLQStreamSeq, err)
+	}
+	return seq, nil
+}
+
+// ackFloor is the stream sequence up to which the durable consumer has everything acknowledged
+// (0 if it does not exist yet).
+func (r *replayer) ackFloor(ctx context.Context) (uint64, error) {
+	c, err := r.p.js.Consumer(ctx, r.p.opts.Stream, r.p.runner.ConsumerConfig().Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("metricsprojector: consumer info: %w", err)
+	}
+	return c.CachedInfo().AckFloor.Stream, nil
+}
+
+// replayProgress logs the replay's progress: applied / total, rate and time left.
+type replayProgress struct {
+	every     time.Duration
+	from      uint64
+	head      uint64
+	start     time.Time
+	lastLog   time.Time
+	countdown int
+}
+
+func newReplayProgress(every time.Duration, from, head uint64) *replayProgress {
+	now := time.Now()
+	return &replayProgress{every: every, from: from, head: head, start: now, lastLog: now}
+}
+
+// observe reports whether it is time to log (the clock is read once per 1024 events).
+func (p *replayProgress) observe(uint64) bool {
+	if p.countdown--; p.countdown > 0 {
+		return false
+	}
+	p.countdown = 1024
+	return time.Since(p.lastLog) >= p.every
+}
+
+func (p *replayProgress) remaining(seq uint64) uint64 {
+	if seq >= p.head {
+		return 0
+	}
+	return p.head - seq
+}
+
+func (p *replayProgress) log(log zerolog.Logger, seq uint64) {
+	now := time.Now()
+	p.lastLog = now
+	applied := seq - p.from + 1
+	total := p.head - p.from + 1
+	rate := float64(applied) / now.Sub(p.start).Seconds()
+	ev := log.Info().Uint64("applied", applied).Uint64("total", total).Uint64("remaining", p.remaining(seq)).
+		Float64("events_per_s", rate)
+	if rate > 0 {
+		ev = ev.Dur("time_left", time.Duration(float64(p.remaining(seq))/rate*float64(time.Second)))
+	}
+	ev.Msg("replaying")
+}
+
+func (p *replayProgress) done(log zerolog.Logger, seq uint64) {
+	took := time.Since(p.start)
+	applied := uint64(0)
+	if seq >= p.from {
+		applied = seq - p.from + 1
+	}
+	log.Info().Uint64("events", applied).Uint64("seq", seq).Dur("took", took).
+		Float64("events_per_s", float64(applied)/took.Seconds()).Msg("replay done")
+}
