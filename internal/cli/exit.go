@@ -71,8 +71,9 @@ func (c *CLI) report(inv *invocation, err error) {
 	var apiErr *api.Error
 	isAPI := errors.As(err, &apiErr)
 	if isAPI && inv.output == OutputJSON {
-		data, _ := json.Marshal(apiErr)
-		fmt.Fprintf(c.Stderr, "%s\n", data)
+		enc := json.NewEncoder(c.Stderr)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(apiErr)
 		return
 	}
 	fmt.Fprintf(c.Stderr, "%s %s: %v\n", Name, inv.spec.name, err)

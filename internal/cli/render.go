@@ -20,6 +20,7 @@ func render(w io.Writer, output string, reply any) error {
 	if output == OutputJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(reply)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -94,7 +95,7 @@ func renderHistory(w io.Writer, p *api.HistoryPage) {
 		if commandID == "" {
 			commandID = "-"
 		}
-		fmt.Fprintf(w, "%d\t%s\t%d\t%s\t%s\t%s\n", e.Sequence, e.Type, e.SchemaVersion, timeText(e.StoredAt), commandID, compact(e.Data))
+		fmt.Fprintf(w, "%d\t%s\t%d\t%s\t%s\t%s\n", e.Sequence, e.Type, e.SchemaVersion, timeText(e.StoredAt), commandID, payload(e.Data))
 	}
 	if p.More {
 		fmt.Fprintf(w, "(more events follow: --after %d, or --all)\n", p.NextAfter)
@@ -108,11 +109,25 @@ func timeText(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// compact prints event data on one line; data that is not JSON is shown as it is.
-func compact(data json.RawMessage) string {
-	var b bytes.Buffer
-	if err := json.Compact(&b, data); err != nil {
+// envelopeKeys are the fields of stored event data that the history table shows in columns of
+// their own or that repeat the resource: the DATA column shows the rest, the event's payload.
+var envelopeKeys = []string{"event_id", "aggregate_id", "command_id", "correlation_id", "causation_id", "timestamp"}
+
+// payload prints an event's data on one line without its envelope fields; data that is not a
+// JSON object is shown as it is.
+func payload(data json.RawMessage) string {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil || fields == nil {
 		return string(data)
 	}
-	return b.String()
+	for _, k := range envelopeKeys {
+		delete(fields, k)
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(fields); err != nil {
+		return string(data)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }

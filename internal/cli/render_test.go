@@ -61,11 +61,14 @@ func TestRenderText(t *testing.T) {
 				"version          9\n"},
 		{"history page", &api.HistoryPage{AggregateID: id, More: true, NextAfter: 2, Events: []api.HistoryEvent{
 			{Sequence: 1, Type: "ResourceRegistered", SchemaVersion: 1, ID: "e1", CommandID: "c1", StoredAt: created,
-				Data: json.RawMessage(`{ "hostname": "web-01.example.com",  "resource_type": "virtual_machine" }`)},
-			{Sequence: 2, Type: "StatusChanged", SchemaVersion: 2, ID: "e2", StoredAt: updated, Data: json.RawMessage(`{"from_status":"provisioning","to_status":"active"}`)}}},
+				Data: json.RawMessage(`{"event_id":"e1","aggregate_id":"` + id + `","command_id":"c1","correlation_id":"c1","causation_id":"c1",
+				  "timestamp":"2026-05-01T10:00:00Z","resource_type":"virtual_machine", "hostname": "web-01.example.com"}`)},
+			{Sequence: 2, Type: "StatusChanged", SchemaVersion: 2, ID: "e2", StoredAt: updated, Data: json.RawMessage(`{"from_status":"provisioning","to_status":"active->"}`)},
+			{Sequence: 3, Type: "Odd", SchemaVersion: 1, ID: "e3", StoredAt: updated, Data: json.RawMessage(`[1, 2]`)}}},
 			"SEQ  TYPE                V  STORED AT               COMMAND ID  DATA\n" +
 				`1    ResourceRegistered  1  2026-05-01T10:00:00Z    c1          {"hostname":"web-01.example.com","resource_type":"virtual_machine"}` + "\n" +
-				`2    StatusChanged       2  2026-05-01T10:05:30.5Z  -           {"from_status":"provisioning","to_status":"active"}` + "\n" +
+				`2    StatusChanged       2  2026-05-01T10:05:30.5Z  -           {"from_status":"provisioning","to_status":"active->"}` + "\n" +
+				`3    Odd                 1  2026-05-01T10:05:30.5Z  -           [1, 2]` + "\n" +
 				"(more events follow: --after 2, or --all)\n"},
 	}
 	for _, tc := range cases {

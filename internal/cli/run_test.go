@@ -79,12 +79,19 @@ type run struct {
 	stdout, stderr string
 }
 
+// runCLI runs cimctl against the NATS server at url, with "cmd-fixed" as the id of every
+// command given without --command-id.
 func runCLI(t *testing.T, url string, args ...string) run {
+	t.Helper()
+	return runCLIWithIDs(t, url, func() string { return "cmd-fixed" }, args...)
+}
+
+func runCLIWithIDs(t *testing.T, url string, newID func() string, args ...string) run {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	c := &cli.CLI{Stdout: &stdout, Stderr: &stderr,
 		LookupEnv:    func(k string) (string, bool) { return url, k == "NATS_URL" },
-		NewCommandID: func() string { return "cmd-fixed" }}
+		NewCommandID: newID}
 	code := c.Run(context.Background(), append(args, "--retries", "0"))
 	return run{code, stdout.String(), stderr.String()}
 }
