@@ -1,0 +1,157 @@
+package commandservice
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/cim-infra/registry/internal/embedded"
+	"github.com/cim-infra/registry/internal/logging"
+	"github.com/cim-infra/registry/internal/natsconn"
+	"github.com/cim-infra/registry/internal/ops"
+	"github.com/cim-infra/registry/pkg/jetstore"
+)
+
+// ServiceName is the name the service logs under and gives its NATS connection.
+const ServiceName = "command-service"
+
+// Defaults of the service's own settings.
+const (
+	DefaultCacheSize       = 10000
+	DefaultMaxRetries      = 5
+	DefaultRequestTimeout  = 5 * time.Second
+	DefaultMaxRequestBytes = 64 << 10
+	DefaultResultsBucket   = "CIM_COMMAND_RESULTS"
+	DefaultResultsTTL      = 24 * time.Hour
+	DefaultShutdownTimeout = 20 * time.Second
+	DefaultHTTPAddr        = ":8080"
+)
+
+// ErrInvalidConfig is wrapped by every error Config.Validate returns.
+var ErrInvalidConfig = errors.New("commandservice: invalid configuration")
+
+// Config holds every setting of the command service. RegisterFlags defines one flag per field
+// (and those of the shared packages); config.Parse fills them from flags and environment.
+type Config struct {
+	NATS     natsconn.Config
+	Embedded embedded.Config
+	Ops      ops.Config
+	Log      logging.Config
+
+	// Stream, Replicas and Duplicates describe the event stream (jetstore.Config).
+	Stream     string
+	Replicas   int
+	Duplicates time.Duration
+
+	Options
+}
+
+// Options are the settings of one service instance on a connection, apart from the process
+// wiring (connection, HTTP server, logging) that Run does.
+type Options struct {
+	// CacheSize bounds the number of aggregates whose state is kept in memory.
+	CacheSize int
+	// MaxRetries bounds the decide-and-append attempts after a concurrency conflict.
+	MaxRetries int
+	// RequestTimeout bounds the processing of one request, store round trips included.
+	RequestTimeout time.Duration
+	// MaxRequestBytes bounds the size of a request body.
+	MaxRequestBytes int
+	// ResultsBucket is the key-value bucket recording the results of commands that changed
+	// nothing (see the package documentation), kept ResultsTTL.
+	ResultsBucket string
+	ResultsTTL    time.Duration
+	// ShutdownTimeout bounds the wait for requests in flight on shutdown.
+	ShutdownTimeout time.Duration
+
+	hooks *testHooks
+}
+
+// RegisterFlags defines every flag of the service on fs, storing into c, with c's current
+// values (or the defaults) as defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.NATS.RegisterFlags(fs)
+	c.Embedded.RegisterFlags(fs)
+	if c.Ops.Addr == "" {
+		c.Ops.Addr = DefaultHTTPAddr
+	}
+	c.Ops.RegisterFlags(fs)
+	c.Log.RegisterFlags(fs)
+	c.setDefaults()
+	fs.StringVar(&c.Stream, "stream", c.Stream, "name of the JetStream event stream, created if missing")
+	fs.IntVar(&c.Replicas, "stream-replicas", c.Replicas, "replicas of the event stream and of the results bucket when created: 1, 3 or 5")
+	fs.DurationVar(&c.Duplicates, "duplicates-window", c.Duplicates, "de-duplication window of the event stream (Nats-Msg-Id), when created")
+	fs.IntVar(&c.CacheSize, "cache-size", c.CacheSize, "number of aggregate states kept in memory (least recently used are evicted)")
+	fs.IntVar(&c.MaxRetries, "max-retries", c.MaxRetries, "attempts to decide and append again after a concurrency conflict, before replying 409")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "time allowed to process one request, store round trips included (503 beyond)")
+	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "largest request body accepted, in bytes (400 beyond)")
+	fs.StringVar(&c.ResultsBucket, "results-bucket", c.ResultsBucket, "key-value bucket recording the results of commands that changed nothing, so that their retries get the same reply")
+	fs.DurationVar(&c.ResultsTTL, "results-ttl", c.ResultsTTL, "how long the result of a command that changed nothing is kept for its retries")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed on SIGTERM for requests in flight to finish")
+}
+
+func (c *Config) setDefaults() {
+	if c.Stream == "" {
+		c.Stream = jetstore.DefaultStream
+	}
+	if c.Replicas == 0 {
+		c.Replicas = jetstore.DefaultReplicas
+	}
+	if c.Duplicates == 0 {
+		c.Duplicates = jetstore.DefaultDuplicates
+	}
+	c.Options = c.Options.withDefaults()
+}
+
+// DefaultOptions returns the default settings of an instance.
+func DefaultOptions() Options { return Options{}.withDefaults() }
+
+// withDefaults sets the zero fields of o to their defaults.
+func (o Options) withDefaults() Options {
+	if o.CacheSize == 0 {
+		o.CacheSize = DefaultCacheSize
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = DefaultMaxRetries
+	}
+	if o.RequestTimeout == 0 {
+		o.RequestTimeout = DefaultRequestTimeout
+	}
+	if o.MaxRequestBytes == 0 {
+		o.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if o.ResultsBucket == "" {
+		o.ResultsBucket = DefaultResultsBucket
+	}
+	if o.ResultsTTL == 0 {
+		o.ResultsTTL = DefaultResultsTTL
+	}
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	return o
+}
+
+func (o Options) validate() error {
+	switch {
+	case o.CacheSize < 1:
+		return fmt.Errorf("%w: -cache-size %d, want 1 or more", ErrInvalidConfig, o.CacheSize)
+	case o.MaxRetries < 0:
+		return fmt.Errorf("%w: -max-retries %d is negative", ErrInvalidConfig, o.MaxRetries)
+	case o.RequestTimeout <= 0:
+		return fmt.Errorf("%w: -request-timeout %s, want more than 0", ErrInvalidConfig, o.RequestTimeout)
+	case o.MaxRequestBytes < 256:
+		return fmt.Errorf("%w: -max-request-bytes %d, want 256 or more", ErrInvalidConfig, o.MaxRequestBytes)
+	case o.ResultsTTL <= 0:
+		return fmt.Errorf("%w: -results-ttl %s, want more than 0", ErrInvalidConfig, o.ResultsTTL)
+	case o.ShutdownTimeout <= 0:
+		return fmt.Errorf("%w: -shutdown-timeout %s, want more than 0", ErrInvalidConfig, o.ShutdownTimeout)
+	}
+	return nil
+}
+
+// storeConfig is the event store's configuration.
+func (c Config) storeConfig() jetstore.Config {
+	return jetstore.Config{Stream: c.Stream, Replicas: c.Replicas, Duplicates: c.Duplicates}
+}

@@ -1,0 +1,426 @@
+package commandservice
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"time"
+
+	cr "github.com/cim-infra/registry/domain/computeresource"
+	"github.com/cim-infra/registry/pkg/api"
+	"github.com/google/uuid"
+)
+
+// registerNamespace is the namespace of the aggregate ids the service derives for a Register
+// without aggregate_id: uuid.NewSHA1(registerNamespace, command id). A retry of the same
+// command id therefore names the same resource. Never change it.
+var registerNamespace = uuid.MustParse("6f1d5c1e-3b0a-4d1e-9c55-2f8e7a4b9d10")
+
+// decodeStrict decodes data, one JSON object, into v, refusing unknown fields and trailing
+// data. timeField names v's only time.Time field, if any: encoding/json reports a bad time
+// without saying which field it was.
+func decodeStrict(data []byte, maxBytes int, v any, timeField string) error {
+	switch {
+	case len(bytes.TrimSpace(data)) == 0:
+		return newError(api.CodeInvalid, KindEmptyRequest, "", "the request body is empty; send a JSON object")
+	case len(data) > maxBytes:
+		e := newError(api.CodeInvalid, KindRequestTooLarge, "", "the request body has %d bytes, at most %d are accepted", len(data), maxBytes)
+		e.Details = map[string]any{"bytes": len(data), "max_bytes": maxBytes}
+		return e
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err, timeField)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return newError(api.CodeInvalid, KindMalformedJSON, "", "the request body holds more than one JSON value")
+	}
+	return nil
+}
+
+// jsonError explains a decoding error, naming the field at fault where there is one.
+func jsonError(err error, timeField string) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return newError(api.CodeInvalid, KindMalformedJSON, "", "the request body is not valid JSON: %v (at byte %d)", err, syntax.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return newError(api.CodeInvalid, KindMalformedJSON, "", "the request body is truncated JSON")
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return newError(api.CodeInvalid, KindMalformedJSON, "", "the request body must be a JSON object, not %s", typ.Value)
+		}
+		// Fields promoted from embedded structs come as "Target.Envelope.command_id".
+		field := typ.Field[strings.LastIndexByte(typ.Field, '.')+1:]
+		e := invalidField(field, "%s must be a JSON %s, not %s", field, jsonType(typ.Type.Kind().String()), typ.Value)
+		e.Details = map[string]any{"expected": jsonType(typ.Type.Kind().String()), "got": typ.Value}
+		return e
+	}
+	// encoding/json has no typed error for unknown fields.
+	if name, ok := strings.CutPrefix(err.Error(), `json: unknown field "`); ok {
+		name = strings.TrimSuffix(name, `"`)
+		return newError(api.CodeInvalid, KindUnknownField, name, "unknown field %q", name)
+	}
+	if timeField != "" {
+		// The only other errors come from the one time.Time field's UnmarshalJSON.
+		return invalidField(timeField, "%s must be an RFC 3339 time such as \"2026-01-02T15:04:05Z\": %v", timeField, err)
+	}
+	return newError(api.CodeInvalid, KindMalformedJSON, "", "the request body cannot be decoded: %v", err)
+}
+
+func jsonType(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "int", "int64", "uint64", "uint", "int32", "uint32":
+		return "number"
+	case "bool":
+		return "boolean"
+	case "struct", "map":
+		return "object"
+	case "slice", "array":
+		return "array"
+	default:
+		return goKind
+	}
+}
+
+// required returns an error naming field when v is empty.
+func required(field, v string) error {
+	if v == "" {
+		return newError(api.CodeInvalid, KindMissingField, field, "%s is required", field)
+	}
+	return nil
+}
+
+// parseUUID parses a required UUID field; the nil UUID is refused.
+func parseUUID(field, v string) (uuid.UUID, error) {
+	if err := required(field, v); err != nil {
+		return uuid.Nil, err
+	}
+	id, err := uuid.Parse(v)
+	if err != nil {
+		return uuid.Nil, invalidField(field, "%s %q is not a UUID", field, shorten(v))
+	}
+	if id == uuid.Nil {
+		return uuid.Nil, invalidField(field, "%s must not be the nil UUID", field)
+	}
+	return id, nil
+}
+
+// parseOptionalUUID parses a UUID field that may be absent (uuid.Nil).
+func parseOptionalUUID(field, v string) (uuid.UUID, error) {
+	if v == "" {
+		return uuid.Nil, nil
+	}
+	return parseUUID(field, v)
+}
+
+// meta turns the envelope into the command's metadata, filling in what is missing: a new
+// command id, the command id as correlation id, now as timestamp.
+func meta(env api.Envelope, now time.Time) (cr.CommandMeta, error) {
+	var m cr.CommandMeta
+	var err error
+	if m.CommandID, err = parseOptionalUUID("command_id", env.CommandID); err != nil {
+		return m, err
+	}
+	if m.CommandID == uuid.Nil {
+		m.CommandID = uuid.New()
+	}
+	if m.CorrelationID, err = parseOptionalUUID("correlation_id", env.CorrelationID); err != nil {
+		return m, err
+	}
+	if m.CorrelationID == uuid.Nil {
+		m.CorrelationID = m.CommandID
+	}
+	if m.CausationID, err = parseOptionalUUID("causation_id", env.CausationID); err != nil {
+		return m, err
+	}
+	switch {
+	case env.Timestamp == nil:
+		m.Timestamp = now.UTC()
+	case env.Timestamp.IsZero():
+		return m, invalidField("timestamp", "timestamp must not be the zero time")
+	default:
+		m.Timestamp = env.Timestamp.UTC()
+	}
+	return m, nil
+}
+
+// shorten keeps error messages readable when a client sends a huge value.
+func shorten(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
+}
+
+// commandDecoders decodes each command's request into its domain command.
+var commandDecoders = map[string]func(data []byte, maxBytes int, now time.Time) (cr.Command, error){
+	api.CmdRegister:             decodeRegister,
+	api.CmdAssignOrganization:   decodeAssignOrganization,
+	api.CmdAssignLocation:       decodeAssignLocation,
+	api.CmdAssignOwner:          decodeAssignOwner,
+	api.CmdAddPolicy:            decodeAddPolicy,
+	api.CmdRemovePolicy:         decodeRemovePolicy,
+	api.CmdAssignAccountConcept: decodeAssignAccountConcept,
+	api.CmdClearAccountConcept:  decodeClearAccountConcept,
+	api.CmdSetHardwareDetails:   decodeSetHardwareDetails,
+	api.CmdAssignAssetTag:       decodeAssignAssetTag,
+	api.CmdUpdateMetadata:       decodeUpdateMetadata,
+	api.CmdChangeStatus:         decodeChangeStatus,
+}
+
+// decodeCommand decodes a command request and checks its own values (the domain's input
+// rules, which need no state), so that invalid input is refused before any store round trip.
+func decodeCommand(name string, data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+	decode, ok := commandDecoders[name]
+	if !ok {
+		return nil, newError(api.CodeInvalid, KindInvalidField, "", "unknown command %q", name)
+	}
+	cmd, err := decode(data, maxBytes, now)
+	if err != nil {
+		return nil, err
+	}
+	// Decide checks the command's own values before anything else; against the empty state
+	// it has no other effect.
+	if _, err := cr.Decide(cr.State{}, cmd); errors.Is(err, cr.ErrInvalidInput) {
+		return nil, err
+	}
+	return cmd, nil
+}
+
+func decodeRegister(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+	var req api.Register
+	if err := decodeStrict(data, maxBytes, &req, "timestamp"); err != nil {
+		return nil, err
+	}
+	m, err := meta(req.Envelope, now)
+	if err != nil {
+		return nil, err
+	}
+	id, err := parseOptionalUUID("aggregate_id", req.AggregateID)
+	if err != nil {
+		return nil, err
+	}
+	if id == uuid.Nil {
+		id = uuid.NewSHA1(registerNamespace, m.CommandID[:])
+	}
+	if err := required("hostname", req.Hostname); err != nil {
+		return nil, err
+	}
+	host, err := cr.ParseHostname(req.Hostname)
+	if err != nil {
+		return nil, invalidField("hostname", "%v", err)
+	}
+	if err := required("resource_type", req.ResourceType); err != nil {
+		return nil, err
+	}
+	typ, err := cr.ParseResourceType(req.ResourceType)
+	if err != nil {
+		return nil, invalidField("resource_type", "%v", err)
+	}
+	return cr.RegisterResource{Meta: m, ID: id, Hostname: host, Type: typ}, nil
+}
+
+// target decodes a request addressed to an existing resource into req and returns its
+// metadata and aggregate id.
+func target[T any](data []byte, maxBytes int, now time.Time, req *T, t func(*T) *api.Target) (cr.CommandMeta, uuid.UUID, error) {
+	if err := decodeStrict(data, maxBytes, req, "timestamp"); err != nil {
+		return cr.CommandMeta{}, uuid.Nil, err
+	}
+	tg := t(req)
+	m, err := meta(tg.Envelope, now)
+	if err != nil {
+		return m, uuid.Nil, err
+	}
+	id, err := parseUUID("aggregate_id", tg.AggregateID)
+	return m, id, err
+}
+
+func decodeAssignOrganization(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+	var req api.AssignOrganization
+	m, id, err := target(data, maxBytes, now, &req, func(r *api.AssignOrganization) *api.Target { return &r.Target })
+	if err != nil {
+		return nil, err
+	}
+	ref, err := parseUUID("organization_id", req.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	return cr.AssignOrganization{Meta: m, ID: id, OrganizationID: cr.OrganizationID(ref)}, nil
+}
+
+func decodeAssignLocation(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+	var req api.AssignLocation
+	m, id, err := target(data, maxBytes, now, &req, func(r *api.AssignLocation) *api.Target { return &r.Target })
+	if err != nil {
+		return nil, err
+	}
+	ref, err := parseUUID("location_id", req.LocationID)
+	if err != nil {
+		return nil, err
+	}
+	return cr.AssignLocation{Meta: m, ID: id, LocationID: cr.LocationID(ref)}, nil
+}
+
+func decodeAssignOwner(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+	var req api.AssignOwner
+	m, id, err := target(data, maxBytes, now, &req, func(r *api.AssignOwner) *api.Target { return &r.Target })
+	if err != nil {
+		return nil, err
+	}
+	ref, err := parseUUID("owner_id", req.OwnerID)
+	if err != nil {
+		return nil, err
+	}
+	return cr.AssignOwner{Meta: m, ID: id, OwnerID: cr.PersonID(ref)}, nil
+}
+
+func decodeAddPolicy(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+	var req api.AddPolicy
+	m, id, err := target(data, maxBytes, now, &req, func(r *api.AddPolicy) *api.Target { return &r.Target })
+	if err != nil {
+		return nil, err
+	}
+	ref, err := parseUUID("policy_id", req.PolicyID)
+	if err != nil {
+		return nil, err
+	}
+	return cr.AddPolicy{Meta: m, ID: id, PolicyID: cr.PolicyID(ref)}, nil
+}
+
+func decodeRemovePolicy(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+	var req api.RemovePolicy
+	m, id, err := target(data, maxBytes, now, &req, func(r *api.RemovePolicy) *api.Target { return &r.Target })
+	if err != nil {
+		return nil, err
+	}
+	ref, err := parseUUID("policy_id", req.PolicyID)
+	if err != nil {
+		return nil, err
+	}
+	return cr.RemovePolicy{Meta: m, ID: id, PolicyID: cr.PolicyID(ref)}, nil
+}
+
+func decodeAssignAccountConcept(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+	var req api.AssignAccountConcept
+	m, id, err := target(data, maxBytes, now, &req, func(r *api.AssignAccountConcept) *api.Target { return &r.Target })
+	if err != nil {
+		return nil, err
+	}
+	ref, err := parseUUID("concept_id", req.ConceptID)
+	if err != nil {
+		return nil, err
+	}
+	return cr.AssignAccountConcept{Meta: m, ID: id, ConceptID: cr.AccountConceptID(ref)}, nil
+}
+
+func decodeClearAccountConcept(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+	var req api.ClearAccountConcept
+	m, id, err := target(data, maxBytes, now, &req, func(r *api.ClearAccountConcept) *api.Target { return &r.Target })
+	if err != nil {
+		return nil, err
+	}
+	return cr.ClearAccountConcept{Meta: m, ID: id}, nil
+}
+
+func decodeSetHardwareDetails(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+	var req api.SetHardwareDetails
+	m, id, err := target(data, maxBytes, now, &req, func(r *api.SetHardwareDetails) *api.Target { return &r.Target })
+	if err != nil {
+		return nil, err
+	}
+	if req.Manufacturer == nil && req.Model == nil && req.SerialNumber == nil {
+		return nil, newError(api.CodeInvalid, KindMissingField, "manufacturer",
+			"at least one of manufacturer, model and serial_number is required")
+	}
+	return cr.SetHardwareDetails{Meta: m, ID: id, Manufacturer: req.Manufacturer, Model: req.Model, SerialNumber: req.SerialNumber}, nil
+}
+
+func decodeAssignAssetTag(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+	var req api.AssignAssetTag
+	m, id, err := target(data, maxBytes, now, &req, func(r *api.AssignAssetTag) *api.Target { return &r.Target })
+	if err != nil {
+		return nil, err
+	}
+	if err := required("asset_tag", req.AssetTag); err != nil {
+		return nil, err
+	}
+	return cr.AssignAssetTag{Meta: m, ID: id, AssetTag: req.AssetTag}, nil
+}
+
+func decodeUpdateMetadata(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+	var req api.UpdateMetadata
+	m, id, err := target(data, maxBytes, now, &req, func(r *api.UpdateMetadata) *api.Target { return &r.Target })
+	if err != nil {
+		return nil, err
+	}
+	if err := required("key", req.Key); err != nil {
+		return nil, err
+	}
+	// An empty value is allowed: the domain accepts it.
+	return cr.UpdateMetadata{Meta: m, ID: id, Key: req.Key, Value: req.Value}, nil
+}
+
+func decodeChangeStatus(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+	var req api.ChangeStatus
+	m, id, err := target(data, maxBytes, now, &req, func(r *api.ChangeStatus) *api.Target { return &r.Target })
+	if err != nil {
+		return nil, err
+	}
+	if err := required("status", req.Status); err != nil {
+		return nil, err
+	}
+	to, err := cr.ParseStatus(req.Status)
+	if err != nil {
+		return nil, invalidField("status", "%v", err)
+	}
+	return cr.ChangeStatus{Meta: m, ID: id, To: to}, nil
+}
+
+// decodeGet decodes a get query.
+func decodeGet(data []byte, maxBytes int) (api.Get, uuid.UUID, error) {
+	var q api.Get
+	if err := decodeStrict(data, maxBytes, &q, "as_of_time"); err != nil {
+		return q, uuid.Nil, err
+	}
+	id, err := parseUUID("aggregate_id", q.AggregateID)
+	if err != nil {
+		return q, uuid.Nil, err
+	}
+	if q.AsOfTime != nil && q.AsOfTime.IsZero() {
+		return q, uuid.Nil, invalidField("as_of_time", "as_of_time must not be the zero time")
+	}
+	return q, id, nil
+}
+
+// History page sizes.
+const (
+	DefaultHistoryLimit = 100
+	MaxHistoryLimit     = 1000
+)
+
+// decodeHistory decodes a history query, with the default page size filled in.
+func decodeHistory(data []byte, maxBytes int) (api.History, uuid.UUID, error) {
+	var q api.History
+	if err := decodeStrict(data, maxBytes, &q, ""); err != nil {
+		return q, uuid.Nil, err
+	}
+	id, err := parseUUID("aggregate_id", q.AggregateID)
+	if err != nil {
+		return q, uuid.Nil, err
+	}
+	switch {
+	case q.Limit == 0:
+		q.Limit = DefaultHistoryLimit
+	case q.Limit < 0 || q.Limit > MaxHistoryLimit:
+		return q, uuid.Nil, invalidField("limit", "limit %d is out of range: 1 to %d (default %d)", q.Limit, MaxHistoryLimit, DefaultHistoryLimit)
+	}
+	return q, id, nil
+}

@@ -1,0 +1,76 @@
+// Package commandservice is the command side of the registry: a NATS micro service
+// (api.ServiceName, queue group api.QueueGroup) with one endpoint per command on
+// api.CommandSubject(name) and the queries get and history on api.QuerySubject(name). Every
+// instance on the same NATS system shares the load; `nats micro ls|info|stats` see them.
+//
+// # Requests
+//
+// Requests are JSON objects decoded strictly: unknown fields, wrong JSON types, missing
+// required fields, malformed or nil UUIDs, values out of the domain's bounds, bad hostnames,
+// resource types and statuses, malformed JSON, an empty body and a body over
+// -max-request-bytes are refused with code 400 and an api.Error naming the field (Field) and
+// the reason (Kind: malformed_json, empty_request, request_too_large, unknown_field,
+// missing_field, invalid_field). The service fills in a missing command_id (a new UUID),
+// correlation_id (the command id) and timestamp (its clock, UTC). A register without
+// aggregate_id gets uuid.NewSHA1(registerNamespace, command id), so its retries name the same
+// resource.
+//
+// Replies: api.CommandReply on success. On failure the micro error headers
+// (Nats-Service-Error-Code, Nats-Service-Error) and an api.Error body: 400 invalid input, 404
+// not_registered (commands) or not_found (queries), 409 for the domain's rules
+// (already_registered, decommissioned, invalid_transition with details from/to/allowed,
+// activation_precondition with details missing, policy_already_added, policy_not_found) and
+// for concurrency conflicts that -max-retries attempts did not resolve (concurrency), 503 when
+// the store did not answer within -request-timeout (unavailable) or the instance is stopping
+// (shutting_down: the request was not processed), 500 otherwise (internal).
+//
+// # Processing
+//
+// An instance serialises the requests on one aggregate (a lock per aggregate) and keeps a
+// bounded LRU cache (-cache-size) of aggregates: state, last stream sequence, and the results
+// of the commands applied to it (from the Cim-Command-Id header of its events). A command is
+// decided against the cached state and appended with that state's sequence as the expected
+// last sequence of the aggregate's subject, so the server refuses the append if another
+// instance wrote first; then the tail is read (jetstore.After) and the command decided again,
+// up to -max-retries times with a random pause. A refusal by the domain, or a command that
+// changes nothing, is only reported after a read of the tail in the same request, so that a
+// stale cache never refuses a command that another instance has applied.
+//
+// # Idempotency: what a re-sent command id gets
+//
+// Command ids are scoped to an aggregate. For a command re-sent with the command id of an
+// earlier attempt on the same aggregate:
+//
+//   - If the earlier attempt wrote events, the retry writes nothing and gets the original
+//     result (the events carrying that command id, their sequences, the version right after
+//     them) with Duplicate=true, whenever it comes, on R1 and R3 streams, whichever instance
+//     handles it, including when the first reply was lost or the instance that wrote died
+//     before replying. The events in the stream are the source of truth: the retry finds the
+//     command id in the cached or re-read history. Event ids are derived from the command id
+//     (Nats-Msg-Id), so even a retry decided on a stale state is recognised by the store as a
+//     write already made (jetstore's Duplicate), and answered from the history.
+//   - If the earlier attempt changed nothing (no event), its result (no events, the version it
+//     saw) was recorded in the key-value bucket -results-bucket before the reply, for
+//     -results-ttl. A retry within that time gets that result with Duplicate=true and writes
+//     nothing, even if the state has changed so that the command would now write. After the
+//     TTL the retry is decided afresh, as a new command. On a replicated bucket, a record made
+//     by one instance may reach another instance's reads a few milliseconds late; a retry sent
+//     within that window to another instance is decided afresh.
+//   - If the earlier attempt was refused (4xx) or failed (5xx), nothing was written or
+//     recorded: the retry is decided afresh and may succeed. A 503 means the outcome is unknown;
+//     the retry tells (Duplicate=true if the first attempt had in fact been written).
+//
+// Attempts of one command id sent concurrently (before either replied) are serialised within
+// an instance; across instances at most one of them writes, and each reply describes the one
+// write, except that one attempt may report "changed nothing" while the other writes when the
+// state changes between their decisions.
+//
+// # Replies and shutdown
+//
+// Requests are processed on goroutines of their own and replies are published on the
+// connection directly; micro's per-endpoint error counts therefore stay at zero and the error
+// replies are counted in each endpoint's stats data (error_replies) and in Prometheus.
+// Service.Shutdown unsubscribes the endpoints, answers what was already delivered with 503
+// shutting_down, and waits for the requests in flight, which reply only after their append was
+// acknowledged.
+package commandservice

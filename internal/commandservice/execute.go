@@ -1,0 +1,179 @@
+package commandservice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	cr "github.com/cim-infra/registry/domain/computeresource"
+	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/pkg/api"
+	"github.com/cim-infra/registry/pkg/jetstore"
+	"github.com/google/uuid"
+)
+
+// execute applies one command to its aggregate and returns the reply. It holds the
+// aggregate's lock throughout, so commands on one aggregate are serialised in this instance;
+// other instances are kept out by the store's expected-sequence check.
+func (s *Service) execute(ctx context.Context, cmd cr.Command) (api.CommandReply, error) {
+	id := cmd.AggregateID()
+	commandID := cmd.Metadata().CommandID
+	e := s.cache.acquire(id)
+	defer s.cache.release(e)
+
+	// fresh is true once the state was read from the store during this request: only then is a
+	// refusal, or a command that changes nothing, reported, since a stale state could wrongly
+	// refuse a retry of a command that another instance has already applied.
+	fresh := false
+	if e.loaded {
+		s.metrics.cacheHits.Inc()
+	} else {
+		s.metrics.cacheMisses.Inc()
+		if err := s.load(ctx, e); err != nil {
+			return api.CommandReply{}, err
+		}
+		fresh = true
+	}
+	checkedResults := false
+	for attempt := 0; ; attempt++ {
+		if r, ok := e.agg.result(commandID); ok {
+			return r.reply(id, true), nil
+		}
+		events, err := cr.Decide(e.agg.state, cmd)
+		if (err != nil || len(events) == 0) && !fresh {
+			if err := s.refresh(ctx, e); err != nil {
+				return api.CommandReply{}, err
+			}
+			fresh = true
+			continue
+		}
+		if err != nil {
+			return api.CommandReply{}, err
+		}
+		if len(events) == 0 {
+			return s.unchanged(ctx, e, commandID)
+		}
+		if !checkedResults && mayChangeNothing(cmd) {
+			// The command might have changed nothing when it was first sent (see the package
+			// documentation): then its recorded result is the reply and nothing is written.
+			checkedResults = true
+			if r, ok, err := s.results.get(ctx, id, commandID); err != nil {
+				return api.CommandReply{}, err
+			} else if ok {
+				e.agg.noteUnchanged(commandID, r)
+				return r.reply(id, true), nil
+			}
+		}
+		stored, err := resourcestore.ToStore(events)
+		if err != nil {
+			return api.CommandReply{}, err
+		}
+		res, err := s.store.Append(ctx, resourcestore.Ref(id), e.agg.lastSeq, stored)
+		switch {
+		case err == nil && !res.Duplicate:
+			if s.opts.hooks != nil && s.opts.hooks.afterAppend != nil {
+				s.opts.hooks.afterAppend(commandID)
+			}
+			for i, ev := range events {
+				e.agg.record(ev, res.FirstSequence+uint64(i))
+			}
+			r, _ := e.agg.result(commandID)
+			return r.reply(id, false), nil
+		case err == nil:
+			// An earlier attempt of this command was written (its reply was lost): read it back,
+			// with whatever follows it, and answer from it.
+			if err := s.refresh(ctx, e); err != nil {
+				return api.CommandReply{}, err
+			}
+			fresh = true
+			if r, ok := e.agg.result(commandID); ok {
+				return r.reply(id, true), nil
+			}
+			return api.CommandReply{}, fmt.Errorf("append of command %s to %s reported a duplicate at sequence %d, but its events are not in the aggregate's history", commandID, id, res.FirstSequence)
+		case errors.Is(err, jetstore.ErrConcurrency):
+			s.metrics.conflicts.Inc()
+			if attempt >= s.opts.MaxRetries {
+				return api.CommandReply{}, err
+			}
+			s.metrics.retries.Inc()
+			if err := pause(ctx, attempt); err != nil {
+				return api.CommandReply{}, err
+			}
+			if err := s.refresh(ctx, e); err != nil {
+				return api.CommandReply{}, err
+			}
+			fresh = true
+		default:
+			return api.CommandReply{}, err
+		}
+	}
+}
+
+// unchanged answers a command that changes nothing, after recording its result so that a retry
+// gets the same reply even if the state has changed by then.
+func (s *Service) unchanged(ctx context.Context, e *entry, commandID uuid.UUID) (api.CommandReply, error) {
+	r := commandResult{version: e.agg.lastSeq}
+	recorded, created, err := s.results.create(ctx, e.id, commandID, r)
+	if err != nil {
+		return api.CommandReply{}, err
+	}
+	e.agg.noteUnchanged(commandID, recorded)
+	return recorded.reply(e.id, !created), nil
+}
+
+// mayChangeNothing reports whether the command can be decided with no events. Register and the
+// policy commands always write or are refused.
+func mayChangeNothing(cmd cr.Command) bool {
+	switch cmd.(type) {
+	case cr.RegisterResource, cr.AddPolicy, cr.RemovePolicy:
+		return false
+	}
+	return true
+}
+
+// load replaces the entry's aggregate with its whole history from the store.
+func (s *Service) load(ctx context.Context, e *entry) error {
+	loaded, err := s.store.Load(ctx, resourcestore.Ref(e.id))
+	if err != nil {
+		return err
+	}
+	var agg aggregate
+	if err := agg.apply(loaded.Events); err != nil {
+		return err
+	}
+	e.agg, e.loaded = agg, true
+	return nil
+}
+
+// refresh folds the events appended since the entry's state into it.
+func (s *Service) refresh(ctx context.Context, e *entry) error {
+	loaded, err := s.store.Load(ctx, resourcestore.Ref(e.id), jetstore.After(e.agg.lastSeq))
+	if err != nil {
+		return err
+	}
+	return e.agg.apply(loaded.Events)
+}
+
+// pause waits a random time before retry attempt+1, growing with attempt, so that instances
+// that conflicted do not collide again in lockstep.
+func pause(ctx context.Context, attempt int) error {
+	d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// noteUnchanged remembers the result of a command that changed nothing.
+func (a *aggregate) noteUnchanged(commandID uuid.UUID, r commandResult) {
+	if a.unchanged == nil {
+		a.unchanged = make(map[uuid.UUID]commandResult)
+	}
+	a.unchanged[commandID] = r
+}

@@ -1,0 +1,85 @@
+package commandservice
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Outcomes of a request, the "outcome" label of the request counters.
+const (
+	OutcomeOK        = "ok"        // written, or changed nothing
+	OutcomeDuplicate = "duplicate" // a re-sent command id: the first result, nothing written
+	OutcomeInvalid   = "invalid"   // 400
+	OutcomeNotFound  = "not_found" // 404
+	OutcomeRejected  = "rejected"  // 409 by a rule of the domain
+	OutcomeConflict  = "conflict"  // 409 after -max-retries concurrency conflicts
+	OutcomeUnavail   = "unavailable"
+	OutcomeInternal  = "internal"
+)
+
+// metrics are the service's Prometheus metrics.
+type metrics struct {
+	commands       *prometheus.CounterVec
+	commandLatency *prometheus.HistogramVec
+	queries        *prometheus.CounterVec
+	queryLatency   *prometheus.HistogramVec
+	conflicts      prometheus.Counter
+	retries        prometheus.Counter
+	cacheHits      prometheus.Counter
+	cacheMisses    prometheus.Counter
+	inFlight       prometheus.Gauge
+}
+
+// latencyBuckets span 100 µs to 5 s: a command is one or two store round trips.
+var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
+
+func newMetrics(reg prometheus.Registerer, cacheLen func() int) (*metrics, error) {
+	const ns, sub = "cim", "command_service"
+	m := &metrics{
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "commands_total",
+			Help: "Commands handled, by command name and outcome (ok, duplicate, invalid, not_found, rejected, conflict, unavailable, internal)."},
+			[]string{"command", "outcome"}),
+		commandLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "command_duration_seconds",
+			Help: "Time from receiving a command to replying, by command name.", Buckets: latencyBuckets}, []string{"command"}),
+		queries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "queries_total",
+			Help: "Queries handled, by query name and outcome."}, []string{"query", "outcome"}),
+		queryLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "query_duration_seconds",
+			Help: "Time from receiving a query to replying, by query name.", Buckets: latencyBuckets}, []string{"query"}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "concurrency_conflicts_total",
+			Help: "Appends refused because the aggregate had moved past the expected sequence."}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "retries_total",
+			Help: "Commands decided and appended again after a concurrency conflict."}),
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "cache_hits_total",
+			Help: "Requests that found their aggregate's state in the cache."}),
+		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "cache_misses_total",
+			Help: "Requests that loaded their aggregate's whole history."}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "requests_in_flight",
+			Help: "Requests being processed."}),
+	}
+	cacheSize := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "cache_aggregates",
+		Help: "Aggregates whose state is cached."}, func() float64 { return float64(cacheLen()) })
+	for _, c := range []prometheus.Collector{m.commands, m.commandLatency, m.queries, m.queryLatency, m.conflicts,
+		m.retries, m.cacheHits, m.cacheMisses, m.inFlight, cacheSize} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// outcome names the outcome label of an error reply's code and kind.
+func outcome(code int, kind string) string {
+	switch {
+	case code == 400:
+		return OutcomeInvalid
+	case code == 404:
+		return OutcomeNotFound
+	case code == 409 && kind == KindConcurrency:
+		return OutcomeConflict
+	case code == 409:
+		return OutcomeRejected
+	case code == 503:
+		return OutcomeUnavail
+	default:
+		return OutcomeInternal
+	}
+}

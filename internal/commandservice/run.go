@@ -1,0 +1,114 @@
+package commandservice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cim-infra/registry/internal/embedded"
+	"github.com/cim-infra/registry/internal/natsconn"
+	"github.com/cim-infra/registry/internal/ops"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// Run runs the command service until ctx is done, then shuts it down gracefully: readiness
+// goes false, the micro service stops taking requests, requests in flight finish (for at most
+// ShutdownTimeout), the NATS connection drains, and the embedded server, if any, stops last.
+//
+// Without a NATS URL it starts an embedded JetStream server (cfg.Embedded) and connects to it.
+func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
+	if err := cfg.Options.validate(); err != nil {
+		return err
+	}
+	natsCfg := cfg.NATS
+	if natsCfg.Name == "" {
+		natsCfg.Name = ServiceName
+	}
+	var emb *embedded.Server
+	if natsCfg.URL == "" {
+		var url string
+		var err error
+		emb, url, err = embedded.Start(ctx, cfg.Embedded, log)
+		if err != nil {
+			return err
+		}
+		log.Info().Str("url", url).Str("store_dir", cfg.Embedded.StoreDir).Str("sync", cfg.Embedded.Sync.String()).
+			Msg("no -nats-url given: running an embedded NATS server; projectors and cimctl can connect to it at this url")
+		natsCfg.URL = url
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := emb.Shutdown(sctx); err != nil {
+				log.Error().Err(err).Msg("stop embedded NATS server")
+			}
+		}()
+	}
+
+	nc, err := natsconn.Connect(ctx, natsCfg, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	reg := prometheus.NewRegistry()
+	svc, err := New(ctx, nc, cfg.storeConfig(), cfg.Options, log, reg)
+	if err != nil {
+		return err
+	}
+	opsSrv := ops.New(cfg.Ops.Addr, reg, log)
+	opsSrv.AddReadiness("nats", ops.NATSConnected(nc))
+	opsSrv.AddReadiness("stream", ops.StreamReachable(svc.JetStream(), svc.Store().Config().Stream))
+	if err := opsSrv.Listen(); err != nil {
+		_ = svc.Shutdown(context.Background())
+		return err
+	}
+	opsCtx, stopOps := context.WithCancel(context.Background())
+	defer stopOps()
+	opsDone := make(chan error, 1)
+	go func() { opsDone <- opsSrv.Run(opsCtx) }()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("shutting down")
+	case err := <-opsDone:
+		runErr = err
+		opsDone <- nil
+	}
+
+	opsSrv.SetShuttingDown()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := svc.Shutdown(sctx); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	if err := drain(sctx, nc); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	stopOps()
+	if err := <-opsDone; err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	return runErr
+}
+
+// drain drains nc (what is still buffered for the stopped endpoints gets its reply, the
+// replies are flushed) and waits until it is closed.
+func drain(ctx context.Context, nc *nats.Conn) error {
+	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		return fmt.Errorf("commandservice: drain nats connection: %w", err)
+	}
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !nc.IsClosed() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("commandservice: drain nats connection: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}

@@ -1,0 +1,307 @@
+package commandservice
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/pkg/api"
+	"github.com/cim-infra/registry/pkg/jetstore"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// Version is the service version announced through $SRV.INFO.
+const Version = "1.0.0"
+
+// Service is one running instance of the command service on a NATS connection: a micro
+// service with an endpoint per command and query, in the shared queue group.
+type Service struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	store   *jetstore.Store
+	results *results
+	cache   *cache
+	opts    Options
+	log     zerolog.Logger
+	metrics *metrics
+	micro   micro.Service
+	now     func() time.Time
+	stats   map[string]*endpointErrors
+
+	mu       sync.Mutex // guards draining, and orders inflight.Add before inflight.Wait
+	draining bool
+	inflight sync.WaitGroup
+}
+
+// testHooks let tests act at points a real failure could strike.
+type testHooks struct {
+	// afterAppend runs after a command's events were appended, before the reply.
+	afterAppend func(commandID uuid.UUID)
+}
+
+// endpointErrors counts an endpoint's error replies for $SRV.STATS: replies are sent from
+// worker goroutines, which micro's own per-request accounting cannot see.
+type endpointErrors struct {
+	count atomic.Int64
+	last  atomic.Value // string
+}
+
+// New ensures the event stream and the results bucket exist, then starts the micro service
+// on nc. The caller owns nc: stop the service with Shutdown, then drain nc.
+func New(ctx context.Context, nc *nats.Conn, sc jetstore.Config, opts Options, log zerolog.Logger, reg prometheus.Registerer) (*Service, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("commandservice: jetstream: %w", err)
+	}
+	store, err := jetstore.New(js, sc, jetstore.WithUpcasters(resourcestore.Upcasters()...))
+	if err != nil {
+		return nil, fmt.Errorf("commandservice: event store: %w", err)
+	}
+	if err := store.EnsureStream(ctx); err != nil {
+		return nil, fmt.Errorf("commandservice: %w", err)
+	}
+	res, err := openResults(ctx, js, opts.ResultsBucket, store.Config().Replicas, opts.ResultsTTL)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		nc: nc, js: js, store: store, results: res, opts: opts, now: time.Now,
+		cache: newCache(opts.CacheSize),
+		log:   log.With().Str("component", "commands").Logger(),
+		stats: make(map[string]*endpointErrors),
+	}
+	if s.metrics, err = newMetrics(reg, s.cache.len); err != nil {
+		return nil, fmt.Errorf("commandservice: metrics: %w", err)
+	}
+	if err := s.startMicro(); err != nil {
+		return nil, err
+	}
+	cfg := store.Config()
+	s.log.Info().Str("service", api.ServiceName).Str("queue_group", api.QueueGroup).Str("stream", cfg.Stream).
+		Int("replicas", cfg.Replicas).Int("cache_size", opts.CacheSize).Int("max_retries", opts.MaxRetries).
+		Str("results_bucket", opts.ResultsBucket).Msg("command service started")
+	return s, nil
+}
+
+func (s *Service) startMicro() error {
+	// Filled before the service exists: $SRV.STATS may be asked while endpoints are added.
+	for _, name := range append(api.Commands(), api.QueryGet, api.QueryHistory) {
+		s.stats[name] = &endpointErrors{}
+	}
+	svc, err := micro.AddService(s.nc, micro.Config{
+		Name:        api.ServiceName,
+		Version:     Version,
+		Description: "Commands and queries of the compute resource registry (event-sourced on JetStream)",
+		QueueGroup:  api.QueueGroup,
+		Metadata:    map[string]string{"stream": s.store.Config().Stream},
+		StatsHandler: func(ep *micro.Endpoint) any {
+			st := s.stats[ep.Name]
+			if st == nil {
+				return nil
+			}
+			last, _ := st.last.Load().(string)
+			return map[string]any{"error_replies": st.count.Load(), "last_error_reply": last}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("commandservice: add micro service: %w", err)
+	}
+	s.micro = svc
+	for _, name := range api.Commands() {
+		if err := svc.AddEndpoint(name, s.dispatch(name, s.serveCommand),
+			micro.WithEndpointSubject(api.CommandSubject(name)),
+			micro.WithEndpointMetadata(map[string]string{"kind": "command"})); err != nil {
+			_ = svc.Stop()
+			return fmt.Errorf("commandservice: endpoint %s: %w", name, err)
+		}
+	}
+	for name, serve := range map[string]func(string, string, []byte){api.QueryGet: s.serveGet, api.QueryHistory: s.serveHistory} {
+		if err := svc.AddEndpoint(name, s.dispatch(name, serve),
+			micro.WithEndpointSubject(api.QuerySubject(name)),
+			micro.WithEndpointMetadata(map[string]string{"kind": "query"})); err != nil {
+			_ = svc.Stop()
+			return fmt.Errorf("commandservice: endpoint %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// dispatch hands each request to a goroutine of its own: micro calls an endpoint's handler
+// for one request at a time, and a request spends most of its time waiting for the store.
+func (s *Service) dispatch(name string, serve func(name, reply string, data []byte)) micro.Handler {
+	return micro.HandlerFunc(func(req micro.Request) {
+		reply, data := req.Reply(), req.Data()
+		s.mu.Lock()
+		if s.draining {
+			s.mu.Unlock()
+			s.respondError(name, reply, newError(api.CodeUnavailable, KindShuttingDown, "",
+				"this instance is stopping and did not process the request; send it again (with the same command_id)"))
+			return
+		}
+		s.inflight.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.inflight.Done()
+			s.metrics.inFlight.Inc()
+			defer s.metrics.inFlight.Dec()
+			serve(name, reply, data)
+		}()
+	})
+}
+
+// serveCommand decodes, executes and answers one command.
+func (s *Service) serveCommand(name, reply string, data []byte) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
+	defer cancel()
+	cmd, err := decodeCommand(name, data, s.opts.MaxRequestBytes, s.now())
+	var out api.CommandReply
+	if err == nil {
+		out, err = s.execute(ctx, cmd)
+	}
+	elapsed := time.Since(start)
+	s.metrics.commandLatency.WithLabelValues(name).Observe(elapsed.Seconds())
+
+	var ev *zerolog.Event
+	if err != nil {
+		e := toReply(err)
+		s.metrics.commands.WithLabelValues(name, outcome(e.Code, e.Kind)).Inc()
+		s.respondError(name, reply, e)
+		ev = s.levelFor(e.Code).Int("code", e.Code).Str("kind", e.Kind).Str("error", e.Message)
+		if e.Field != "" {
+			ev = ev.Str("field", e.Field)
+		}
+	} else {
+		result := OutcomeOK
+		if out.Duplicate {
+			result = OutcomeDuplicate
+		}
+		s.metrics.commands.WithLabelValues(name, result).Inc()
+		s.respond(reply, out)
+		ev = s.log.Debug().Uint64("version", out.Version).Int("events", len(out.Events)).Bool("duplicate", out.Duplicate)
+	}
+	if ev == nil {
+		return
+	}
+	if cmd != nil {
+		m := cmd.Metadata()
+		ev = ev.Str("command_id", m.CommandID.String()).Str("correlation_id", correlation(m.CorrelationID, m.CommandID)).
+			Str("aggregate_id", cmd.AggregateID().String())
+	}
+	ev.Str("command", name).Dur("elapsed", elapsed).Msg("command")
+}
+
+func correlation(correlationID, commandID uuid.UUID) string {
+	if correlationID == uuid.Nil {
+		return commandID.String()
+	}
+	return correlationID.String()
+}
+
+// levelFor logs client errors at debug level, conflicts at info and failures as errors.
+func (s *Service) levelFor(code int) *zerolog.Event {
+	switch {
+	case code >= 500:
+		return s.log.Error()
+	case code == api.CodeConflict:
+		return s.log.Info()
+	default:
+		return s.log.Debug()
+	}
+}
+
+// respond sends a success reply. Replies are published on the connection directly rather than
+// through micro.Request, whose methods are not safe once the handler has returned.
+func (s *Service) respond(reply string, body any) {
+	if reply == "" {
+		return
+	}
+	data, err := json.Marshal(body)
+	if err != nil {
+		s.log.Error().Err(err).Msg("encode reply")
+		return
+	}
+	if err := s.nc.PublishMsg(&nats.Msg{Subject: reply, Data: data}); err != nil {
+		s.log.Warn().Err(err).Msg("send reply")
+	}
+}
+
+// respondError sends an error reply the way micro.Request.Error does: the code and message in
+// the micro error headers, the api.Error as JSON body.
+func (s *Service) respondError(endpoint, reply string, e *api.Error) {
+	if st := s.stats[endpoint]; st != nil {
+		st.count.Add(1)
+		st.last.Store(strconv.Itoa(e.Code) + ":" + e.Message)
+	}
+	if reply == "" {
+		return
+	}
+	data, err := json.Marshal(e)
+	if err != nil {
+		s.log.Error().Err(err).Msg("encode error reply")
+		return
+	}
+	description := strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, e.Message)
+	if description == "" {
+		description = e.Kind
+	}
+	msg := &nats.Msg{Subject: reply, Data: data, Header: nats.Header{
+		micro.ErrorHeader:     []string{description},
+		micro.ErrorCodeHeader: []string{strconv.Itoa(e.Code)},
+	}}
+	if err := s.nc.PublishMsg(msg); err != nil {
+		s.log.Warn().Err(err).Msg("send error reply")
+	}
+}
+
+// Shutdown stops taking requests (the micro service unsubscribes, so the queue group sends
+// new ones to other instances; requests already delivered here get a 503 "shutting_down"
+// reply) and waits for the requests in flight to finish and reply, or for ctx. It leaves the
+// connection open: drain it afterwards.
+func (s *Service) Shutdown(ctx context.Context) error {
+	stopErr := s.micro.Stop()
+	s.mu.Lock()
+	s.draining = true
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("commandservice: shutdown: requests still in flight: %w", ctx.Err())
+	}
+	if stopErr != nil && !errors.Is(stopErr, nats.ErrConnectionClosed) {
+		return fmt.Errorf("commandservice: stop micro service: %w", stopErr)
+	}
+	s.log.Info().Msg("command service stopped; no request in flight")
+	return nil
+}
+
+// JetStream returns the JetStream context the service uses (for readiness checks).
+func (s *Service) JetStream() jetstream.JetStream { return s.js }
+
+// Store returns the service's event store.
+func (s *Service) Store() *jetstore.Store { return s.store }
