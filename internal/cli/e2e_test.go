@@ -1,0 +1,108 @@
+package cli_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cim-infra/registry/internal/commandservice"
+	"github.com/cim-infra/registry/internal/natstest"
+	"github.com/cim-infra/registry/pkg/api"
+	"github.com/cim-infra/registry/pkg/jetstore"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// startCommandService runs the real command service on an embedded JetStream server and returns
+// the server's URL.
+func startCommandService(t *testing.T) string {
+	t.Helper()
+	srv := natstest.RunServer(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	svc, err := commandservice.New(context.Background(), nc, jetstore.Config{}, commandservice.DefaultOptions(),
+		zerolog.Nop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatalf("command service: %v", err)
+	}
+	t.Cleanup(func() { _ = svc.Shutdown(context.Background()) })
+	return srv.ClientURL()
+}
+
+// cimctl runs the CLI against url and fails the test unless it exits with want.
+func cimctl(t *testing.T, url string, want int, args ...string) run {
+	t.Helper()
+	r := runCLIWithIDs(t, url, uuid.NewString, args...)
+	if r.code != want {
+		t.Fatalf("cimctl %s: exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, want, r.stdout, r.stderr)
+	}
+	return r
+}
+
+func decode[T any](t *testing.T, r run) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+		t.Fatalf("output is not a %T: %v\n%s", v, err, r.stdout)
+	}
+	return v
+}
+
+func TestCimctlAgainstCommandService(t *testing.T) {
+	t.Parallel()
+	url := startCommandService(t)
+	org, loc := uuid.NewString(), uuid.NewString()
+
+	reg := decode[api.CommandReply](t, cimctl(t, url, 0, "register", "--hostname", "web-01.example.com", "--type", "vm", "-o", "json"))
+	id := reg.AggregateID
+	if id == "" || len(reg.Events) != 1 || reg.Events[0].Type != "ResourceRegistered" {
+		t.Fatalf("register reply = %+v", reg)
+	}
+	cimctl(t, url, 0, "assign-organization", "--id", id, "--org", org)
+	locationCmd := uuid.NewString()
+	cimctl(t, url, 0, "assign-location", "--id", id, "--location", loc, "--command-id", locationCmd)
+	// The same command again is answered from the first application and writes nothing.
+	again := cimctl(t, url, 0, "assign-location", "--id", id, "--location", loc, "--command-id", locationCmd)
+	if !strings.Contains(again.stdout, "duplicate  yes") {
+		t.Errorf("re-sent command: output does not say duplicate:\n%s", again.stdout)
+	}
+	activated := decode[api.CommandReply](t, cimctl(t, url, 0, "change-status", "--id", id, "--status", "active", "-o", "json"))
+
+	res := decode[api.Resource](t, cimctl(t, url, 0, "get", "--id", id, "-o", "json"))
+	if res.ID != id || res.Hostname != "web-01.example.com" || res.Status != "active" || res.OrganizationID != org ||
+		res.LocationID != loc || res.Version != activated.Version {
+		t.Errorf("get = %+v, want active web-01.example.com in org %s at %s, version %d", res, org, loc, activated.Version)
+	}
+	text := cimctl(t, url, 0, "get", "--id", id)
+	if !strings.Contains(text.stdout, "status           active\n") {
+		t.Errorf("get as text:\n%s", text.stdout)
+	}
+	past := decode[api.Resource](t, cimctl(t, url, 0, "get", "--id", id, "--as-of-seq", jsonNumber(reg.Version), "-o", "json"))
+	if past.Status != "provisioning" || past.OrganizationID != "" {
+		t.Errorf("get as of the registration = %+v, want provisioning without organization", past)
+	}
+
+	page := decode[api.HistoryPage](t, cimctl(t, url, 0, "history", "--id", id, "--all", "--limit", "2", "-o", "json"))
+	var types []string
+	for _, e := range page.Events {
+		types = append(types, e.Type)
+	}
+	if want := []string{"ResourceRegistered", "OrganizationAssigned", "LocationAssigned", "StatusChanged"}; !slices.Equal(types, want) {
+		t.Errorf("history = %v, want %v", types, want)
+	}
+
+	bad := cimctl(t, url, 2, "register", "--hostname", "-web.example.com", "--type", "vm")
+	if !strings.Contains(bad.stderr, "hostname") {
+		t.Errorf("invalid hostname: stderr does not name the field:\n%s", bad.stderr)
+	}
+	cimctl(t, url, 3, "get", "--id", uuid.NewString())
+	cimctl(t, url, 3, "assign-owner", "--id", uuid.NewString(), "--owner", uuid.NewString())
+	cimctl(t, url, 4, "change-status", "--id", id, "--status", "provisioning")
+}
+
+func jsonNumber(n uint64) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
