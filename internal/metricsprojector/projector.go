@@ -42,6 +42,9 @@ type Options struct {
 	BatchSize int
 	// FetchWait bounds one fetch of the consumer (runner default when zero).
 	FetchWait time.Duration
+	// AckWait is how long the server waits for an acknowledgement before it redelivers (runner
+	// default when zero). After a crash, the batch the dead process held comes back only then.
+	AckWait time.Duration
 	// SnapshotEvery and SnapshotInterval: a snapshot is written once SnapshotEvery events were
 	// applied since the last one, and every SnapshotInterval if anything changed.
 	SnapshotEvery    int
@@ -137,6 +140,7 @@ func New(js jetstream.JetStream, opts Options, log zerolog.Logger, reg prometheu
 		Stream:        opts.Stream,
 		BatchSize:     opts.BatchSize,
 		FetchWait:     opts.FetchWait,
+		AckWait:       opts.AckWait,
 		ProgressEvery: opts.ProgressEvery,
 		DeadLetter:    opts.DeadLetter,
 	}, log, projector.NewMetrics(reg, opts.Name))
@@ -199,7 +203,10 @@ func (p *Projector) Run(ctx context.Context) error {
 	if p.afterReplay != nil {
 		p.afterReplay()
 	}
-	return p.runner.Run(ctx)
+	if err := p.runner.Run(ctx); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
 }
 
 // waitForStream waits until the event stream exists: the command service creates it, and the

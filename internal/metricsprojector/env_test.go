@@ -1,0 +1,214 @@
+package metricsprojector
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	cr "github.com/cim-infra/registry/domain/computeresource"
+	"github.com/cim-infra/registry/internal/natstest"
+	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/internal/workload"
+	"github.com/cim-infra/registry/pkg/jetstore"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// env is an embedded server with the event stream, and a writer of random valid histories that
+// keeps the figures expected from them.
+type env struct {
+	t     *testing.T
+	ctx   context.Context
+	url   string
+	js    jetstream.JetStream
+	store *jetstore.Store
+
+	g      *workload.Generator
+	states map[uuid.UUID]cr.State
+	last   map[uuid.UUID]uint64 // aggregate -> its last stream sequence
+	exp    *expected
+	head   uint64
+}
+
+func newEnv(t *testing.T, seed uint64, resources int) *env {
+	t.Helper()
+	srv := natstest.RunServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	js, err := jetstream.New(natstest.Connect(t, srv.ClientURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := jetstore.New(js, jetstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.EnsureStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, ctx: ctx, url: srv.ClientURL(), js: js, store: store,
+		g: workload.New(seed, resources), states: map[uuid.UUID]cr.State{}, last: map[uuid.UUID]uint64{}, exp: newExpected()}
+}
+
+// write decides n commands of the history against the current state and appends their events.
+func (e *env) write(n int) {
+	e.t.Helper()
+	for range n {
+		c := e.g.Next()
+		if c == nil {
+			e.t.Fatal("every resource is decommissioned; use more resources")
+		}
+		id := c.AggregateID()
+		evs, err := cr.Decide(e.states[id], c)
+		if err != nil {
+			e.t.Fatalf("decide %s: %v", c.CommandName(), err)
+		}
+		stored, err := resourcestore.ToStore(evs)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		res, err := e.store.Append(e.ctx, resourcestore.Ref(id), e.last[id], stored)
+		if err != nil {
+			e.t.Fatalf("append %s: %v", c.CommandName(), err)
+		}
+		e.last[id] = res.LastSequence
+		e.head = res.LastSequence
+		e.states[id] = cr.Fold(e.states[id], evs...)
+		for _, ev := range evs {
+			e.exp.count(ev)
+		}
+	}
+	e.exp.fleetFrom(e.g.States())
+}
+
+// publishRaw writes a message straight to the stream, as a misbehaving writer would.
+func (e *env) publishRaw(h nats.Header, data []byte) uint64 {
+	e.t.Helper()
+	m := nats.NewMsg("cim.evt." + resourcestore.AggregateType + "." + uuid.NewString())
+	m.Header = h
+	m.Data = data
+	ack, err := e.js.PublishMsg(e.ctx, m)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.head = ack.Sequence
+	return ack.Sequence
+}
+
+// instance is one running projector process: its own connection and registry.
+type instance struct {
+	p    *Projector
+	nc   *nats.Conn
+	reg  *prometheus.Registry
+	done chan error
+	stop context.CancelFunc
+}
+
+func defaultTestOptions() Options {
+	return Options{BatchSize: 64, FetchWait: 100 * time.Millisecond, AckWait: 2 * time.Second, SnapshotEvery: 250,
+		SnapshotInterval: time.Hour, ProgressEvery: time.Hour}
+}
+
+// start runs a projector; setup may set test hooks before it runs.
+func (e *env) start(opts Options, setup func(*Projector, *nats.Conn)) *instance {
+	e.t.Helper()
+	nc, err := nats.Connect(e.url)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	p, err := New(js, opts, zerolog.Nop(), reg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if setup != nil {
+		setup(p, nc)
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	in := &instance{p: p, nc: nc, reg: reg, done: make(chan error, 1), stop: cancel}
+	go func() { in.done <- p.Run(ctx) }()
+	return in
+}
+
+// shutdown stops the projector gracefully (final snapshot) and closes its connection.
+func (in *instance) shutdown(t *testing.T) {
+	t.Helper()
+	in.stop()
+	if err := <-in.done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+	in.nc.Close()
+}
+
+// crash ends the projector as a killed process would: the connection goes at once (nothing more
+// is acknowledged or written) and no final snapshot is taken.
+func (in *instance) crash() {
+	in.p.noFinalSnapshot.Store(true)
+	in.nc.Close()
+	in.stop()
+	<-in.done
+}
+
+// waitSeq waits until the projector's figures stand for sequence seq.
+func (e *env) waitSeq(in *instance, seq uint64) {
+	e.t.Helper()
+	for in.p.Sequence() < seq {
+		select {
+		case <-e.ctx.Done():
+			e.t.Fatalf("timed out at sequence %d waiting for %d", in.p.Sequence(), seq)
+		case err := <-in.done:
+			e.t.Fatalf("projector stopped at sequence %d: %v", in.p.Sequence(), err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// waitFor waits until cond holds.
+func (e *env) waitFor(what string, cond func() bool) {
+	e.t.Helper()
+	for !cond() {
+		select {
+		case <-e.ctx.Done():
+			e.t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// waitReady waits until the projector consumes (replay done).
+func (e *env) waitReady(in *instance) {
+	e.t.Helper()
+	for in.p.Ready(e.ctx) != nil {
+		select {
+		case <-e.ctx.Done():
+			e.t.Fatal("timed out waiting for readiness")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// savedSequence is the sequence of the snapshot in the bucket (0 if none).
+func (e *env) savedSequence(bucket string) uint64 {
+	e.t.Helper()
+	obs, err := e.js.ObjectStore(e.ctx, bucket)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	b := &snapshots{obs: obs}
+	s, _, err := b.load(e.ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if s == nil {
+		return 0
+	}
+	return s.sequence
+}
