@@ -12,7 +12,7 @@ import (
 )
 
 // project runs Project over events from s, failing the test on an error.
-func project(t testing.TB, s State, events []Envelope) (State, []Effect) {
+func projectAll(t testing.TB, s State, events []Envelope) (State, []Effect) {
 	t.Helper()
 	var all []Effect
 	for _, ev := range events {
@@ -36,7 +36,7 @@ func TestProjectRandomHistoriesGiveTheGraphOfTheFold(t *testing.T) {
 		want := h.want(t)
 
 		// One effect at a time, in stream order.
-		_, effects := project(t, State{}, events)
+		_, effects := projectAll(t, State{}, events)
 		seq := memGraph{newGraph()}
 		for _, e := range effects {
 			seq.applyEffect(e)
@@ -52,10 +52,10 @@ func TestProjectRandomHistoriesGiveTheGraphOfTheFold(t *testing.T) {
 			batch := events[i:min(i+n, len(events))]
 			i += len(batch)
 			var effects []Effect
-			s, effects = project(t, s, batch)
+			s, effects = projectAll(t, s, batch)
 			batched.applyPlan(Compile(effects))
 			var again []Effect
-			s, again = project(t, s, batch)
+			s, again = projectAll(t, s, batch)
 			if len(again) != 0 {
 				t.Fatalf("seed %d: a redelivered batch gave %d effects, want none", seed, len(again))
 			}
@@ -67,7 +67,6 @@ func TestProjectRandomHistoriesGiveTheGraphOfTheFold(t *testing.T) {
 var (
 	rid   = uuid.MustParse("00000000-0000-4000-8000-000000000001")
 	org1  = cr.OrganizationID(uuid.MustParse("00000000-0000-4000-8000-0000000000a1"))
-	org2  = cr.OrganizationID(uuid.MustParse("00000000-0000-4000-8000-0000000000a2"))
 	pol1  = cr.PolicyID(uuid.MustParse("00000000-0000-4000-8000-0000000000b1"))
 	con1  = cr.AccountConceptID(uuid.MustParse("00000000-0000-4000-8000-0000000000c1"))
 	loc1  = cr.LocationID(uuid.MustParse("00000000-0000-4000-8000-0000000000d1"))

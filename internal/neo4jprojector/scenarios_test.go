@@ -1,0 +1,245 @@
+package neo4jprojector
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/cim-infra/registry/internal/natstest"
+	"github.com/cim-infra/registry/internal/projector"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+func TestGraphEqualsTheFoldOfRandomHistories(t *testing.T) {
+	e := newEnv(t, 11, 60)
+	e.appendEvents(1500)
+	r := e.start(e.js, e.newSink(), testRunnerConfig())
+	e.waitCheckpoint(e.hist.last)
+	e.requireExactGraph()
+
+	// Live: events appended while the projector runs.
+	e.appendEvents(500)
+	e.waitCheckpoint(e.hist.last)
+	e.requireExactGraph()
+	e.requireNoDeadLetters()
+	if got := metric(t, r.reg, "cim_projector_events_applied_total"); got != float64(e.hist.last) {
+		t.Errorf("applied metric = %v, want %d", got, e.hist.last)
+	}
+	if got := metric(t, r.reg, "cim_projector_batch_size"); got == 0 {
+		t.Error("no batch observed in cim_projector_batch_size")
+	}
+}
+
+// crashAfterCommit is a sink that, once armed, lets one batch commit in Neo4j and then kills
+// the replica's NATS connection before the runner can acknowledge it.
+type crashAfterCommit struct {
+	inner   projector.Sink
+	nc      *nats.Conn
+	armed   atomic.Bool
+	crashed atomic.Bool
+}
+
+func (s *crashAfterCommit) Apply(ctx context.Context, batch []projector.Delivery) error {
+	if s.crashed.Load() {
+		return errors.New("replica is dead")
+	}
+	err := s.inner.Apply(ctx, batch)
+	if err == nil && s.armed.Load() {
+		s.crashed.Store(true)
+		s.nc.Close()
+	}
+	return err
+}
+
+func TestCrashBetweenCommitAndAckAppliesNothingTwice(t *testing.T) {
+	e := newEnv(t, 12, 40)
+	e.appendEvents(300)
+	nc := natstest.Connect(t, e.srv.ClientURL())
+	js, _ := jetstream.New(nc)
+	crash := &crashAfterCommit{inner: e.newSink(), nc: nc}
+	a := e.start(js, crash, testRunnerConfig())
+	e.waitCheckpoint(e.hist.last)
+
+	crash.armed.Store(true)
+	e.appendEvents(300)
+	e.waitFor("the crash after a commit", crash.crashed.Load)
+	a.stop()
+
+	b := e.start(e.connect(), e.newSink(), testRunnerConfig())
+	e.waitCheckpoint(e.hist.last)
+	e.requireExactGraph()
+	e.requireNoDeadLetters()
+	// The batch committed but not acknowledged came again, and was skipped.
+	if got := metric(t, b.reg, "cim_projector_redeliveries_total"); got == 0 {
+		t.Error("no redelivery after the crash: the scenario did not happen")
+	}
+}
+
+func TestCrashMidBatchLeavesTheLastCommittedGraph(t *testing.T) {
+	e := newEnv(t, 13, 40)
+	e.appendEvents(300)
+	nc := natstest.Connect(t, e.srv.ClientURL())
+	js, _ := jetstream.New(nc)
+	sink := e.newSink()
+	var armed, crashed atomic.Bool
+	sink.beforeCommit = func(context.Context) error {
+		if !armed.Load() && !crashed.Load() {
+			return nil
+		}
+		if crashed.CompareAndSwap(false, true) {
+			nc.Close()
+		}
+		return errors.New("process died before the commit")
+	}
+	a := e.start(js, sink, testRunnerConfig())
+	e.waitCheckpoint(e.hist.last)
+	armed.Store(true)
+	e.appendEvents(300)
+	e.waitFor("the crash before a commit", crashed.Load)
+	a.stop()
+
+	// Nothing of the batch in flight is in the graph: it is exactly the fold up to the
+	// checkpoint of the last committed batch.
+	cp, err := e.newSink().Checkpoint(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp >= e.hist.last {
+		t.Fatalf("checkpoint %d: the crashed batch was committed", cp)
+	}
+	requireSameGraph(t, e.hist.wantAt(cp), readGraph(t, e.ctx, e.driver))
+
+	e.start(e.connect(), e.newSink(), testRunnerConfig())
+	e.waitCheckpoint(e.hist.last)
+	e.requireExactGraph()
+	e.requireNoDeadLetters()
+}
+
+func TestNeo4jDownForAWhile(t *testing.T) {
+	e := newEnv(t, 14, 40)
+	e.appendEvents(300)
+	proxy := newProxy(t, strings.TrimPrefix(neo4jURI(t), "bolt://"))
+	driver := proxyDriver(t, proxy)
+	sink := NewSink(driver, SinkConfig{}, testLog(t))
+	r := e.start(e.js, sink, testRunnerConfig())
+	e.waitCheckpoint(e.hist.last)
+
+	proxy.Close()
+	e.appendEvents(300)
+	e.waitFor("readiness false while Neo4j is unreachable", func() bool {
+		return r.runner.Ready(e.ctx) != nil && metric(t, r.reg, "cim_projector_apply_errors_total") >= 2
+	})
+	cp, err := e.newSink().Checkpoint(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp >= e.hist.last {
+		t.Fatalf("checkpoint %d reached the end while Neo4j was unreachable", cp)
+	}
+
+	proxy.Reopen()
+	e.waitCheckpoint(e.hist.last)
+	e.waitFor("ready again", func() bool { return r.runner.Ready(e.ctx) == nil })
+	e.requireExactGraph()
+	e.requireNoDeadLetters()
+}
+
+func TestFailOverToTheSecondReplica(t *testing.T) {
+	e := newEnv(t, 15, 40)
+	e.appendEvents(200)
+	a := e.start(e.connect(), e.newSink(), testRunnerConfig())
+	e.waitCheckpoint(e.hist.last)
+	b := e.start(e.connect(), e.newSink(), testRunnerConfig())
+	e.appendEvents(200)
+	e.waitCheckpoint(e.hist.last)
+	if a.runner.LastApplied() == 0 || b.runner.LastApplied() != 0 {
+		t.Fatalf("before the fail-over: a applied up to %d, b up to %d; want only a active",
+			a.runner.LastApplied(), b.runner.LastApplied())
+	}
+
+	a.stop() // the active replica dies; b gets the pin once PinnedTTL has passed
+	e.appendEvents(300)
+	e.waitCheckpoint(e.hist.last)
+	if b.runner.LastApplied() != e.hist.last {
+		t.Fatalf("after the fail-over b applied up to %d, want %d", b.runner.LastApplied(), e.hist.last)
+	}
+	e.requireExactGraph()
+	e.requireNoDeadLetters()
+}
+
+func TestRebuildReplaysTheStreamIntoAnEmptyGraph(t *testing.T) {
+	e := newEnv(t, 16, 40)
+	e.appendEvents(600)
+	a := e.start(e.connect(), e.newSink(), testRunnerConfig())
+	e.waitCheckpoint(e.hist.last)
+	a.stop()
+
+	// The graph drifts (a hand edit), and holds a node of someone else that must survive.
+	for _, q := range []string{
+		"MATCH (r:ComputeResource) WITH r LIMIT 5 SET r.status = 'edited by hand'",
+		"MATCH ()-[x:UNDER_POLICY]->() WITH x LIMIT 5 DELETE x",
+		"CREATE (:Foreign {id: 'kept'})",
+	} {
+		if _, err := neo4j.ExecuteQuery(e.ctx, e.driver, q, nil, neo4j.EagerResultTransformer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink := e.newSink()
+	b := e.newReplica(e.connect(), sink, testRunnerConfig())
+	if err := Rebuild(e.ctx, b.runner, e.driver, "", DefaultCheckpointName); err != nil {
+		t.Fatal(err)
+	}
+	if cp, _ := sink.Checkpoint(e.ctx); cp != 0 {
+		t.Fatalf("checkpoint %d after emptying the graph", cp)
+	}
+	b.run()
+	e.waitCheckpoint(e.hist.last)
+	e.appendEvents(100) // and it goes on live
+	e.waitCheckpoint(e.hist.last)
+
+	want := e.hist.want(t)
+	want.setProps(nodeKey("Foreign", "kept"), Props{"id": "kept"})
+	requireSameGraph(t, want, readGraph(t, e.ctx, e.driver))
+	if got := metric(t, b.reg, "cim_projector_events_applied_total"); got != float64(e.hist.last) {
+		t.Errorf("rebuild applied %v events, want the whole stream, %d", got, e.hist.last)
+	}
+}
+
+// metric returns the value of a counter, gauge or the sample count of a histogram.
+func metric(t testing.TB, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		var sum float64
+		for _, m := range mf.GetMetric() {
+			sum += value64(m)
+		}
+		return sum
+	}
+	t.Fatalf("metric %s not registered", name)
+	return 0
+}
+
+func value64(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Histogram != nil:
+		return float64(m.Histogram.GetSampleCount())
+	}
+	return 0
+}

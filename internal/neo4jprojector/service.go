@@ -1,0 +1,277 @@
+package neo4jprojector
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/cim-infra/registry/internal/logging"
+	"github.com/cim-infra/registry/internal/natsconn"
+	"github.com/cim-infra/registry/internal/ops"
+	"github.com/cim-infra/registry/internal/projector"
+	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/pkg/jetstore"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// ServiceName names the service in logs and in its NATS connection.
+const ServiceName = "projector-neo4j"
+
+// Defaults of the service's settings.
+const (
+	DefaultHTTPAddr      = ":8082"
+	DefaultNATSURL       = "nats://127.0.0.1:4222" // where the command service's embedded server listens
+	DefaultNeo4jURI      = "bolt://127.0.0.1:7687"
+	DefaultNeo4jUser     = "neo4j"
+	DefaultBatchSize     = 256
+	DefaultPriorityGroup = "neo4j"
+	// ProjectorName names the projector in metrics (projector="neo4j"), dead letters
+	// (cim.dlq.neo4j) and the checkpoint node.
+	ProjectorName = "neo4j"
+	// DurableName is the durable consumer's name.
+	DurableName = "projector-neo4j"
+)
+
+// Config is every setting of the service.
+type Config struct {
+	NATS natsconn.Config
+	HTTP ops.Config
+	Log  logging.Config
+
+	Neo4jURI      string
+	Neo4jUser     string
+	Neo4jPassword string
+	Neo4jDatabase string
+
+	Stream        string
+	SubjectPrefix string
+	BatchSize     int
+	FetchWait     time.Duration
+	PinnedTTL     time.Duration
+	MaxBackoff    time.Duration
+	ProgressEvery time.Duration
+	DLQStream     string
+	DLQReplicas   int
+	// Rebuild empties the projected graph and replays the whole stream before going on live.
+	Rebuild bool
+}
+
+// RegisterFlags defines every flag the service accepts on fs, with the service's defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	setDefault(&c.NATS.URL, DefaultNATSURL)
+	setDefault(&c.HTTP.Addr, DefaultHTTPAddr)
+	setDefault(&c.Neo4jURI, DefaultNeo4jURI)
+	setDefault(&c.Neo4jUser, DefaultNeo4jUser)
+	setDefault(&c.Stream, jetstore.DefaultStream)
+	setDefault(&c.SubjectPrefix, jetstore.DefaultSubjectPrefix)
+	setDefault(&c.DLQStream, "CIM_DLQ")
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.FetchWait == 0 {
+		c.FetchWait = time.Second
+	}
+	if c.PinnedTTL == 0 {
+		c.PinnedTTL = 10 * time.Second
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = 10 * time.Second
+	}
+	if c.ProgressEvery == 0 {
+		c.ProgressEvery = 5 * time.Second
+	}
+	if c.DLQReplicas == 0 {
+		c.DLQReplicas = 1
+	}
+	c.NATS.RegisterFlags(fs)
+	c.HTTP.RegisterFlags(fs)
+	c.Log.RegisterFlags(fs)
+	fs.StringVar(&c.Neo4jURI, "neo4j-uri", c.Neo4jURI, "Neo4j Bolt URI (bolt://, neo4j://, or +s / +ssc for TLS)")
+	fs.StringVar(&c.Neo4jUser, "neo4j-user", c.Neo4jUser, "Neo4j user; empty for a server without authentication")
+	fs.StringVar(&c.Neo4jPassword, "neo4j-password", c.Neo4jPassword, "Neo4j password; prefer the environment variable NEO4J_PASSWORD, which ps does not show")
+	fs.StringVar(&c.Neo4jDatabase, "neo4j-database", c.Neo4jDatabase, "Neo4j database to project into (default: the server's default database)")
+	fs.StringVar(&c.Stream, "stream", c.Stream, "event stream to project")
+	fs.StringVar(&c.SubjectPrefix, "subject-prefix", c.SubjectPrefix, "subject prefix of the event stream; the projector consumes <prefix>.computeresource.>")
+	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "most events applied in one Neo4j transaction (1 to 10000)")
+	fs.DurationVar(&c.FetchWait, "fetch-wait", c.FetchWait, "how long one fetch waits for events before an empty batch")
+	fs.DurationVar(&c.PinnedTTL, "pinned-ttl", c.PinnedTTL, "how long the active replica may be silent before another takes over")
+	fs.DurationVar(&c.MaxBackoff, "max-backoff", c.MaxBackoff, "longest wait between retries of a batch while Neo4j is unreachable")
+	fs.DurationVar(&c.ProgressEvery, "progress-every", c.ProgressEvery, "how often catch-up progress (applied, remaining, rate, time left) is logged")
+	fs.StringVar(&c.DLQStream, "dead-letter-stream", c.DLQStream, "stream keeping events that cannot be projected (subject cim.dlq.neo4j, reason in header Cim-Dlq-Reason)")
+	fs.IntVar(&c.DLQReplicas, "dead-letter-replicas", c.DLQReplicas, "replicas of the dead-letter stream when the projector creates it (1, 3 or 5)")
+	fs.BoolVar(&c.Rebuild, "rebuild", c.Rebuild, "empty the projected graph, replay the whole stream into it with progress logs, then go on live; stop the other replicas first")
+}
+
+func setDefault(s *string, v string) {
+	if *s == "" {
+		*s = v
+	}
+}
+
+// RunnerConfig is the durable consumer configuration of the service.
+func (c Config) RunnerConfig() projector.Config {
+	return projector.Config{
+		Name:          ProjectorName,
+		Stream:        c.Stream,
+		Durable:       DurableName,
+		FilterSubject: c.SubjectPrefix + "." + resourcestore.AggregateType + ".>",
+		BatchSize:     c.BatchSize,
+		FetchWait:     c.FetchWait,
+		PriorityGroup: DefaultPriorityGroup,
+		PinnedTTL:     c.PinnedTTL,
+		MaxBackoff:    c.MaxBackoff,
+		ProgressEvery: c.ProgressEvery,
+		DeadLetter:    projector.DeadLetterConfig{Stream: c.DLQStream, Replicas: c.DLQReplicas},
+	}
+}
+
+// NewDriver returns a driver for the configured Neo4j (it does not connect yet).
+func (c Config) NewDriver() (neo4j.DriverWithContext, error) {
+	auth := neo4j.NoAuth()
+	if c.Neo4jUser != "" {
+		auth = neo4j.BasicAuth(c.Neo4jUser, c.Neo4jPassword, "")
+	}
+	d, err := neo4j.NewDriverWithContext(c.Neo4jURI, auth)
+	if err != nil {
+		return nil, fmt.Errorf("neo4jprojector: driver for %s: %w", c.Neo4jURI, err)
+	}
+	return d, nil
+}
+
+// Run connects to NATS and Neo4j, serves /healthz, /readyz and /metrics, creates the graph's
+// constraints and indexes, optionally rebuilds the graph, and projects until ctx is done. Then
+// readiness goes false, the batch in flight is finished, and the NATS connection is drained.
+// Neo4j being unreachable at start is waited for (not ready meanwhile), not an error.
+func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
+	if cfg.NATS.Name == "" {
+		cfg.NATS.Name = ServiceName
+	}
+	if cfg.HTTP.Addr == "" {
+		cfg.HTTP.Addr = DefaultHTTPAddr
+	}
+	driver, err := cfg.NewDriver()
+	if err != nil {
+		return err
+	}
+	defer driver.Close(context.WithoutCancel(ctx))
+	nc, err := natsconn.Connect(ctx, cfg.NATS, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("neo4jprojector: jetstream: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	sink := NewSink(driver, SinkConfig{Name: ProjectorName, Database: cfg.Neo4jDatabase}, log)
+	runner, err := projector.New(js, sink, cfg.RunnerConfig(), log, projector.NewMetrics(reg, ProjectorName))
+	if err != nil {
+		return err
+	}
+	srv := ops.New(cfg.HTTP.Addr, reg, log)
+	srv.AddReadiness("projector", runner.Ready)
+	srv.AddReadiness("nats", ops.NATSConnected(nc))
+	srv.AddReadiness("neo4j", driver.VerifyConnectivity)
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	opsDone := make(chan error, 1)
+	go func() { opsDone <- srv.Run(runCtx) }()
+	projDone := make(chan error, 1)
+	go func() { projDone <- project(runCtx, cfg, driver, js, runner, log) }()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("shutting down")
+		srv.SetShuttingDown()
+		runErr = <-projDone
+	case runErr = <-projDone:
+		if runErr == nil && ctx.Err() == nil {
+			runErr = errors.New("neo4jprojector: projector stopped")
+		}
+	case runErr = <-opsDone:
+		if runErr == nil {
+			runErr = errors.New("neo4jprojector: operations server stopped")
+		}
+		cancel()
+		<-projDone
+		return errors.Join(runErr, drain(nc))
+	}
+	cancel()
+	return errors.Join(runErr, <-opsDone, drain(nc))
+}
+
+// project prepares the graph (schema, rebuild) and runs the runner until ctx is done.
+func project(ctx context.Context, cfg Config, driver neo4j.DriverWithContext, js jetstream.JetStream, runner *projector.Runner, log zerolog.Logger) error {
+	if err := retry(ctx, log, "create constraints and indexes", func() error {
+		return EnsureSchema(ctx, driver, cfg.Neo4jDatabase)
+	}); err != nil {
+		return nil // ctx ended
+	}
+	if cfg.Rebuild {
+		if err := retry(ctx, log, "empty the graph for the rebuild", func() error {
+			return Rebuild(ctx, runner, driver, cfg.Neo4jDatabase, ProjectorName)
+		}); err != nil {
+			return nil
+		}
+		if s, err := js.Stream(ctx, cfg.Stream); err == nil {
+			if info, err := s.Info(ctx); err == nil {
+				log.Info().Uint64("events", info.State.Msgs).Uint64("last_seq", info.State.LastSeq).
+					Msg("rebuild: graph emptied; replaying the whole stream")
+			}
+		}
+	}
+	return runner.Run(ctx)
+}
+
+// Rebuild prepares a replay of the whole stream into an empty graph: it deletes the durable
+// consumer first, then the projected graph (the projector's labels and its checkpoint). In that
+// order a crash in between is harmless: a graph with its checkpoint and no consumer replays
+// from the start and skips what it has; an empty graph without consumer replays everything.
+// The next runner.Run replays the stream. Other replicas must be stopped meanwhile.
+func Rebuild(ctx context.Context, runner *projector.Runner, driver neo4j.DriverWithContext, database, name string) error {
+	if err := runner.ResetConsumer(ctx); err != nil {
+		return err
+	}
+	return EmptyGraph(ctx, driver, database, name)
+}
+
+// retry runs fn until it succeeds or ctx ends (the error then), with a capped backoff.
+func retry(ctx context.Context, log zerolog.Logger, what string, fn func() error) error {
+	wait := 200 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		log.Warn().Err(err).Dur("retry_in", wait).Msg(what + " failed; retrying")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+}
+
+// drain flushes what the connection has in flight (the last acks) and waits for it to close.
+func drain(nc *nats.Conn) error {
+	if err := nc.Drain(); err != nil {
+		return fmt.Errorf("neo4jprojector: drain NATS connection: %w", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !nc.IsClosed() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
