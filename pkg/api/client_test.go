@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -213,7 +214,13 @@ func TestClientRetries(t *testing.T) {
 			nc := natstest.Connect(t, srv.ClientURL())
 			a := &attempts{behavior: tc.behavior}
 			service(t, nc, map[string]micro.HandlerFunc{api.CommandSubject(api.CmdChangeStatus): a.handle})
-			c := newClient(t, nc, api.WithRetries(tc.retries), api.WithRetryBackoff(time.Millisecond), api.WithTimeout(200*time.Millisecond))
+			// Long enough that an answered attempt never times out on a loaded machine; the
+			// lost reply costs one timeout.
+			timeout := 10 * time.Second
+			if strings.HasPrefix(tc.name, "timeout") {
+				timeout = time.Second
+			}
+			c := newClient(t, nc, api.WithRetries(tc.retries), api.WithRetryBackoff(time.Millisecond), api.WithTimeout(timeout))
 			_, err := c.ChangeStatus(context.Background(), api.ChangeStatus{Target: api.Target{AggregateID: "a"}, Status: "active"})
 			if tc.wantCode == 0 && err != nil {
 				t.Fatalf("change status: %v", err)
