@@ -53,8 +53,12 @@ func TestEveryCommandAndQuery(t *testing.T) {
 		{"assign_owner", func() (*api.CommandReply, error) {
 			return c.AssignOwner(ctx, api.AssignOwner{Target: tg(), OwnerID: owner})
 		}, "OwnerAssigned"},
-		{"add_policy 1", func() (*api.CommandReply, error) { return c.AddPolicy(ctx, api.AddPolicy{Target: tg(), PolicyID: pol1}) }, "PolicyAdded"},
-		{"add_policy 2", func() (*api.CommandReply, error) { return c.AddPolicy(ctx, api.AddPolicy{Target: tg(), PolicyID: pol2}) }, "PolicyAdded"},
+		{"add_policy 1", func() (*api.CommandReply, error) {
+			return c.AddPolicy(ctx, api.AddPolicy{Target: tg(), PolicyID: pol1})
+		}, "PolicyAdded"},
+		{"add_policy 2", func() (*api.CommandReply, error) {
+			return c.AddPolicy(ctx, api.AddPolicy{Target: tg(), PolicyID: pol2})
+		}, "PolicyAdded"},
 		{"remove_policy 1", func() (*api.CommandReply, error) {
 			return c.RemovePolicy(ctx, api.RemovePolicy{Target: tg(), PolicyID: pol1})
 		}, "PolicyRemoved"},

@@ -77,10 +77,13 @@ func (in *instance) counter(t testing.TB, c prometheus.Collector) float64 {
 	return testutil.ToFloat64(c)
 }
 
-// newClient returns an api.Client on a connection of its own.
+// newClient returns an api.Client on a connection of its own. It retries requests that found
+// no responder: on a cluster, a new instance's subscriptions reach the other servers a moment
+// after it started.
 func newClient(t testing.TB, url string, opts ...api.ClientOption) *api.Client {
 	t.Helper()
-	c, err := api.NewClient(natstest.Connect(t, url), append([]api.ClientOption{api.WithTimeout(testTimeout)}, opts...)...)
+	defaults := []api.ClientOption{api.WithTimeout(testTimeout), api.WithRetries(50), api.WithRetryBackoff(10 * time.Millisecond)}
+	c, err := api.NewClient(natstest.Connect(t, url), append(defaults, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
