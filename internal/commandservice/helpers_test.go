@@ -187,3 +187,12 @@ func eventsByCommand(events []jetstore.RecordedEvent) map[string][]jetstore.Reco
 func newID() string { return uuid.NewString() }
 
 func ptr[T any](v T) *T { return &v }
+
+func mustUUID(t testing.TB, s string) uuid.UUID {
+	t.Helper()
+	id, err := uuid.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
