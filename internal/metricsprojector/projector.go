@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -170,10 +169,6 @@ func (p *Projector) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	store, err := storeFor(p.js, stream)
-	if err != nil {
-		return err
-	}
 	if err := projector.EnsureDeadLetterStream(ctx, p.js, p.opts.DeadLetter); err != nil {
 		return err
 	}
@@ -193,7 +188,7 @@ func (p *Projector) Run(ctx context.Context) error {
 		p.finalSnapshot()
 	}()
 
-	r := &replayer{p: p, store: store, stream: stream}
+	r := &replayer{p: p, stream: stream}
 	if err := r.run(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -227,25 +222,6 @@ func (p *Projector) waitForStream(ctx context.Context) (jetstream.Stream, error)
 		case <-time.After(2 * time.Second):
 		}
 	}
-}
-
-// storeFor reads the stream the way jetstore writes it. The replica count matters: on a
-// replicated stream ReadAll then reads up to the leader's last sequence, so the replay never ends
-// short of an event the consumer already acknowledged.
-func storeFor(js jetstream.JetStream, stream jetstream.Stream) (*jetstore.Store, error) {
-	cfg := stream.CachedInfo().Config
-	if len(cfg.Subjects) != 1 || !strings.HasSuffix(cfg.Subjects[0], ".>") {
-		return nil, fmt.Errorf("metricsprojector: stream %s captures %v, want one <prefix>.> subject", cfg.Name, cfg.Subjects)
-	}
-	store, err := jetstore.New(js, jetstore.Config{
-		Stream:        cfg.Name,
-		SubjectPrefix: strings.TrimSuffix(cfg.Subjects[0], ".>"),
-		Replicas:      cfg.Replicas,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("metricsprojector: event store on %s: %w", cfg.Name, err)
-	}
-	return store, nil
 }
 
 func (p *Projector) loadSnapshot(ctx context.Context) error {

@@ -7,21 +7,23 @@ import (
 	"strconv"
 	"time"
 
-	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/cim-infra/registry/internal/projector"
-	"github.com/cim-infra/registry/pkg/jetstore"
+	"github.com/cim-infra/registry/internal/resourcestore"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
 
-// replayer brings the state from its snapshot to the stream head with batch direct gets
-// (jetstore.ReadAll), before the durable consumer takes over. The consumer's ack floor may be
-// anywhere relative to the snapshot: after the replay the state covers every event up to the
-// head, and the sink skips every redelivery at or below that, so the result is exact either way.
+// replayer brings the state from its snapshot to the stream head before the durable consumer
+// takes over. It reads S+1..head with an ordered consumer: an ephemeral consumer that is not
+// durable and that the server keeps in order (jetstore.ReadAll was measured 3 to 5 times slower
+// than an ordered consumer on the same stream; see BenchmarkReplay). The read is served by the
+// stream leader, so on a replicated stream it sees every event up to the head. The consumer's ack
+// floor may be anywhere relative to the snapshot: after the replay the state covers every event up
+// to the head, and the sink skips every redelivery at or below that, so the result is exact
+// either way.
 type replayer struct {
 	p      *Projector
-	store  *jetstore.Store
 	stream jetstream.Stream
 
 	// lastDeadLettered is the highest stream sequence this projector's dead-letter subject holds.
@@ -52,7 +54,7 @@ func (r *replayer) run(ctx context.Context) error {
 			continue
 		}
 		// Belt and braces: the consumer must not start above the state's checkpoint, or the
-		// events in between would be missed. ReadAll reads to the head, which is at or above any
+		// events in between would be missed. The replay reads to the head, which is at or above any
 		// ack floor, so this holds unless the stream grew between the two reads; then replay more.
 		floor, err := r.ackFloor(ctx)
 		if err != nil {
@@ -66,8 +68,8 @@ func (r *replayer) run(ctx context.Context) error {
 	}
 }
 
-// replayToHead applies every event after the state's sequence, dead-letters the undecodable
-// ones, and logs progress.
+// replayToHead applies every event after the state's sequence up to the head as it is now,
+// dead-letters the undecodable ones, and logs progress.
 func (r *replayer) replayToHead(ctx context.Context) error {
 	info, err := r.stream.Info(ctx)
 	if err != nil {
@@ -80,33 +82,45 @@ func (r *replayer) replayToHead(ctx context.Context) error {
 	}
 	prog := newReplayProgress(r.p.opts.ProgressEvery, from, head)
 	r.p.log.Info().Uint64("from", from).Uint64("head", head).Uint64("events", head-from+1).Msg("replaying events after the snapshot")
+	cons, err := r.p.js.OrderedConsumer(ctx, r.p.opts.Stream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   from,
+	})
+	if err != nil {
+		return fmt.Errorf("metricsprojector: replay consumer from %d: %w", from, err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("metricsprojector: replay from %d: %w", from, err)
+	}
+	defer it.Stop()
 	for {
-		err := r.store.ReadAll(ctx, r.p.Sequence()+1, func(e jetstore.RecordedEvent) error {
-			// The same decoding as resourcestore.DecodeMsg (type and version from the headers,
-			// upcast by the domain's codec), without rebuilding a header.
-			ev, err := cr.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
-			if err != nil {
-				return r.poison(ctx, e.Sequence, err)
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return fmt.Errorf("metricsprojector: replay at %d: %w", r.p.Sequence(), err)
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("metricsprojector: replay at %d: %w", r.p.Sequence(), err)
+		}
+		seq := md.Sequence.Stream
+		// The same decoding as the consumer phase's, so both dead-letter the same events.
+		if e, err := resourcestore.DecodeMsg(msg.Headers(), msg.Data()); err != nil {
+			if err := r.poison(ctx, seq, msg.Subject(), msg.Headers(), msg.Data(), err); err != nil {
+				return err
 			}
+		} else {
 			r.p.m.mu.Lock()
-			r.p.m.state.Apply(e.Sequence, ev)
+			r.p.m.state.Apply(seq, e)
 			r.p.m.mu.Unlock()
 			r.p.applied(1)
-			if prog.observe(e.Sequence) {
-				r.p.ops.replayPending.Set(float64(prog.remaining(e.Sequence)))
-				prog.log(r.p.log, e.Sequence)
-			}
-			return nil
-		})
-		if err == nil {
+		}
+		if prog.observe(seq) {
+			r.p.ops.replayPending.Set(float64(prog.remaining(seq)))
+			prog.log(r.p.log, seq)
+		}
+		if seq >= head || md.NumPending == 0 {
 			break
-		}
-		if !errors.Is(err, jetstore.ErrCorruptEvent) {
-			return err
-		}
-		// A message without the store's headers stops ReadAll: find it, dead-letter it, go on.
-		if err := r.corrupt(ctx, err); err != nil {
-			return err
 		}
 	}
 	prog.done(r.p.log, r.p.Sequence())
@@ -115,13 +129,9 @@ func (r *replayer) replayToHead(ctx context.Context) error {
 
 // poison dead-letters the undecodable event at seq (unless an earlier run did) and moves the
 // checkpoint over it; it is never counted in the figures.
-func (r *replayer) poison(ctx context.Context, seq uint64, reason error) error {
+func (r *replayer) poison(ctx context.Context, seq uint64, subject string, h nats.Header, data []byte, reason error) error {
 	if seq > r.lastDeadLettered {
-		raw, err := r.stream.GetMsg(ctx, seq)
-		if err != nil {
-			return fmt.Errorf("metricsprojector: read undecodable event %d: %w", seq, err)
-		}
-		if err := r.deadLetter(ctx, raw, reason); err != nil {
+		if err := r.deadLetter(ctx, seq, subject, h, data, reason); err != nil {
 			return err
 		}
 	} else {
@@ -133,59 +143,29 @@ func (r *replayer) poison(ctx context.Context, seq uint64, reason error) error {
 	return nil
 }
 
-// corrupt handles a ReadAll that stopped on a message without the store's headers: the next
-// message after the checkpoint. If that message is in fact well-formed, cause was something else
-// and is returned.
-func (r *replayer) corrupt(ctx context.Context, cause error) error {
-	subject := r.store.Config().SubjectPrefix + ".>"
-	raw, err := r.stream.GetMsg(ctx, r.p.Sequence()+1, jetstream.WithGetMsgSubject(subject))
-	if err != nil {
-		return fmt.Errorf("metricsprojector: find corrupt event after %d: %w (read stopped with: %w)", r.p.Sequence(), err, cause)
-	}
-	reason := missingHeaders(raw.Header)
-	if reason == nil {
-		return cause
-	}
-	return r.poison(ctx, raw.Sequence, reason)
-}
-
-// missingHeaders says what a message lacks to be read as a stored event, as jetstore checks it.
-func missingHeaders(h nats.Header) error {
-	switch {
-	case h.Get(jetstore.HeaderEventID) == "":
-		return fmt.Errorf("%w: no %s header", jetstore.ErrCorruptEvent, jetstore.HeaderEventID)
-	case h.Get(jetstore.HeaderEventType) == "":
-		return fmt.Errorf("%w: no %s header", jetstore.ErrCorruptEvent, jetstore.HeaderEventType)
-	}
-	if _, err := strconv.Atoi(h.Get(jetstore.HeaderEventVersion)); err != nil {
-		return fmt.Errorf("%w: %s header %q is not a number", jetstore.ErrCorruptEvent, jetstore.HeaderEventVersion, h.Get(jetstore.HeaderEventVersion))
-	}
-	return nil
-}
-
-// deadLetter stores raw in the dead-letter stream as the runner does (same subject, headers and
-// message id, so that the runner's own attempt at the same event is de-duplicated).
-func (r *replayer) deadLetter(ctx context.Context, raw *jetstream.RawStreamMsg, reason error) error {
-	subject := r.p.opts.DeadLetter.SubjectPrefix + "." + r.p.opts.Name
-	m := nats.NewMsg(subject)
-	m.Data = raw.Data
-	for k, v := range raw.Header {
+// deadLetter stores the event in the dead-letter stream as the runner does (same subject,
+// headers and message id, so that the runner's own attempt at the same event is de-duplicated).
+func (r *replayer) deadLetter(ctx context.Context, seq uint64, subject string, h nats.Header, data []byte, reason error) error {
+	dlqSubject := r.p.opts.DeadLetter.SubjectPrefix + "." + r.p.opts.Name
+	m := nats.NewMsg(dlqSubject)
+	m.Data = data
+	for k, v := range h {
 		if k == jetstream.MsgIDHeader {
 			continue
 		}
 		m.Header[k] = v
 	}
 	m.Header.Set(projector.HeaderDLQReason, reason.Error())
-	m.Header.Set(projector.HeaderDLQStreamSeq, strconv.FormatUint(raw.Sequence, 10))
-	m.Header.Set(projector.HeaderDLQSubject, raw.Subject)
+	m.Header.Set(projector.HeaderDLQStreamSeq, strconv.FormatUint(seq, 10))
+	m.Header.Set(projector.HeaderDLQSubject, subject)
 	m.Header.Set(projector.HeaderDLQProjector, r.p.opts.Name)
-	if _, err := r.p.js.PublishMsg(ctx, m, jetstream.WithMsgID(r.p.opts.Name+"-"+strconv.FormatUint(raw.Sequence, 10))); err != nil {
-		return fmt.Errorf("metricsprojector: dead-letter stream sequence %d: %w", raw.Sequence, err)
+	if _, err := r.p.js.PublishMsg(ctx, m, jetstream.WithMsgID(r.p.opts.Name+"-"+strconv.FormatUint(seq, 10))); err != nil {
+		return fmt.Errorf("metricsprojector: dead-letter stream sequence %d: %w", seq, err)
 	}
-	r.lastDeadLettered = raw.Sequence
+	r.lastDeadLettered = seq
 	r.p.ops.replayDead.Inc()
-	r.p.log.Error().Uint64("seq", raw.Sequence).Str("subject", raw.Subject).Str("reason", reason.Error()).
-		Str("dead_letter_subject", subject).Msg("event dead-lettered")
+	r.p.log.Error().Uint64("seq", seq).Str("subject", subject).Str("reason", reason.Error()).
+		Str("dead_letter_subject", dlqSubject).Msg("event dead-lettered")
 	return nil
 }
 
