@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/textproto"
 	"strconv"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -74,7 +76,10 @@ func deadLetter(ctx context.Context, js jetstream.JetStream, subject, projector 
 	m := nats.NewMsg(subject)
 	m.Data = d.Data
 	for k, v := range d.Header {
-		if k == jetstream.MsgIDHeader {
+		// Headers the server acts on (Nats-Msg-Id, Nats-Expected-Last-Subject-Sequence,
+		// Nats-Batch-*, ...) were meant for the original append: copied, they would make the
+		// server de-duplicate or refuse the dead letter.
+		if strings.HasPrefix(textproto.CanonicalMIMEHeaderKey(k), "Nats-") {
 			continue
 		}
 		m.Header[k] = v

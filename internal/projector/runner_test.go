@@ -247,3 +247,35 @@ func TestRunnerLagWhileBehind(t *testing.T) {
 		t.Errorf("last applied = %v, want 16", got)
 	}
 }
+
+// An event appended with an expected-sequence condition (as the event store appends) keeps that
+// header in the stream; its dead letter must not carry it, or the dead-letter stream refuses it.
+func TestRunnerDeadLettersEventsAppendedWithConditions(t *testing.T) {
+	js, ctx := setup(t)
+	sink := newMemSink()
+	sink.poison["conditional"] = true
+	publishN(t, ctx, js, 0, 3)
+	first, err := js.Publish(ctx, "cim.evt.test.cond", []byte("event-3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "cim.evt.test.cond", []byte("conditional"),
+		jetstream.WithExpectLastSequencePerSubject(first.Sequence), jetstream.WithMsgID("event-id-1")); err != nil {
+		t.Fatal(err)
+	}
+	publishN(t, ctx, js, 4, 3)
+	_, stop := startRunner(t, ctx, js, sink, prometheus.NewRegistry())
+	waitFor(t, ctx, "8 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 8 })
+	stop()
+	dlq, err := js.Stream(ctx, "CIM_DLQ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := dlq.GetLastMsgForSubject(ctx, "cim.dlq.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(m.Data) != "conditional" || m.Header.Get(HeaderDLQStreamSeq) != "5" {
+		t.Fatalf("dead letter = %q headers %v", m.Data, m.Header)
+	}
+}
