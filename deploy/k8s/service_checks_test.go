@@ -24,6 +24,7 @@ type envSource struct {
 	value  string
 	from   string // "value", "ConfigMap <name>", "Secret <name>/<key>", "field"
 	secret bool
+	ref    secretRef // when secret
 }
 
 // serviceContainer is a container running one of the services, its settings parsed by the
@@ -103,7 +104,7 @@ func resolveEnv(m *manifests, c *corev1.Container) (map[string]envSource, error)
 			env[e.Name] = envSource{value: e.Value, from: "value"}
 		case e.ValueFrom.SecretKeyRef != nil:
 			ref := e.ValueFrom.SecretKeyRef
-			env[e.Name] = envSource{value: "secret-from-" + ref.Name, from: "Secret " + ref.Name + "/" + ref.Key, secret: true}
+			env[e.Name] = envSource{value: "secret-from-" + ref.Name, from: "Secret " + ref.Name + "/" + ref.Key, secret: true, ref: secretRef{ref.Name, ref.Key}}
 		case e.ValueFrom.ConfigMapKeyRef != nil:
 			ref := e.ValueFrom.ConfigMapKeyRef
 			cm := m.configMap(ref.Name)
