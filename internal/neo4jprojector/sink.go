@@ -54,7 +54,7 @@ func NewSink(driver neo4j.DriverWithContext, cfg SinkConfig, log zerolog.Logger)
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
-	return &Sink{driver: driver, cfg: cfg, log: log}
+	return &Sink{driver: driver, cfg: cfg, log: log.With().Str("component", "neo4j-sink").Logger()}
 }
 
 // Apply implements projector.Sink. It decodes the batch, then in one write transaction locks and
