@@ -82,7 +82,7 @@ func (in *instance) counter(t testing.TB, c prometheus.Collector) float64 {
 // after it started.
 func newClient(t testing.TB, url string, opts ...api.ClientOption) *api.Client {
 	t.Helper()
-	defaults := []api.ClientOption{api.WithTimeout(testTimeout), api.WithRetries(50), api.WithRetryBackoff(10 * time.Millisecond)}
+	defaults := []api.ClientOption{api.WithTimeout(testTimeout), api.WithRetries(10), api.WithRetryBackoff(10 * time.Millisecond)}
 	c, err := api.NewClient(natstest.Connect(t, url), append(defaults, opts...)...)
 	if err != nil {
 		t.Fatal(err)
