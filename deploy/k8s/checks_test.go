@@ -104,6 +104,13 @@ func checkNoSecrets(m *manifests) []error {
 	for _, s := range m.secrets {
 		errs = append(errs, fmt.Errorf("Secret %s is rendered: secret values must not be in the repository (reference a Secret created as the README says)", s.Name))
 	}
+	for _, cm := range m.configMaps {
+		for k := range cm.Data {
+			if credential.MatchString(k) {
+				errs = append(errs, fmt.Errorf("ConfigMap %s holds credential %s: credentials come from Secrets only", cm.Name, k))
+			}
+		}
+	}
 	return errs
 }
 

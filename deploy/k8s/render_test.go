@@ -6,6 +6,7 @@ package k8s
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"sort"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -54,14 +56,24 @@ var decoders = map[kindKey]func(m *manifests, doc []byte) error{
 	{"monitoring.coreos.com/v1", "PodMonitor"}: decodeInto(func(m *manifests, o *podMonitor) { m.podMonitors = append(m.podMonitors, o) }),
 }
 
-// decodeInto returns a decoder for type T: sigs.k8s.io/yaml's UnmarshalStrict converts the YAML
-// to JSON and decodes it with unknown fields disallowed, into the same Go types (and JSON tags)
-// the API server uses.
+// decodeInto returns a decoder for type T, as strict as the API server's field validation: the
+// YAML becomes JSON (duplicate keys refused), decoded by sigs.k8s.io/json, the decoder of
+// apimachinery, case-sensitively and with unknown and duplicate fields as errors. (encoding/json,
+// which sigs.k8s.io/yaml's UnmarshalStrict uses, matches field names without regard to case and
+// so accepts readOnlyRootFileSystem.)
 func decodeInto[T any](file func(*manifests, *T)) func(*manifests, []byte) error {
 	return func(m *manifests, doc []byte) error {
-		o := new(T)
-		if err := yaml.UnmarshalStrict(doc, o); err != nil {
+		data, err := yaml.YAMLToJSONStrict(doc)
+		if err != nil {
 			return err
+		}
+		o := new(T)
+		strict, err := kjson.UnmarshalStrict(data, o, kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
+		if err != nil {
+			return err
+		}
+		if len(strict) > 0 {
+			return errors.Join(strict...)
 		}
 		file(m, o)
 		return nil
