@@ -23,7 +23,7 @@ import (
 // env is one integration test's world: an embedded NATS server with the event stream, the
 // shared real Neo4j (held exclusively and emptied, with the schema), and a history.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	srv    *natstest.Node
 	js     jetstream.JetStream
@@ -32,7 +32,7 @@ type env struct {
 	hist   *history
 }
 
-func newEnv(t *testing.T, seed uint64, resources int) *env {
+func newEnv(t testing.TB, seed uint64, resources int) *env {
 	t.Helper()
 	driver := neo4jtest.Acquire(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
