@@ -31,6 +31,7 @@ type env struct {
 	last   map[uuid.UUID]uint64 // aggregate -> its last stream sequence
 	exp    *expected
 	head   uint64
+	log    zerolog.Logger // the projectors' logger (default: none)
 }
 
 func newEnv(t *testing.T, seed uint64, resources int) *env {
@@ -50,7 +51,8 @@ func newEnv(t *testing.T, seed uint64, resources int) *env {
 		t.Fatal(err)
 	}
 	return &env{t: t, ctx: ctx, url: srv.ClientURL(), js: js, store: store,
-		g: workload.New(seed, resources), states: map[uuid.UUID]cr.State{}, last: map[uuid.UUID]uint64{}, exp: newExpected()}
+		g: workload.New(seed, resources), states: map[uuid.UUID]cr.State{}, last: map[uuid.UUID]uint64{}, exp: newExpected(),
+		log: zerolog.Nop()}
 }
 
 // write decides n commands of the history against the current state and appends their events.
@@ -125,7 +127,7 @@ func (e *env) start(opts Options, setup func(*Projector, *nats.Conn)) *instance 
 		e.t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	p, err := New(js, opts, zerolog.Nop(), reg)
+	p, err := New(js, opts, e.log, reg)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -1,8 +1,13 @@
 package metricsprojector
 
 import (
+	"bytes"
+	"encoding/json"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/cim-infra/registry/internal/projector"
 	"github.com/cim-infra/registry/pkg/jetstore"
@@ -10,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 )
 
 // value sums the samples of one metric family (0 if absent).
@@ -322,4 +328,59 @@ func TestSnapshotOfAnotherSchemaIsIgnored(t *testing.T) {
 	e.waitSeq(in, e.head)
 	e.exp.check(t, gatherFigures(t, in.reg))
 	in.shutdown(t)
+}
+
+func TestReplayLogsProgress(t *testing.T) {
+	e := newEnv(t, 19, 200)
+	e.write(2500)
+	var buf syncBuffer
+	e.log = zerolog.New(&buf)
+	opts := defaultTestOptions()
+	opts.ProgressEvery = time.Nanosecond
+	in := e.start(opts, nil)
+	e.waitReady(in)
+	in.shutdown(t)
+
+	var progress, done int
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		switch rec["message"] {
+		case "replaying":
+			progress++
+			for _, k := range []string{"applied", "total", "remaining", "events_per_s", "time_left"} {
+				if _, ok := rec[k]; !ok {
+					t.Errorf("progress line without %s: %s", k, line)
+				}
+			}
+			if rec["total"] != float64(e.head) {
+				t.Errorf("progress total %v, want %d", rec["total"], e.head)
+			}
+		case "replay done":
+			done++
+		}
+	}
+	if progress == 0 || done != 1 {
+		t.Errorf("%d progress lines and %d done lines, want some and 1:\n%s", progress, done, buf.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the projector's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
