@@ -4,9 +4,11 @@
 package projector
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -180,6 +182,13 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.observeLag(0, time.Time{})
 			continue
 		}
+		if !r.inStreamOrder(ctx, cons, batch) {
+			for _, d := range batch {
+				_ = d.msg.Nak()
+			}
+			sleep(ctx, r.cfg.FetchWait)
+			continue
+		}
 		if !r.applyBatch(ctx, batch) {
 			// Shutting down with a batch not applied: hand it back at once.
 			for _, d := range batch {
@@ -232,6 +241,27 @@ func (r *Runner) fetch(ctx context.Context, cons jetstream.Consumer) ([]Delivery
 		return nil, err
 	}
 	return batch, nil
+}
+
+// inStreamOrder sorts batch by stream sequence and reports whether it may be applied now: that
+// is, whether it holds every message the consumer delivered and is waiting an ack for. JetStream
+// redelivers a message whose ack did not come (a replica died holding it, or its ack wait ran out)
+// among newer messages, or after them: applying those first would skip the older ones at the
+// sink's checkpoint. When other deliveries are outstanding, the batch is handed back (nak) and
+// fetched again until the outstanding ones come with it (at most after their ack wait).
+func (r *Runner) inStreamOrder(ctx context.Context, cons jetstream.Consumer, batch []Delivery) bool {
+	slices.SortFunc(batch, func(a, b Delivery) int { return cmp.Compare(a.Sequence, b.Sequence) })
+	info, err := cons.Info(ctx)
+	if err != nil {
+		r.log.Warn().Err(err).Msg("consumer info failed; batch handed back")
+		return false
+	}
+	if info.NumAckPending > len(batch) {
+		r.log.Info().Int("batch", len(batch)).Int("ack_pending", info.NumAckPending).Uint64("first_seq", batch[0].Sequence).
+			Msg("older deliveries outstanding; batch handed back to keep stream order")
+		return false
+	}
+	return true
 }
 
 // applyBatch applies batch until the sink accepts it, dead-lettering poison events on the way,

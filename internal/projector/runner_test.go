@@ -279,3 +279,52 @@ func TestRunnerDeadLettersEventsAppendedWithConditions(t *testing.T) {
 		t.Fatalf("dead letter = %q headers %v", m.Data, m.Header)
 	}
 }
+
+// A replica that died holding a batch leaves it unacknowledged; the server redelivers it only
+// after the ack wait, while newer events are delivered at once. The sink must still receive
+// every event in stream order: none may be skipped below a checkpoint that newer events moved.
+func TestRunnerKeepsStreamOrderWhenADeadReplicaHeldEvents(t *testing.T) {
+	js, ctx := setup(t)
+	sink := newMemSink()
+	publishN(t, ctx, js, 0, 40)
+	cfg := Config{Name: "test", BatchSize: 16, FetchWait: 100 * time.Millisecond, AckWait: time.Second, MaxBackoff: 50 * time.Millisecond}
+	r, err := New(js, sink, cfg, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, "CIM_EVENTS", r.ConsumerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The dead replica: it fetched the first events and never acknowledged them.
+	mb, err := cons.Fetch(5, jetstream.FetchMaxWait(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := 0
+	for range mb.Messages() {
+		held++
+	}
+	if held != 5 {
+		t.Fatalf("the dead replica fetched %d events, want 5", held)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	waitFor(t, ctx, "40 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 40 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	_, applied, order := sink.snapshot()
+	for seq := uint64(1); seq <= 40; seq++ {
+		if applied[seq] != 1 {
+			t.Errorf("event %d applied %d times, want 1", seq, applied[seq])
+		}
+	}
+	for i := 1; i < len(order); i++ {
+		if order[i] <= order[i-1] {
+			t.Fatalf("out of order at %d: %d after %d", i, order[i], order[i-1])
+		}
+	}
+}
