@@ -5,7 +5,6 @@
 package k8s
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"sort"
@@ -136,11 +135,6 @@ func render(t *testing.T, overlay string) *manifests {
 		t.Fatal(err)
 	}
 	return m
-}
-
-// join returns the documents as one multi-document YAML stream, for messages.
-func join(docs [][]byte) string {
-	return string(bytes.Join(docs, []byte("---\n")))
 }
 
 func TestRenderedKindsAreKnown(t *testing.T) {
