@@ -74,6 +74,10 @@ func TestServiceRunsRebuildsAndStopsCleanly(t *testing.T) {
 	if code, _ := get(base + "/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz = %d", code)
 	}
+	e.waitFor("the applied metric", func() bool {
+		_, metrics := get(base + "/metrics")
+		return strings.Contains(metrics, fmt.Sprintf(`cim_projector_events_applied_total{projector="neo4j"} %d`, e.hist.last))
+	})
 	_, metrics := get(base + "/metrics")
 	for _, want := range []string{
 		fmt.Sprintf(`cim_projector_events_applied_total{projector="neo4j"} %d`, e.hist.last),

@@ -1,9 +1,11 @@
 package neo4jprojector
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -240,6 +242,9 @@ func decode(batch []projector.Delivery) ([]Envelope, error) {
 		}
 		out = append(out, Envelope{Sequence: d.Sequence, Event: ev})
 	}
+	// The runner hands batches over in stream order; a batch out of order would have its older
+	// events skipped below the checkpoint its newer ones moved.
+	slices.SortFunc(out, func(a, b Envelope) int { return cmp.Compare(a.Sequence, b.Sequence) })
 	return out, nil
 }
 
