@@ -37,6 +37,67 @@ type aggregate struct {
 	// unchanged maps the ids of commands known to have changed nothing (decided here, or read
 	// from the results bucket) to their result.
 	unchanged map[uuid.UUID]commandResult
+	// everHeld holds every (field, value) the resource has had up to lastSeq, so that a command
+	// setting a value never held is known not to have changed nothing before.
+	everHeld map[heldValue]struct{}
+}
+
+// Fields of heldValue.
+const (
+	heldOrganization = "organization"
+	heldLocation     = "location"
+	heldOwner        = "owner"
+	heldConcept      = "account_concept"
+	heldManufacturer = "manufacturer"
+	heldModel        = "model"
+	heldSerial       = "serial_number"
+	heldAssetTag     = "asset_tag"
+	heldMetadata     = "metadata" // value: key NUL value
+	heldStatus       = "status"
+)
+
+// heldValue is a value a field of the resource had at some point.
+type heldValue struct{ field, value string }
+
+func (a *aggregate) held(field, value string) bool {
+	_, ok := a.everHeld[heldValue{field, value}]
+	return ok
+}
+
+// noteHeld records the values an event gives the resource.
+func (a *aggregate) noteHeld(e cr.Event) {
+	if a.everHeld == nil {
+		a.everHeld = make(map[heldValue]struct{})
+	}
+	add := func(field, value string) { a.everHeld[heldValue{field, value}] = struct{}{} }
+	switch e := e.(type) {
+	case cr.ResourceRegistered:
+		add(heldStatus, cr.StatusProvisioning.String())
+	case cr.OrganizationAssigned:
+		add(heldOrganization, e.OrganizationID.String())
+	case cr.LocationAssigned:
+		add(heldLocation, e.LocationID.String())
+	case cr.OwnerAssigned:
+		add(heldOwner, e.OwnerID.String())
+	case cr.AccountConceptAssigned:
+		add(heldConcept, e.ConceptID.String())
+	case cr.HardwareDetailsSet:
+		if e.Manufacturer != nil {
+			add(heldManufacturer, *e.Manufacturer)
+		}
+		if e.Model != nil {
+			add(heldModel, *e.Model)
+		}
+		if e.SerialNumber != nil {
+			add(heldSerial, *e.SerialNumber)
+		}
+	case cr.AssetTagAssigned:
+		add(heldAssetTag, e.AssetTag)
+	case cr.MetadataUpdated:
+		add(heldMetadata, e.Key+"\x00"+e.Value)
+	case cr.StatusChanged:
+		add(heldStatus, e.To.String())
+	}
 }
 
 // result returns the recorded result of a command, if it is known to have been applied.
@@ -64,6 +125,7 @@ func (a *aggregate) apply(recs []jetstore.RecordedEvent) error {
 func (a *aggregate) record(e cr.Event, seq uint64) {
 	a.state = cr.Apply(a.state, e)
 	a.lastSeq = seq
+	a.noteHeld(e)
 	m := e.Meta()
 	if m.CommandID == uuid.Nil {
 		return // a legacy event recorded before command ids existed

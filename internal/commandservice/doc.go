@@ -50,12 +50,18 @@
 //     (Nats-Msg-Id), so even a retry decided on a stale state is recognised by the store as a
 //     write already made (jetstore's Duplicate), and answered from the history.
 //   - If the earlier attempt changed nothing (no event), its result (no events, the version it
-//     saw) was recorded in the key-value bucket -results-bucket before the reply, for
-//     -results-ttl. A retry within that time gets that result with Duplicate=true and writes
-//     nothing, even if the state has changed so that the command would now write. After the
-//     TTL the retry is decided afresh, as a new command. On a replicated bucket, a record made
-//     by one instance may reach another instance's reads a few milliseconds late; a retry sent
-//     within that window to another instance is decided afresh.
+//     saw) was recorded in the key-value bucket -results-bucket, under "<aggregate>.<command>",
+//     before the reply, for -results-ttl. A retry within that time gets that result with
+//     Duplicate=true and writes nothing, even if the state has changed so that the command
+//     would now write. After the TTL the retry is decided afresh, as a new command. On a
+//     replicated bucket, a record made by one instance may reach another instance's reads a few
+//     milliseconds late; a retry sent within that window to another instance is decided afresh.
+//     The bucket is read only when it can hold a record: before appending the events of a
+//     command that sets a value the resource has held at some point of its history (the cache
+//     keeps every value each field ever had). A command setting a value never held cannot have
+//     changed nothing before; if the cached history is behind, the append, conditional on the
+//     cached sequence, fails and the question is asked again on the refreshed history. Register
+//     and the policy commands never change nothing, so never read the bucket.
 //   - If the earlier attempt was refused (4xx) or failed (5xx), nothing was written or
 //     recorded: the retry is decided afresh and may succeed. A 503 means the outcome is unknown;
 //     the retry tells (Duplicate=true if the first attempt had in fact been written).

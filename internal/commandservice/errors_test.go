@@ -253,7 +253,7 @@ func TestStoreUnavailable(t *testing.T) {
 	t.Parallel()
 	srv := natstest.RunServer(t)
 	in := startInstance(t, srv.ClientURL(), withOptions(func(o *Options) { o.RequestTimeout = 2 * time.Second }))
-	c := newClient(t, srv.ClientURL())
+	c := newClient(t, srv.ClientURL(), api.WithRetries(0))
 	ctx := testCtx(t)
 	reg, err := c.Register(ctx, api.Register{Hostname: "web-1", ResourceType: "vm"})
 	if err != nil {

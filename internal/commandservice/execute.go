@@ -55,7 +55,7 @@ func (s *Service) execute(ctx context.Context, cmd cr.Command) (api.CommandReply
 		if len(events) == 0 {
 			return s.unchanged(ctx, e, commandID)
 		}
-		if !checkedResults && mayChangeNothing(cmd) {
+		if !checkedResults && mayHaveChangedNothing(&e.agg, cmd) {
 			// The command might have changed nothing when it was first sent (see the package
 			// documentation): then its recorded result is the reply and nothing is written.
 			checkedResults = true
@@ -123,14 +123,44 @@ func (s *Service) unchanged(ctx context.Context, e *entry, commandID uuid.UUID) 
 	return recorded.reply(e.id, !created), nil
 }
 
-// mayChangeNothing reports whether the command can be decided with no events. Register and the
-// policy commands always write or are refused.
-func mayChangeNothing(cmd cr.Command) bool {
-	switch cmd.(type) {
+// mayHaveChangedNothing reports whether the command could have been decided with no events
+// against some earlier state of the aggregate, up to the cached one. Only then can a result of
+// it be recorded in the results bucket, and need looking up. Register and the policy commands
+// always write or are refused; the others change nothing only when the resource already holds
+// the value they set, and a value the resource never held cannot have been held when the
+// command was first sent (the append that follows is conditional on the cached sequence, so an
+// earlier state the cache does not cover makes the append fail and this question be asked
+// again on the refreshed state).
+func mayHaveChangedNothing(a *aggregate, cmd cr.Command) bool {
+	switch c := cmd.(type) {
 	case cr.RegisterResource, cr.AddPolicy, cr.RemovePolicy:
 		return false
+	case cr.AssignOrganization:
+		return a.held(heldOrganization, c.OrganizationID.String())
+	case cr.AssignLocation:
+		return a.held(heldLocation, c.LocationID.String())
+	case cr.AssignOwner:
+		return a.held(heldOwner, c.OwnerID.String())
+	case cr.AssignAccountConcept:
+		return a.held(heldConcept, c.ConceptID.String())
+	case cr.SetHardwareDetails:
+		for _, f := range []struct {
+			field string
+			value *string
+		}{{heldManufacturer, c.Manufacturer}, {heldModel, c.Model}, {heldSerial, c.SerialNumber}} {
+			if f.value != nil && !a.held(f.field, *f.value) {
+				return false
+			}
+		}
+		return true
+	case cr.AssignAssetTag:
+		return a.held(heldAssetTag, c.AssetTag)
+	case cr.UpdateMetadata:
+		return a.held(heldMetadata, c.Key+"\x00"+c.Value)
+	case cr.ChangeStatus:
+		return a.held(heldStatus, c.To.String())
 	}
-	return true
+	return true // ClearAccountConcept: the resource had no account concept when registered
 }
 
 // load replaces the entry's aggregate with its whole history from the store.
