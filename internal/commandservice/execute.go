@@ -37,7 +37,8 @@ func (s *Service) execute(ctx context.Context, cmd cr.Command) (api.CommandReply
 		fresh = true
 	}
 	checkedResults := false
-	for attempt := 0; ; attempt++ {
+	conflicts := 0
+	for {
 		if r, ok := e.agg.result(commandID); ok {
 			return r.reply(id, true), nil
 		}
@@ -94,13 +95,14 @@ func (s *Service) execute(ctx context.Context, cmd cr.Command) (api.CommandReply
 			return api.CommandReply{}, fmt.Errorf("append of command %s to %s reported a duplicate at sequence %d, but its events are not in the aggregate's history", commandID, id, res.FirstSequence)
 		case errors.Is(err, jetstore.ErrConcurrency):
 			s.metrics.conflicts.Inc()
-			if attempt >= s.opts.MaxRetries {
+			if conflicts >= s.opts.MaxRetries {
 				return api.CommandReply{}, err
 			}
 			s.metrics.retries.Inc()
-			if err := pause(ctx, attempt); err != nil {
+			if err := pause(ctx, conflicts); err != nil {
 				return api.CommandReply{}, err
 			}
+			conflicts++
 			if err := s.refresh(ctx, e); err != nil {
 				return api.CommandReply{}, err
 			}
