@@ -92,7 +92,7 @@ func New(ctx context.Context, nc *nats.Conn, sc jetstore.Config, opts Options, l
 		return nil, err
 	}
 	cfg := store.Config()
-	s.log.Info().Str("service", api.ServiceName).Str("queue_group", api.QueueGroup).Str("stream", cfg.Stream).
+	s.log.Info().Str("micro_service", api.ServiceName).Str("queue_group", api.QueueGroup).Str("stream", cfg.Stream).
 		Int("replicas", cfg.Replicas).Int("cache_size", opts.CacheSize).Int("max_retries", opts.MaxRetries).
 		Str("results_bucket", opts.ResultsBucket).Msg("command service started")
 	return s, nil
