@@ -153,7 +153,7 @@ func (c *Client) Do(ctx context.Context, subject string, req, reply any) error {
 		if err == nil || !Retryable(err) || attempt >= c.retries || ctx.Err() != nil {
 			break
 		}
-		pause := min(c.backoff<<attempt, maxBackoff)
+		pause := backoffFor(c.backoff, attempt)
 		pause += rand.N(pause/2 + 1)
 		t := time.NewTimer(pause)
 		select {
@@ -351,4 +351,14 @@ func (c *Client) AllHistory(ctx context.Context, q History) ([]HistoryEvent, err
 		}
 		q.AfterSequence = page.NextAfter
 	}
+}
+
+// backoffFor is base doubled attempt times, capped at maxBackoff; doubling stops at the cap, so a
+// large attempt count cannot overflow into a negative pause.
+func backoffFor(base time.Duration, attempt int) time.Duration {
+	pause := base
+	for i := 0; i < attempt && pause < maxBackoff; i++ {
+		pause *= 2
+	}
+	return min(pause, maxBackoff)
 }
