@@ -14,6 +14,10 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// replayInactiveThreshold is how long the server keeps the replay's consumer once nobody reads
+// from it (after a crash mid-replay).
+const replayInactiveThreshold = 10 * time.Second
+
 // replayer brings the state from its snapshot to the stream head before the durable consumer
 // takes over. It reads S+1..head with an ordered consumer: an ephemeral consumer that is not
 // durable and that the server keeps in order (jetstore.ReadAll was measured 3 to 5 times slower
@@ -85,10 +89,15 @@ func (r *replayer) replayToHead(ctx context.Context) error {
 	cons, err := r.p.js.OrderedConsumer(ctx, r.p.opts.Stream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   from,
+		// nats.go's default is 5 minutes: the consumer of a replay that crashed would stay on
+		// the server that long, one more per restart.
+		InactiveThreshold: replayInactiveThreshold,
 	})
 	if err != nil {
 		return fmt.Errorf("metricsprojector: replay consumer from %d: %w", from, err)
 	}
+	// Stopping an ordered consumer does not delete it on the server: delete it when done.
+	defer r.deleteConsumer(ctx, cons)
 	it, err := cons.Messages()
 	if err != nil {
 		return fmt.Errorf("metricsprojector: replay from %d: %w", from, err)
@@ -254,4 +263,18 @@ func (p *replayProgress) done(log zerolog.Logger, seq uint64) {
 	}
 	log.Info().Uint64("events", applied).Uint64("seq", seq).Dur("took", took).
 		Float64("events_per_s", float64(applied)/took.Seconds()).Msg("replay done")
+}
+
+// deleteConsumer deletes the replay's ordered consumer from the server (its current incarnation:
+// an ordered consumer is recreated under a new name after a gap).
+func (r *replayer) deleteConsumer(ctx context.Context, cons jetstream.Consumer) {
+	info := cons.CachedInfo()
+	if info == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := r.p.js.DeleteConsumer(ctx, r.p.opts.Stream, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		r.p.log.Warn().Err(err).Str("consumer", info.Name).Msg("delete the replay consumer; the server drops it when inactive")
+	}
 }
