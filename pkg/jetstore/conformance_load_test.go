@@ -125,6 +125,65 @@ func testPaging(t *testing.T, e env) {
 	}
 }
 
+// testMaxEvents pages through an aggregate with MaxEvents and After, with store pages smaller
+// and larger than the limit, and checks that More is set exactly when events follow within the
+// other bounds.
+func testMaxEvents(t *testing.T, e env) {
+	agg := newAgg(t)
+	evs := newEvents(23, "Limited")
+	res := mustAppend(t, e.Store, agg, 0, evs)
+	for _, pageSize := range []int{2, jetstore.DefaultPageSize} {
+		st, err := jetstore.New(e.JS, e.Store.Config(), jetstore.WithPageSize(pageSize))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, limit := range []int{1, 5, 22, 23, 24} {
+			var got []jetstore.RecordedEvent
+			after, pages := uint64(0), 0
+			for {
+				l := mustLoad(t, st, agg, jetstore.After(after), jetstore.MaxEvents(limit))
+				pages++
+				if len(l.Events) > limit || len(l.Events) == 0 && l.More {
+					t.Fatalf("page size %d, limit %d: page of %d events, more %v", pageSize, limit, len(l.Events), l.More)
+				}
+				got = append(got, l.Events...)
+				if l.More != (len(got) < len(evs)) {
+					t.Fatalf("page size %d, limit %d: more %v after %d of %d events", pageSize, limit, l.More, len(got), len(evs))
+				}
+				if !l.More {
+					break
+				}
+				if l.LastSequence != l.Events[len(l.Events)-1].Sequence {
+					t.Fatalf("LastSequence %d, last event %d", l.LastSequence, l.Events[len(l.Events)-1].Sequence)
+				}
+				after = l.LastSequence
+			}
+			sameEvents(t, got, evs)
+			if want := (len(evs) + limit - 1) / limit; pages != want {
+				t.Fatalf("page size %d, limit %d: %d pages, want %d", pageSize, limit, pages, want)
+			}
+		}
+	}
+	// An upper bound that ends exactly at the limit leaves nothing more within it.
+	upTo := res.FirstSequence + 4
+	l := mustLoad(t, e.Store, agg, jetstore.MaxEvents(5), jetstore.UpToSequence(upTo))
+	sameEvents(t, l.Events, evs[:5])
+	if l.More {
+		t.Fatal("more events reported beyond UpToSequence")
+	}
+	if l = mustLoad(t, e.Store, agg, jetstore.MaxEvents(4), jetstore.UpToSequence(upTo)); !l.More || len(l.Events) != 4 {
+		t.Fatalf("limit 4 up to the fifth event: %d events, more %v", len(l.Events), l.More)
+	}
+	if l = mustLoad(t, e.Store, newAgg(t), jetstore.MaxEvents(3)); len(l.Events) != 0 || l.More {
+		t.Fatalf("empty aggregate: %d events, more %v", len(l.Events), l.More)
+	}
+	for _, n := range []int{0, -1} {
+		if _, err := e.Store.Load(ctxT(t), agg, jetstore.MaxEvents(n)); !errors.Is(err, jetstore.ErrInvalidOption) {
+			t.Fatalf("MaxEvents(%d): %v", n, err)
+		}
+	}
+}
+
 // testIsolation interleaves appends to many aggregates, some with ids that are prefixes of others.
 func testIsolation(t *testing.T, e env) {
 	const aggregates = 60

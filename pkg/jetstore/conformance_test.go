@@ -97,6 +97,7 @@ func runConformance(t *testing.T, start setup) {
 		{"UpToTime", testUpToTime},
 		{"LongAggregate", testLongAggregate},
 		{"Paging", testPaging},
+		{"MaxEvents", testMaxEvents},
 		{"Isolation", testIsolation},
 		{"Snapshots", testSnapshots},
 		{"Upcasting", testUpcasting},

@@ -21,11 +21,14 @@ type Loaded struct {
 	// or, when no event was returned, the After sequence (0 without After). Without UpTo options it
 	// is the expected sequence of the aggregate's next Append.
 	LastSequence uint64
+	// More is true when MaxEvents cut the load short: at least one more event follows
+	// LastSequence within the other bounds.
+	More bool
 }
 
 // Load reads the aggregate's events in order with batch direct get, page by page, so that
 // aggregates of any length load without a consumer. Options narrow the read: After (tail of a
-// cached state), UpToSequence and UpToTime (the aggregate as it was). An aggregate without events
+// cached state), UpToSequence and UpToTime (the aggregate as it was), MaxEvents (a page). An aggregate without events
 // loads as an empty Loaded, not an error.
 //
 // Direct gets may be answered by any replica, and a replica may lag the leader by a few writes. On
@@ -52,6 +55,10 @@ func (s *Store) Load(ctx context.Context, agg AggregateRef, opts ...LoadOption) 
 		if err != nil {
 			return Loaded{}, fmt.Errorf("jetstore: load %s: %w", agg, err)
 		}
+		if o.maxEvents != 0 && len(loaded.Events) == o.maxEvents {
+			loaded.More = true
+			break
+		}
 		loaded.Events = append(loaded.Events, e)
 		loaded.LastSequence = e.Sequence
 	}
@@ -59,7 +66,9 @@ func (s *Store) Load(ctx context.Context, agg AggregateRef, opts ...LoadOption) 
 }
 
 // read yields the events on subject (which may be a wildcard) from stream sequence from on, upcast,
-// within o's upper bounds, paging with batch direct gets until the stream holds no more.
+// within o's upper bounds, paging with batch direct gets until the stream holds no more. With
+// MaxEvents, no page asks for more than the one event beyond the limit that tells whether more
+// follow.
 //
 // target is the last sequence on subject according to the stream leader (0: unknown, or a
 // single server whose direct gets are always current). A replica that answers without reaching
@@ -70,6 +79,7 @@ func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOp
 			from = 1
 		}
 		var lag replicaWait
+		yielded := 0
 		for {
 			if err := ctxErr(ctx); err != nil {
 				yield(RecordedEvent{}, err)
@@ -78,7 +88,11 @@ func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOp
 			if o.upToSeq != 0 && from > o.upToSeq || target != 0 && from > target {
 				return
 			}
-			page, err := jetstreamext.GetBatch(ctx, s.js, s.cfg.Stream, s.pageSize,
+			batch := s.pageSize
+			if o.maxEvents != 0 {
+				batch = max(min(batch, o.maxEvents+1-yielded), 1)
+			}
+			page, err := jetstreamext.GetBatch(ctx, s.js, s.cfg.Stream, batch,
 				jetstreamext.GetBatchSeq(from), jetstreamext.GetBatchSubject(subject))
 			if err != nil {
 				yield(RecordedEvent{}, classify(err))
@@ -114,6 +128,7 @@ func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOp
 					return
 				}
 				got++
+				yielded++
 				from = m.Sequence + 1
 				if pending, err = strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64); err != nil {
 					yield(RecordedEvent{}, fmt.Errorf("%w: message %d: bad Nats-Num-Pending", ErrCorruptEvent, m.Sequence))

@@ -9,9 +9,10 @@ import (
 type LoadOption func(*loadOptions) error
 
 type loadOptions struct {
-	after    uint64
-	upToSeq  uint64
-	upToTime time.Time
+	after     uint64
+	upToSeq   uint64
+	upToTime  time.Time
+	maxEvents int // 0: no limit
 }
 
 // After loads only the events with a stream sequence greater than seq: the tail to fold onto a
@@ -43,6 +44,20 @@ func UpToTime(t time.Time) LoadOption {
 			return fmt.Errorf("%w: up to the zero time", ErrInvalidOption)
 		}
 		o.upToTime = t
+		return nil
+	}
+}
+
+// MaxEvents loads at most n events, the first n within the other bounds, and sets Loaded.More
+// when at least one more follows within them: a page of a long history (with After for the
+// next page). Only as many events are read from the server as the page needs, plus one to tell
+// whether more follow.
+func MaxEvents(n int) LoadOption {
+	return func(o *loadOptions) error {
+		if n < 1 {
+			return fmt.Errorf("%w: at most %d events, want 1 or more", ErrInvalidOption, n)
+		}
+		o.maxEvents = n
 		return nil
 	}
 }
