@@ -123,8 +123,9 @@ func (s *Service) history(ctx context.Context, data []byte) (api.HistoryPage, er
 		return api.HistoryPage{}, err
 	}
 	ref := resourcestore.Ref(id)
-	// The store has no page limit: the page is cut from the tail after AfterSequence.
-	loaded, err := s.store.Load(ctx, ref, jetstore.After(q.AfterSequence))
+	// Only the page (and one event to tell whether more follow) is read, however long the
+	// history.
+	loaded, err := s.store.Load(ctx, ref, jetstore.After(q.AfterSequence), jetstore.MaxEvents(q.Limit))
 	if err != nil {
 		return api.HistoryPage{}, err
 	}
@@ -141,12 +142,8 @@ func (s *Service) history(ctx context.Context, data []byte) (api.HistoryPage, er
 			return api.HistoryPage{}, newError(api.CodeNotFound, KindNotFound, "", "no resource %s", id)
 		}
 	}
-	page := api.HistoryPage{AggregateID: id.String(), Events: []api.HistoryEvent{}}
-	events := loaded.Events
-	if len(events) > q.Limit {
-		events, page.More = events[:q.Limit], true
-	}
-	for _, rec := range events {
+	page := api.HistoryPage{AggregateID: id.String(), Events: make([]api.HistoryEvent, 0, len(loaded.Events)), More: loaded.More}
+	for _, rec := range loaded.Events {
 		page.Events = append(page.Events, api.HistoryEvent{
 			Sequence:      rec.Sequence,
 			Type:          rec.Type,
