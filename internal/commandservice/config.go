@@ -22,6 +22,7 @@ const (
 	DefaultMaxRetries      = 5
 	DefaultRequestTimeout  = 5 * time.Second
 	DefaultMaxRequestBytes = 64 << 10
+	DefaultMaxInFlight     = 1024
 	DefaultResultsBucket   = "CIM_COMMAND_RESULTS"
 	DefaultResultsTTL      = 24 * time.Hour
 	DefaultShutdownTimeout = 20 * time.Second
@@ -58,6 +59,9 @@ type Options struct {
 	RequestTimeout time.Duration
 	// MaxRequestBytes bounds the size of a request body.
 	MaxRequestBytes int
+	// MaxInFlight bounds the requests an instance processes at once; beyond it a request is
+	// answered 503 overloaded at once, unprocessed.
+	MaxInFlight int
 	// ResultsBucket is the key-value bucket recording the results of commands that changed
 	// nothing (see the package documentation), kept ResultsTTL.
 	ResultsBucket string
@@ -86,6 +90,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxRetries, "max-retries", c.MaxRetries, "attempts to decide and append again after a concurrency conflict, before replying 409")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "time allowed to process one request, store round trips included (503 beyond)")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "largest request body accepted, in bytes (400 beyond)")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "requests processed at once by this instance; beyond it a request is answered 503 overloaded at once, unprocessed (the client may retry it)")
 	fs.StringVar(&c.ResultsBucket, "results-bucket", c.ResultsBucket, "key-value bucket recording the results of commands that changed nothing, so that their retries get the same reply")
 	fs.DurationVar(&c.ResultsTTL, "results-ttl", c.ResultsTTL, "how long the result of a command that changed nothing is kept for its retries")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed on SIGTERM for requests in flight to finish")
@@ -121,6 +126,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxRequestBytes == 0 {
 		o.MaxRequestBytes = DefaultMaxRequestBytes
 	}
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
 	if o.ResultsBucket == "" {
 		o.ResultsBucket = DefaultResultsBucket
 	}
@@ -143,6 +151,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("%w: -request-timeout %s, want more than 0", ErrInvalidConfig, o.RequestTimeout)
 	case o.MaxRequestBytes < 256:
 		return fmt.Errorf("%w: -max-request-bytes %d, want 256 or more", ErrInvalidConfig, o.MaxRequestBytes)
+	case o.MaxInFlight < 1:
+		return fmt.Errorf("%w: -max-in-flight %d, want 1 or more", ErrInvalidConfig, o.MaxInFlight)
 	case o.ResultsTTL <= 0:
 		return fmt.Errorf("%w: -results-ttl %s, want more than 0", ErrInvalidConfig, o.ResultsTTL)
 	case o.ShutdownTimeout <= 0:

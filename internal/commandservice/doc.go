@@ -21,8 +21,9 @@
 // (already_registered, decommissioned, invalid_transition with details from/to/allowed,
 // activation_precondition with details missing, policy_already_added, policy_not_found) and
 // for concurrency conflicts that -max-retries attempts did not resolve (concurrency), 503 when
-// the store did not answer within -request-timeout (unavailable) or the instance is stopping
-// (shutting_down: the request was not processed), 500 otherwise (internal).
+// the store did not answer within -request-timeout (unavailable), the instance is stopping
+// (shutting_down) or already has -max-in-flight requests in progress (overloaded); the last two
+// were not processed. 500 otherwise (internal).
 //
 // # Processing
 //
@@ -73,8 +74,9 @@
 //
 // # Replies and shutdown
 //
-// Requests are processed on goroutines of their own and replies are published on the
-// connection directly; micro's per-endpoint error counts therefore stay at zero and the error
+// Requests are processed on goroutines of their own, at most -max-in-flight at once: a request
+// beyond is answered 503 overloaded at once, without queueing, and counted under the outcome
+// "overloaded". Replies are published on the connection directly; micro's per-endpoint error counts therefore stay at zero and the error
 // replies are counted in each endpoint's stats data (error_replies) and in Prometheus.
 // Service.Shutdown unsubscribes the endpoints, answers what was already delivered with 503
 // shutting_down, and waits for the requests in flight, which reply only after their append was

@@ -32,6 +32,7 @@ const (
 	KindConcurrency     = "concurrency"   // 409: conflicts persisted after -max-retries
 	KindUnavailable     = "unavailable"   // 503: the store did not answer in time
 	KindShuttingDown    = "shutting_down" // 503: the instance is stopping; the request was not processed
+	KindOverloaded      = "overloaded"    // 503: -max-in-flight requests in progress; the request was not processed
 	KindInternal        = "internal"      // 500
 	KindRuleViolated    = "rule_violated" // 409: a rule without a kind of its own (none today)
 )

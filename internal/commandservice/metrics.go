@@ -13,6 +13,7 @@ const (
 	OutcomeRejected  = "rejected"  // 409 by a rule of the domain
 	OutcomeConflict  = "conflict"  // 409 after -max-retries concurrency conflicts
 	OutcomeUnavail   = "unavailable"
+	OutcomeOverload  = "overloaded" // 503: refused unprocessed, -max-in-flight requests in progress
 	OutcomeInternal  = "internal"
 )
 
@@ -36,7 +37,7 @@ func newMetrics(reg prometheus.Registerer, cacheLen func() int) (*metrics, error
 	const ns, sub = "cim", "command_service"
 	m := &metrics{
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "commands_total",
-			Help: "Commands handled, by command name and outcome (ok, duplicate, invalid, not_found, rejected, conflict, unavailable, internal)."},
+			Help: "Commands handled, by command name and outcome (ok, duplicate, invalid, not_found, rejected, conflict, unavailable, overloaded, internal)."},
 			[]string{"command", "outcome"}),
 		commandLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "command_duration_seconds",
 			Help: "Time from receiving a command to replying, by command name.", Buckets: latencyBuckets}, []string{"command"}),
@@ -77,6 +78,8 @@ func outcome(code int, kind string) string {
 		return OutcomeConflict
 	case code == 409:
 		return OutcomeRejected
+	case code == 503 && kind == KindOverloaded:
+		return OutcomeOverload
 	case code == 503:
 		return OutcomeUnavail
 	default:

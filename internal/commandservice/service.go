@@ -43,6 +43,7 @@ type Service struct {
 	mu       sync.Mutex // guards draining, and orders inflight.Add before inflight.Wait
 	draining bool
 	inflight sync.WaitGroup
+	busy     atomic.Int64 // requests being processed, at most opts.MaxInFlight
 }
 
 // testHooks let tests act at points a real failure could strike.
@@ -143,7 +144,15 @@ func (s *Service) startMicro() error {
 
 // dispatch hands each request to a goroutine of its own: micro calls an endpoint's handler
 // for one request at a time, and a request spends most of its time waiting for the store.
+// Beyond opts.MaxInFlight requests in progress, a request is refused at once (503 overloaded)
+// rather than queued: its client learns at once that it may retry, here or on another
+// instance, and the instance's memory and the store's load stay bounded.
 func (s *Service) dispatch(name string, serve func(name, reply string, data []byte)) micro.Handler {
+	outcomes := s.metrics.commands
+	if name == api.QueryGet || name == api.QueryHistory {
+		outcomes = s.metrics.queries
+	}
+	overloaded := outcomes.WithLabelValues(name, OutcomeOverload)
 	return micro.HandlerFunc(func(req micro.Request) {
 		reply, data := req.Reply(), req.Data()
 		s.mu.Lock()
@@ -153,10 +162,19 @@ func (s *Service) dispatch(name string, serve func(name, reply string, data []by
 				"this instance is stopping and did not process the request; send it again (with the same command_id)"))
 			return
 		}
+		if s.busy.Add(1) > int64(s.opts.MaxInFlight) {
+			s.busy.Add(-1)
+			s.mu.Unlock()
+			overloaded.Inc()
+			s.respondError(name, reply, newError(api.CodeUnavailable, KindOverloaded, "",
+				"this instance is processing its maximum of %d requests and did not process this one; send it again (with the same command_id), later or to another instance", s.opts.MaxInFlight))
+			return
+		}
 		s.inflight.Add(1)
 		s.mu.Unlock()
 		go func() {
 			defer s.inflight.Done()
+			defer s.busy.Add(-1)
 			s.metrics.inFlight.Inc()
 			defer s.metrics.inFlight.Dec()
 			serve(name, reply, data)
