@@ -37,9 +37,12 @@ type record struct {
 // recorder collects every operation of a run.
 type recorder struct {
 	start time.Time
-	mu    sync.Mutex
-	ops   []record
-	sent  map[string]bool // every command id a client sent
+	// discard keeps nothing (a soak run would grow without bound); counts are still kept.
+	discard bool
+	counts  sync.Map // outcome -> *atomic.Int64
+	mu      sync.Mutex
+	ops     []record
+	sent    map[string]bool // every command id a client sent
 }
 
 func newRecorder() *recorder { return &recorder{start: time.Now(), sent: map[string]bool{}} }
@@ -47,15 +50,33 @@ func newRecorder() *recorder { return &recorder{start: time.Now(), sent: map[str
 func (r *recorder) now() int64 { return time.Since(r.start).Nanoseconds() }
 
 func (r *recorder) sending(commandID string) {
+	if r.discard {
+		return
+	}
 	r.mu.Lock()
 	r.sent[commandID] = true
 	r.mu.Unlock()
 }
 
 func (r *recorder) add(rec record) {
+	n, _ := r.counts.LoadOrStore(rec.Output.Outcome, new(atomic.Int64))
+	n.(*atomic.Int64).Add(1)
+	if r.discard {
+		return
+	}
 	r.mu.Lock()
 	r.ops = append(r.ops, rec)
 	r.mu.Unlock()
+}
+
+// takeCounts returns and resets the count of operations per outcome.
+func (r *recorder) takeCounts() map[string]int64 {
+	out := map[string]int64{}
+	r.counts.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Int64).Swap(0)
+		return true
+	})
+	return out
 }
 
 func (r *recorder) records() []record {
