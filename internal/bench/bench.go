@@ -46,6 +46,10 @@ type Config struct {
 	Scenarios string
 	// CPUProfile, when set, is the file a CPU profile of the whole run is written to.
 	CPUProfile string
+	// SyncQueueLen, when above 0, sets nats.SyncQueueLen on every connection the benchmark
+	// opens (the services' included). nats.go's default, 65536, makes every SubscribeSync (so
+	// every batch direct get, so every jetstore load) allocate a 512 KB channel.
+	SyncQueueLen int
 	// Neo4jURI, Neo4jUser, Neo4jPassword and Neo4jDatabase reach the Neo4j the graph projector's
 	// replay is measured against; without a URI that part is skipped.
 	Neo4jURI      string
@@ -66,6 +70,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Out, "out", c.Out, "directory to write report.json, table.md and the SVG charts to (none if empty)")
 	fs.StringVar(&c.Scenarios, "scenarios", c.Scenarios, "comma-separated scenarios to run (default all): "+strings.Join(ScenarioNames(), ","))
 	fs.StringVar(&c.CPUProfile, "cpuprofile", c.CPUProfile, "write a CPU profile of the run to this file")
+	fs.IntVar(&c.SyncQueueLen, "sync-queue-len", c.SyncQueueLen, "nats.SyncQueueLen of every connection, services' included (0: the library's 65536); must exceed jetstore's page size (1000)")
 	fs.StringVar(&c.Neo4jURI, "neo4j-uri", c.Neo4jURI, "Neo4j URI for the graph projector's replay (skipped if empty)")
 	fs.StringVar(&c.Neo4jUser, "neo4j-user", c.Neo4jUser, "Neo4j user")
 	fs.StringVar(&c.Neo4jPassword, "neo4j-password", c.Neo4jPassword, "Neo4j password; prefer the environment variable")
@@ -209,11 +214,12 @@ func selectScenarios(filter string) ([]scenario, error) {
 
 // sizes are the counts of a run.
 type sizes struct {
-	reps        int // interleaved repetitions of single operations
-	loadReps    int // repetitions of a load
-	asyncMsgs   int // messages of an async publish or ordered-consumer read
-	asyncWindow int // async publish window (max pending acks)
-	rounds      int // alternations of a concurrent run and its limit
+	reps        int           // interleaved repetitions of single operations
+	budget      time.Duration // time after which an interleaved measurement may stop early
+	loadReps    int           // repetitions of a load
+	asyncMsgs   int           // messages of an async publish or ordered-consumer read
+	asyncWindow int           // async publish window (max pending acks)
+	rounds      int           // alternations of a concurrent run and its limit
 
 	cmdAggregates []int
 	concurrency   []int
@@ -235,7 +241,7 @@ type sizes struct {
 func sizesFor(quick bool) sizes {
 	if quick {
 		return sizes{
-			reps: 200, loadReps: 20, asyncMsgs: 20_000, asyncWindow: 4096, rounds: 1,
+			reps: 200, budget: 2 * time.Second, loadReps: 20, asyncMsgs: 20_000, asyncWindow: 4096, rounds: 1,
 			cmdAggregates: []int{1000}, concurrency: []int{1, 16, 64, 256}, cmdOpsMin: 300, cmdOpsPerConn: 3,
 			growthSizes: []int{1_000, 10_000, 100_000}, growthReps: 10,
 			replayEvents: 20_000,
@@ -244,7 +250,7 @@ func sizesFor(quick bool) sizes {
 		}
 	}
 	return sizes{
-		reps: 2000, loadReps: 200, asyncMsgs: 200_000, asyncWindow: 4096, rounds: 3,
+		reps: 2000, budget: 15 * time.Second, loadReps: 200, asyncMsgs: 200_000, asyncWindow: 4096, rounds: 3,
 		cmdAggregates: []int{1000, 100_000}, concurrency: []int{1, 16, 64, 256}, cmdOpsMin: 2000, cmdOpsPerConn: 20,
 		growthSizes: []int{1_000, 10_000, 100_000, 1_000_000}, growthReps: 100,
 		replayEvents: 200_000,
@@ -276,15 +282,23 @@ func (e *env) name(what string) (stream, prefix string) {
 // connect opens a connection to url: with the run's NATS settings (credentials, TLS) when the
 // server is external.
 func (e *env) connect(ctx context.Context, url string) (*nats.Conn, error) {
+	opts := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond), nats.Name("cimbench")}
 	if !e.external() {
-		return nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.Name("cimbench"))
+		if e.cfg.SyncQueueLen > 0 {
+			opts = append(opts, nats.SyncQueueLen(e.cfg.SyncQueueLen))
+		}
+		return nats.Connect(url, opts...)
 	}
 	cfg := e.cfg.NATS
 	cfg.URL = url
 	if cfg.Name == "" {
 		cfg.Name = "cimbench"
 	}
-	return natsconn.Connect(ctx, cfg, zerolog.Nop())
+	nc, err := natsconn.Connect(ctx, cfg, zerolog.Nop())
+	if err == nil && e.cfg.SyncQueueLen > 0 {
+		nc.Opts.SubChanLen = e.cfg.SyncQueueLen // natsconn has no such setting; read at each SubscribeSync
+	}
+	return nc, err
 }
 
 // replication is a server set-up of the replicas scenario.

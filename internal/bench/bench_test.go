@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 // tiny are counts small enough for a test: every scenario and every code path (a cluster, the
 // child server, every concurrency path), no meaningful figure.
 var tiny = sizes{
-	reps: 20, loadReps: 4, asyncMsgs: 2000, asyncWindow: 512, rounds: 1,
+	reps: 20, budget: time.Second, loadReps: 4, asyncMsgs: 2000, asyncWindow: 512, rounds: 1,
 	cmdAggregates: []int{300}, concurrency: []int{1, 8}, cmdOpsMin: 24, cmdOpsPerConn: 2,
 	growthSizes: []int{1000, 3000}, growthReps: 3,
 	replayEvents: 2000,

@@ -77,7 +77,7 @@ func runGrowth(ctx context.Context, e *env, res *ScenarioResult) error {
 		}
 
 		for li, agg := range []jetstore.AggregateRef{contiguous(k), spread(k)} {
-			s, r, err := loadPair(ctx, st, js, agg, growthEvents, e.sz.growthReps)
+			s, r, err := loadPair(ctx, e, st, js, agg, growthEvents, e.sz.growthReps)
 			if err != nil {
 				return fmt.Errorf("stream of %d: %w", size, err)
 			}

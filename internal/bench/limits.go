@@ -53,7 +53,7 @@ func runLimits(ctx context.Context, e *env, res *ScenarioResult) error {
 	if err := peer.Flush(); err != nil {
 		return err
 	}
-	req, pub, err := interleave(e.sz.reps,
+	req, pub, err := interleave(e.sz.reps, e.sz.budget,
 		func(int) error { _, err := nc.Request(core+".echo", fillerData, 5*time.Second); return err },
 		func(int) error { _, err := js.Publish(ctx, prefix+".limits.sync", fillerData); return err })
 	if err != nil {
@@ -95,7 +95,7 @@ func runLimits(ctx context.Context, e *env, res *ScenarioResult) error {
 	if err := peer.Flush(); err != nil {
 		return err
 	}
-	coreBurst, get, err := interleave(e.sz.loadReps*4,
+	coreBurst, get, err := interleave(e.sz.loadReps*4, e.sz.budget,
 		func(int) error { return coreBurstRequest(nc, core+".burst", batch) },
 		func(int) error { return rawGet(ctx, js, stream, prefix+".limits.get", 1, batch, batch) })
 	if err != nil {

@@ -54,11 +54,19 @@ func (s *sample) latency() *Latency {
 	return &Latency{N: len(s.d), P50: us(s.quantile(0.50)), P90: us(s.quantile(0.90)), P99: us(s.quantile(0.99)), Mean: us(s.mean())}
 }
 
+// minReps is the fewest repetitions of an interleaved measurement, whatever its time budget.
+const minReps = 5
+
 // interleave runs a and b alternately n times each, recording their durations, so that both
-// see the same background load (the machine is shared). The first error stops the run.
-func interleave(n int, a, b func(i int) error) (*sample, *sample, error) {
+// see the same background load (the machine is shared). Once budget has passed (0: none) it
+// stops early, after at least minReps repetitions. The first error stops the run.
+func interleave(n int, budget time.Duration, a, b func(i int) error) (*sample, *sample, error) {
 	sa, sb := &sample{}, &sample{}
+	start := time.Now()
 	for i := range n {
+		if i >= minReps && budget > 0 && time.Since(start) > budget {
+			break
+		}
 		if err := sa.time(func() error { return a(i) }); err != nil {
 			return nil, nil, err
 		}

@@ -70,7 +70,7 @@ func replicaFigures(ctx context.Context, e *env, kind replication) ([]Figure, er
 	tag := " (" + string(kind) + ")"
 
 	var figs []Figure
-	app, err := appendFigures(ctx, st, js, 1, e.sz.reps/2)
+	app, err := appendFigures(ctx, e, st, js, 1, e.sz.reps/2)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func replicaFigures(ctx context.Context, e *env, kind replication) ([]Figure, er
 	if _, err := fill(ctx, st, agg, 100); err != nil {
 		return nil, err
 	}
-	s, r, err := loadPair(ctx, st, js, agg, 100, e.sz.loadReps)
+	s, r, err := loadPair(ctx, e, st, js, agg, 100, e.sz.loadReps)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func replicaFigures(ctx context.Context, e *env, kind replication) ([]Figure, er
 		return nil, fmt.Errorf("warm the cache: %w", err)
 	}
 	for _, c := range e.sz.replicaConcurrency {
-		cmd, raw, err := b.measure(ctx, e, c)
+		cmd, raw, err := b.measure(ctx, e, c, e.sz.rounds)
 		if err != nil {
 			return nil, fmt.Errorf("commands, %d clients: %w", c, err)
 		}

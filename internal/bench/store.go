@@ -38,18 +38,18 @@ func runStore(ctx context.Context, e *env, res *ScenarioResult) error {
 	}
 	defer dropStream(js, st.Config().Stream)
 
-	one, err := appendFigures(ctx, st, js, 1, e.sz.reps)
+	one, err := appendFigures(ctx, e, st, js, 1, e.sz.reps)
 	if err != nil {
 		return err
 	}
-	ten, err := appendFigures(ctx, st, js, 10, e.sz.reps/4)
+	ten, err := appendFigures(ctx, e, st, js, 10, e.sz.reps/4)
 	if err != nil {
 		return err
 	}
 	res.Figures = append(res.Figures, one...)
 	res.Figures = append(res.Figures, ten...)
 
-	loads, lats, names, err := loadFigures(ctx, st, js, e.sz.loadReps, "")
+	loads, lats, names, err := loadFigures(ctx, e, st, js, e.sz.loadReps, "")
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func runStore(ctx context.Context, e *env, res *ScenarioResult) error {
 // same messages published raw to another subject of the same stream: one sync publish with the
 // expected last subject sequence for one event, an atomic batch with the expectation on its
 // first message for more. It returns the latency figure and the sequential event rate.
-func appendFigures(ctx context.Context, st *jetstore.Store, js jetstream.JetStream, size, n int) ([]Figure, error) {
+func appendFigures(ctx context.Context, e *env, st *jetstore.Store, js jetstream.JetStream, size, n int) ([]Figure, error) {
 	agg := jetstore.AggregateRef{Type: "bench", ID: fmt.Sprintf("append%d", size)}
 	rawAgg := jetstore.AggregateRef{Type: "bench", ID: fmt.Sprintf("rawappend%d", size)}
 	rawSubject, err := st.Subject(rawAgg)
@@ -104,7 +104,7 @@ func appendFigures(ctx context.Context, st *jetstore.Store, js jetstream.JetStre
 		rawLast = ack.Sequence
 		return nil
 	}
-	s, r, err := interleave(n, store, raw)
+	s, r, err := interleave(n, e.sz.budget, store, raw)
 	if err != nil {
 		return nil, fmt.Errorf("append %d: %w", size, err)
 	}
@@ -123,7 +123,7 @@ func appendFigures(ctx context.Context, st *jetstore.Store, js jetstream.JetStre
 // loadFigures loads aggregates of 10, 100 and 1,000 events, interleaved with raw batch direct
 // gets of the same messages, and reads the tail of the 100-event one with jetstore.After (a
 // cached state: nothing new) against a raw get that finds nothing. suffix names the set-up.
-func loadFigures(ctx context.Context, st *jetstore.Store, js jetstream.JetStream, reps int, suffix string) ([]Figure, []*Latency, []string, error) {
+func loadFigures(ctx context.Context, e *env, st *jetstore.Store, js jetstream.JetStream, reps int, suffix string) ([]Figure, []*Latency, []string, error) {
 	var figs []Figure
 	var lats []*Latency
 	var names []string
@@ -136,7 +136,7 @@ func loadFigures(ctx context.Context, st *jetstore.Store, js jetstream.JetStream
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		s, r, err := loadPair(ctx, st, js, agg, size, reps)
+		s, r, err := loadPair(ctx, e, st, js, agg, size, reps)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -149,7 +149,7 @@ func loadFigures(ctx context.Context, st *jetstore.Store, js jetstream.JetStream
 	}
 	agg := jetstore.AggregateRef{Type: "bench", ID: "load100"}
 	subject, _ := st.Subject(agg)
-	s, r, err := interleave(reps,
+	s, r, err := interleave(reps, e.sz.budget,
 		func(int) error {
 			l, err := st.Load(ctx, agg, jetstore.After(tailOf))
 			if err == nil && len(l.Events) != 0 {
@@ -172,12 +172,12 @@ func loadFigures(ctx context.Context, st *jetstore.Store, js jetstream.JetStream
 
 // loadPair loads agg (of size events) reps times with jetstore, interleaved with raw batch
 // direct gets of the same subject.
-func loadPair(ctx context.Context, st *jetstore.Store, js jetstream.JetStream, agg jetstore.AggregateRef, size, reps int) (*sample, *sample, error) {
+func loadPair(ctx context.Context, e *env, st *jetstore.Store, js jetstream.JetStream, agg jetstore.AggregateRef, size, reps int) (*sample, *sample, error) {
 	subject, err := st.Subject(agg)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, r, err := interleave(reps,
+	s, r, err := interleave(reps, e.sz.budget,
 		func(int) error {
 			l, err := st.Load(ctx, agg)
 			if err == nil && len(l.Events) != size {
