@@ -23,6 +23,11 @@ import (
 // header and a Nats-Msg-Id over 1,000 subjects of the same stream by as many publishers. Every
 // client works on its own share of the resources, so neither side has conflicts.
 //
+// Besides throughput and latency it reports the CPU time of the whole process (service,
+// clients and the embedded server) per command and per raw publish: on a shared machine
+// throughput moves with the other load, CPU per operation much less, and when the machine is
+// the bottleneck the throughput ratio cannot exceed the inverse of the CPU ratio.
+//
 //	go test -run '^$' -bench BenchmarkCommands -benchtime 3000x ./internal/commandservice/
 func BenchmarkCommands(b *testing.B) {
 	srv := natstest.RunServer(b)
@@ -127,6 +132,11 @@ func BenchmarkCommands(b *testing.B) {
 				b.ReportMetric(micros(raw.p50), "raw-p50-µs")
 				b.ReportMetric(micros(raw.p99), "raw-p99-µs")
 				b.ReportMetric(float64(svc.p99)/float64(raw.p99), "p99-ratio")
+				if svc.cpu > 0 && raw.cpu > 0 {
+					b.ReportMetric(micros(svc.cpu)/float64(len(svc.latencies)), "cpu-µs/cmd")
+					b.ReportMetric(micros(raw.cpu)/float64(len(raw.latencies)), "raw-cpu-µs/msg")
+					b.ReportMetric(float64(svc.cpu)/float64(len(svc.latencies))/(float64(raw.cpu)/float64(len(raw.latencies))), "cpu-ratio")
+				}
 			})
 		}
 	}
@@ -136,6 +146,7 @@ func BenchmarkCommands(b *testing.B) {
 type measurement struct {
 	latencies []time.Duration
 	elapsed   time.Duration
+	cpu       time.Duration // process CPU time while the operations ran
 	perSecond float64
 	p50, p99  time.Duration
 	err       error
@@ -144,6 +155,7 @@ type measurement struct {
 func (m *measurement) add(o measurement) {
 	m.latencies = append(m.latencies, o.latencies...)
 	m.elapsed += o.elapsed
+	m.cpu += o.cpu
 	if m.err == nil {
 		m.err = o.err
 	}
@@ -166,7 +178,7 @@ func measure(n, clients, resources int, op func(worker, i, resource int) error) 
 	var mu sync.Mutex
 	var m measurement
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, cpu := time.Now(), processCPU()
 	for w := range clients {
 		share := n / clients
 		if w < n%clients {
@@ -194,7 +206,7 @@ func measure(n, clients, resources int, op func(worker, i, resource int) error) 
 		})
 	}
 	wg.Wait()
-	m.elapsed = time.Since(start)
+	m.elapsed, m.cpu = time.Since(start), processCPU()-cpu
 	return m
 }
 
