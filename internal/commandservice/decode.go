@@ -35,11 +35,14 @@ func decodeStrict(data []byte, maxBytes int, v any, timeField string) error {
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err, timeField)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	if len(bytes.TrimLeft(data[dec.InputOffset():], jsonSpace)) != 0 {
 		return newError(api.CodeInvalid, KindMalformedJSON, "", "the request body holds more than one JSON value")
 	}
 	return nil
 }
+
+// jsonSpace is the white space JSON allows between values.
+const jsonSpace = " \t\r\n"
 
 // jsonError explains a decoding error, naming the field at fault where there is one.
 func jsonError(err error, timeField string) error {

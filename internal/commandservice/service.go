@@ -44,6 +44,7 @@ type Service struct {
 	draining bool
 	inflight sync.WaitGroup
 	busy     atomic.Int64 // requests being processed, at most opts.MaxInFlight
+	workers  *workers
 }
 
 // testHooks let tests act at points a real failure could strike.
@@ -82,7 +83,7 @@ func New(ctx context.Context, nc *nats.Conn, sc jetstore.Config, opts Options, l
 	}
 	s := &Service{
 		nc: nc, js: js, store: store, results: res, opts: opts, now: time.Now,
-		cache: newCache(opts.CacheSize),
+		cache: newCache(opts.CacheSize), workers: newWorkers(),
 		log:   log.With().Str("component", "commands").Logger(),
 		stats: make(map[string]*endpointErrors),
 	}
@@ -142,8 +143,8 @@ func (s *Service) startMicro() error {
 	return nil
 }
 
-// dispatch hands each request to a goroutine of its own: micro calls an endpoint's handler
-// for one request at a time, and a request spends most of its time waiting for the store.
+// dispatch hands each request to a worker goroutine: micro calls an endpoint's handler for one
+// request at a time, and a request spends most of its time waiting for the store.
 // Beyond opts.MaxInFlight requests in progress, a request is refused at once (503 overloaded)
 // rather than queued: its client learns at once that it may retry, here or on another
 // instance, and the instance's memory and the store's load stay bounded.
@@ -172,13 +173,13 @@ func (s *Service) dispatch(name string, serve func(name, reply string, data []by
 		}
 		s.inflight.Add(1)
 		s.mu.Unlock()
-		go func() {
+		s.workers.run(func() {
 			defer s.inflight.Done()
 			defer s.busy.Add(-1)
 			s.metrics.inFlight.Inc()
 			defer s.metrics.inFlight.Dec()
 			serve(name, reply, data)
-		}()
+		})
 	})
 }
 
@@ -308,6 +309,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		s.workers.close()
 	case <-ctx.Done():
 		return fmt.Errorf("commandservice: shutdown: requests still in flight: %w", ctx.Err())
 	}
