@@ -73,7 +73,8 @@ func TestMetricsProjectorRestartsLeaveNoConsumers(t *testing.T) {
 		rctx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- p.Run(rctx) }()
-		for p.Sequence() < last {
+		// Caught up, and on its durable consumer.
+		for p.Sequence() < last || p.Ready(ctx) != nil {
 			if ctx.Err() != nil {
 				t.Fatalf("round %d: projector at %d, want %d", round, p.Sequence(), last)
 			}
