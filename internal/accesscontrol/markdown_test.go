@@ -1,0 +1,113 @@
+package accesscontrol
+
+import (
+	"bufio"
+	"os"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+const unrestricted = "everything"
+
+// markdownRow renders one user as a row of subjects.md's permission table.
+func markdownRow(u User) string {
+	if u.Permissions == nil {
+		return "| `" + u.Name + "` | " + unrestricted + " | | " + unrestricted + " | | — |"
+	}
+	p := u.Permissions
+	list := func(subjects []string) string {
+		quoted := make([]string, len(subjects))
+		for i, s := range subjects {
+			quoted[i] = "`" + s + "`"
+		}
+		return strings.Join(quoted, "<br>")
+	}
+	responses := "no"
+	if p.AllowResponses {
+		responses = "yes"
+	}
+	return "| `" + u.Name + "` | " + list(p.PublishAllow) + " | " + list(p.PublishDeny) + " | " +
+		list(p.SubscribeAllow) + " | " + list(p.SubscribeDeny) + " | " + responses + " |"
+}
+
+var backticked = regexp.MustCompile("`([^`]+)`")
+
+// parseMarkdownTable reads the permission table of the section "## Permissions" of the markdown
+// file: | user | publish allow | publish deny | subscribe allow | subscribe deny | allow_responses |.
+func parseMarkdownTable(t *testing.T, path string) []User {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var users []User
+	inSection, inTable := false, false
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "## ") {
+			inSection = line == "## Permissions"
+			continue
+		}
+		if !inSection {
+			continue
+		}
+		if !strings.HasPrefix(line, "|") {
+			if inTable {
+				break
+			}
+			continue
+		}
+		if strings.HasPrefix(line, "| user ") || strings.HasPrefix(line, "|---") {
+			inTable = true
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		if len(cells) != 6 {
+			t.Fatalf("%s: permission row with %d cells, want 6: %s", path, len(cells), line)
+		}
+		subjects := func(cell string) []string {
+			var out []string
+			for _, m := range backticked.FindAllStringSubmatch(cell, -1) {
+				out = append(out, m[1])
+			}
+			return out
+		}
+		name := subjects(cells[0])
+		if len(name) != 1 {
+			t.Fatalf("%s: no user name in %s", path, line)
+		}
+		u := User{Name: name[0]}
+		if strings.TrimSpace(cells[1]) != unrestricted {
+			u.Permissions = &Permissions{
+				PublishAllow: subjects(cells[1]), PublishDeny: subjects(cells[2]),
+				SubscribeAllow: subjects(cells[3]), SubscribeDeny: subjects(cells[4]),
+				AllowResponses: strings.TrimSpace(cells[5]) == "yes",
+			}
+		}
+		users = append(users, u)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return users
+}
+
+// TestSubjectsDocumentPrintsTheTable keeps subjects.md's permission table equal to Table().
+func TestSubjectsDocumentPrintsTheTable(t *testing.T) {
+	const doc = "../../subjects.md"
+	got := parseMarkdownTable(t, doc)
+	want := Table()
+	if reflect.DeepEqual(got, want) {
+		return
+	}
+	var rows []string
+	for _, u := range want {
+		rows = append(rows, markdownRow(u))
+	}
+	t.Errorf("%s: the permission table differs from accesscontrol.Table(); its rows should be:\n%s", doc, strings.Join(rows, "\n"))
+}

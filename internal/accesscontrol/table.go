@@ -1,0 +1,173 @@
+package accesscontrol
+
+import "slices"
+
+// Account is the NATS account that holds the registry's streams, buckets and users. JetStream
+// must be enabled for it.
+const Account = "CIM"
+
+// The users of the table.
+const (
+	UserCommandService   = "command-service"
+	UserProjectorMetrics = "projector-metrics"
+	UserProjectorNeo4j   = "projector-neo4j"
+	UserClient           = "client"
+	UserOperator         = "operator"
+)
+
+// Permissions are one user's NATS permissions. A nil *Permissions means unrestricted.
+type Permissions struct {
+	PublishAllow   []string
+	PublishDeny    []string
+	SubscribeAllow []string
+	SubscribeDeny  []string
+	// AllowResponses lets the user publish one reply to the reply subject of each request it
+	// received, within two minutes (nats-server's allow_responses: true).
+	AllowResponses bool
+}
+
+// User is one row of the table.
+type User struct {
+	Name string
+	// Permissions is nil for a user without restrictions (the operator).
+	Permissions *Permissions
+}
+
+// The stream, bucket and consumer names the table grants; they are the services' defaults
+// (a deployment that renames one must change the table).
+const (
+	eventStream   = "CIM_EVENTS"
+	dlqStream     = "CIM_DLQ"
+	resultsBucket = "CIM_COMMAND_RESULTS" // command-service -results-bucket
+	metricsBucket = "CIM_PROJECTOR_METRICS"
+)
+
+// destructive are the JetStream API calls that remove or rewrite stored data or stream
+// configuration: only the operator may make them. Every restricted user denies them, so that
+// widening an allow list later cannot grant them.
+var destructive = []string{
+	"$JS.API.STREAM.DELETE.>",
+	"$JS.API.STREAM.MSG.DELETE.>",
+	"$JS.API.STREAM.UPDATE.>",
+}
+
+// Table returns the permission table, one entry per user, in a fixed order.
+func Table() []User {
+	return []User{
+		{Name: UserCommandService, Permissions: &Permissions{
+			PublishAllow: []string{
+				// Appends: one subject per aggregate; the acks come back on _INBOX.
+				"cim.evt.computeresource.*",
+				// jetstore.EnsureStream: look the stream up, create it when missing.
+				"$JS.API.STREAM.INFO." + eventStream,
+				"$JS.API.STREAM.CREATE." + eventStream,
+				// Loads and queries: batch direct get (the request names the subject in its body).
+				"$JS.API.DIRECT.GET." + eventStream,
+				// jetstore reads through the stream leader on a replicated stream and after an
+				// append conflict (was it our own earlier write?).
+				"$JS.API.STREAM.MSG.GET." + eventStream,
+				// The results bucket of commands that changed nothing (so that their retries get
+				// the same reply): nats.go's CreateKeyValue reads the account info first, then
+				// creates the bucket's stream; records are written with Create and read with a
+				// direct get.
+				"$JS.API.INFO",
+				"$JS.API.STREAM.INFO.KV_" + resultsBucket,
+				"$JS.API.STREAM.CREATE.KV_" + resultsBucket,
+				"$JS.API.DIRECT.GET.KV_" + resultsBucket + ".>",
+				"$KV." + resultsBucket + ".>",
+			},
+			PublishDeny: append(slices.Clone(destructive),
+				"$JS.API.STREAM.PURGE.>",
+				"$JS.API.CONSUMER.>",
+				"cim.dlq.>",
+			),
+			SubscribeAllow: []string{
+				// The micro service's endpoints, in the queue group cim-command-service.
+				"cim.cmd.computeresource.*",
+				"cim.qry.computeresource.*",
+				// micro discovery: $SRV.PING|INFO|STATS, .cim-command-service, .cim-command-service.<id>.
+				"$SRV.*",
+				"$SRV.*.cim-command-service",
+				"$SRV.*.cim-command-service.*",
+				"_INBOX.>",
+			},
+			// Replies to commands, queries and discovery requests go to the requester's inbox.
+			AllowResponses: true,
+		}},
+		{Name: UserProjectorMetrics, Permissions: projector(UserProjectorMetrics, "metrics", "", []string{
+			// The last dead letter this projector wrote (the stream has no direct get).
+			"$JS.API.STREAM.MSG.GET." + dlqStream,
+			// The snapshot object store: create it, read (ordered consumer with flow control),
+			// write (chunks, then metadata), and purge the chunks of the previous snapshot.
+			"$JS.API.STREAM.INFO.OBJ_" + metricsBucket,
+			"$JS.API.STREAM.CREATE.OBJ_" + metricsBucket,
+			"$JS.API.STREAM.PURGE.OBJ_" + metricsBucket,
+			"$JS.API.DIRECT.GET.OBJ_" + metricsBucket + ".>",
+			"$JS.API.CONSUMER.CREATE.OBJ_" + metricsBucket + ".>",
+			"$JS.API.CONSUMER.DELETE.OBJ_" + metricsBucket + ".>",
+			"$JS.FC.OBJ_" + metricsBucket + ".>",
+			"$O." + metricsBucket + ".>",
+		}, []string{
+			"$JS.API.STREAM.PURGE." + eventStream,
+			"$JS.API.STREAM.PURGE." + dlqStream,
+		})},
+		{Name: UserProjectorNeo4j, Permissions: projector(UserProjectorNeo4j, "neo4j", "cim.evt.computeresource.>", []string{
+			// -rebuild deletes the consumer so that it starts again from the first event.
+			"$JS.API.CONSUMER.DELETE." + eventStream + ".projector-neo4j",
+		}, []string{"$JS.API.STREAM.PURGE.>"})},
+		{Name: UserClient, Permissions: &Permissions{
+			PublishAllow: []string{
+				"cim.cmd.computeresource.*",
+				"cim.qry.computeresource.*",
+				// nats micro ls / info / stats.
+				"$SRV.>",
+			},
+			// Commands go through the service, which checks them; nothing else.
+			PublishDeny:    []string{"cim.evt.>", "cim.dlq.>", "$JS.>", "$KV.>", "$O.>"},
+			SubscribeAllow: []string{"_INBOX.>"},
+		}},
+		{Name: UserOperator},
+	}
+}
+
+// projector returns the permissions of the projector user whose durable consumer on the event
+// stream is named durable, with filter subject filter (may be empty), and whose dead letters go
+// to cim.dlq.<name>, with extra publish allows and denies.
+func projector(durable, name, filter string, allow, deny []string) *Permissions {
+	consumer := eventStream + "." + durable
+	create := "$JS.API.CONSUMER.CREATE." + consumer
+	if filter != "" {
+		// A final ">" in a permission also matches the literal ">" token of the filter.
+		create += "." + filter
+	}
+	return &Permissions{
+		PublishAllow: append([]string{
+			"$JS.API.STREAM.INFO." + eventStream,
+			// Create or update its own durable consumer: the API subject carries the name and
+			// the filter subject, and the server refuses a request whose body names others.
+			create,
+			"$JS.API.CONSUMER.MSG.NEXT." + consumer,
+			// The runner reads its consumer's state before applying a batch (outstanding older
+			// deliveries); projector-metrics also reads its ack floor after the replay.
+			"$JS.API.CONSUMER.INFO." + consumer,
+			"$JS.ACK." + consumer + ".>",
+			// Dead letters: create the stream when missing, write its own subject.
+			"$JS.API.STREAM.INFO." + dlqStream,
+			"$JS.API.STREAM.CREATE." + dlqStream,
+			"cim.dlq." + name,
+		}, allow...),
+		PublishDeny: append(append(slices.Clone(destructive), deny...),
+			"cim.evt.>", "cim.cmd.>", "cim.qry.>", "$KV.>"),
+		SubscribeAllow: []string{"_INBOX.>"},
+	}
+}
+
+// Lookup returns the table's entry for name.
+func Lookup(name string) (User, bool) {
+	for _, u := range Table() {
+		if u.Name == name {
+			return u, true
+		}
+	}
+	return User{}, false
+}
