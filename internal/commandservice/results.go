@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cim-infra/registry/internal/jsx"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
@@ -28,18 +29,22 @@ type storedResult struct {
 
 // openResults creates the bucket if it does not exist.
 func openResults(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, ttl time.Duration) (*results, error) {
-	kv, err := js.KeyValue(ctx, bucket)
+	// Every step may meet a bucket another instance is creating at this moment, which has no
+	// leader yet and leaves requests unanswered: jsx.Answered retries with short attempts.
+	kv, err := jsx.Answered(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, bucket) })
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      bucket,
-			Description: "Results of commands that changed nothing, so that their retries get the same reply",
-			History:     1,
-			TTL:         ttl,
-			Storage:     jetstream.FileStorage,
-			Replicas:    replicas,
+		kv, err = jsx.Answered(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
+			return js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket:      bucket,
+				Description: "Results of commands that changed nothing, so that their retries get the same reply",
+				History:     1,
+				TTL:         ttl,
+				Storage:     jetstream.FileStorage,
+				Replicas:    replicas,
+			})
 		})
 		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = js.KeyValue(ctx, bucket)
+			kv, err = jsx.Answered(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, bucket) })
 		}
 	}
 	if err != nil {

@@ -3,7 +3,6 @@ package faults
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -21,16 +20,12 @@ import (
 // projectors' dead-letter set-up on a fresh R3 cluster, as a first deployment does: each of
 // them creates the streams and buckets it needs if they are missing. Every one must start.
 //
-// KNOWN BUG, reported in RELIABILITY.md: it fails today. While a replicated stream is being
-// created it has no leader, and the server leaves a STREAM.INFO request for it unanswered, so
-// whoever lost the creation race waits for its whole context: jetstore.EnsureStream, the
-// command service's results bucket and projector.EnsureDeadLetterStream give up, and the
-// process exits (Kubernetes restarts it). It runs only with CIM_FAULT_KNOWN_BUGS=1 until those
-// retry the info request with a short per-attempt timeout.
+// It failed before jetstore.EnsureStream, the command service's results bucket and
+// projector.EnsureDeadLetterStream retried their requests with a short per-attempt timeout
+// (RELIABILITY.md, finding 2): while a replicated stream is being created it has no leader, and
+// the server leaves a STREAM.INFO request for it unanswered, so whoever lost the creation race
+// waited for its whole context.
 func TestConcurrentFirstStart(t *testing.T) {
-	if os.Getenv("CIM_FAULT_KNOWN_BUGS") == "" {
-		t.Skip("known bug (RELIABILITY.md, finding 2): set CIM_FAULT_KNOWN_BUGS=1 to run this failing reproduction")
-	}
 	t.Parallel()
 	c := natstest.RunCluster(t, 3, natstest.SyncAlways())
 	var wg sync.WaitGroup

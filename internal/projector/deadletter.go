@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cim-infra/registry/internal/jsx"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -48,20 +49,24 @@ func (c *DeadLetterConfig) defaults() {
 // is used as it is (an operator may have given it other limits).
 func EnsureDeadLetterStream(ctx context.Context, js jetstream.JetStream, cfg DeadLetterConfig) error {
 	cfg.defaults()
-	_, err := js.Stream(ctx, cfg.Stream)
+	// A dead-letter stream another projector is creating at this moment has no leader yet and
+	// leaves requests unanswered: jsx.Answered retries with short attempts.
+	_, err := jsx.Answered(ctx, func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, cfg.Stream) })
 	if err == nil {
 		return nil
 	}
 	if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("projector: dead-letter stream %s: %w", cfg.Stream, err)
 	}
-	_, err = js.CreateStream(ctx, jetstream.StreamConfig{
-		Name:        cfg.Stream,
-		Description: "Events a projector could not apply, with the reason (Cim-Dlq-* headers).",
-		Subjects:    []string{cfg.SubjectPrefix + ".>"},
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
-		DenyDelete:  true,
+	_, err = jsx.Answered(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		return js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        cfg.Stream,
+			Description: "Events a projector could not apply, with the reason (Cim-Dlq-* headers).",
+			Subjects:    []string{cfg.SubjectPrefix + ".>"},
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+			DenyDelete:  true,
+		})
 	})
 	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 		return fmt.Errorf("projector: create dead-letter stream %s: %w", cfg.Stream, err)

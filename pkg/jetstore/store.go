@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -81,12 +83,15 @@ func (s *Store) StreamConfig() jetstream.StreamConfig {
 // reported as an *IncompatibleStreamError (errors.Is(err, ErrIncompatibleStream)) naming every
 // offending setting.
 func (s *Store) EnsureStream(ctx context.Context) error {
-	stream, err := s.js.Stream(ctx, s.cfg.Stream)
+	info := func(ctx context.Context) (jetstream.Stream, error) { return s.js.Stream(ctx, s.cfg.Stream) }
+	stream, err := untilAnswered(ctx, info)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		stream, err = s.js.CreateStream(ctx, s.StreamConfig())
+		stream, err = untilAnswered(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+			return s.js.CreateStream(ctx, s.StreamConfig())
+		})
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			// Created meanwhile by another instance, perhaps differently: verify it.
-			stream, err = s.js.Stream(ctx, s.cfg.Stream)
+			stream, err = untilAnswered(ctx, info)
 		}
 	}
 	if err != nil {
@@ -180,4 +185,22 @@ func (s *Store) LastSequence(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("jetstore: stream %s: %w", s.cfg.Stream, classify(err))
 	}
 	return stream.CachedInfo().State.LastSeq, nil
+}
+
+// attemptTimeout bounds one attempt of untilAnswered.
+const attemptTimeout = 2 * time.Second
+
+// untilAnswered calls f with a deadline of attemptTimeout per attempt, and again while the
+// attempt timed out and ctx still has time. A replicated stream that is being created (by another
+// instance starting at the same moment) has no leader yet, and the server leaves requests about
+// it unanswered until it has one: a single attempt would use up the caller's whole deadline.
+func untilAnswered[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		v, err := f(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
+			return v, err
+		}
+	}
 }
