@@ -35,8 +35,13 @@ func TestClusterR3StreamSurvivesLeaderRestart(t *testing.T) {
 	leader.Shutdown()
 	leader.Restart()
 	var got *jetstream.RawStreamMsg
+	// Until the stream has a leader again the server leaves the request unanswered: ask with a
+	// short deadline per attempt.
 	for ctx.Err() == nil {
-		if got, err = s.GetLastMsgForSubject(ctx, "t.a"); err == nil {
+		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+		got, err = s.GetLastMsgForSubject(actx, "t.a")
+		acancel()
+		if err == nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cim-infra/registry/internal/natstest"
 	"github.com/cim-infra/registry/internal/projector"
@@ -155,9 +156,13 @@ func TestNeo4jDownForAWhile(t *testing.T) {
 func TestFailOverToTheSecondReplica(t *testing.T) {
 	e := newEnv(t, 15, 40)
 	e.appendEvents(200)
-	a := e.start(e.connect(), e.newSink(), testRunnerConfig())
+	// The pin must outlast the slowest batch on a loaded machine, or the standby takes over
+	// while the active replica is still writing (safe, but not what this test checks).
+	cfg := testRunnerConfig()
+	cfg.PinnedTTL = 8 * time.Second
+	a := e.start(e.connect(), e.newSink(), cfg)
 	e.waitCheckpoint(e.hist.last)
-	b := e.start(e.connect(), e.newSink(), testRunnerConfig())
+	b := e.start(e.connect(), e.newSink(), cfg)
 	e.appendEvents(200)
 	e.waitCheckpoint(e.hist.last)
 	if a.runner.LastApplied() == 0 || b.runner.LastApplied() != 0 {

@@ -174,6 +174,13 @@ func (r *Runner) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				break
 			}
+			if errors.Is(err, jetstream.ErrPinIDMismatch) {
+				// Another replica holds the pin now (this one was silent past PinnedTTL, for
+				// example during a long batch). The client has dropped its pin id; the next
+				// fetch waits its turn in the group.
+				r.log.Info().Msg("pin moved to another replica; waiting for it again")
+				continue
+			}
 			r.log.Warn().Err(err).Msg("fetch failed")
 			sleep(ctx, time.Second)
 			continue
