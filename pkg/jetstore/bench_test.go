@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -57,6 +58,16 @@ func timed(d *time.Duration, f func()) {
 	start := time.Now()
 	f()
 	*d += time.Since(start)
+}
+
+// allocated adds to bytes what f allocated in the whole process (the embedded server included).
+// It reads the memory statistics before and after f, outside the time taken by timed.
+func allocated(bytes *uint64, f func()) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	*bytes += after.TotalAlloc - before.TotalAlloc
 }
 
 // BenchmarkAppendOne appends single events, on a single server and on a 3-node cluster with
@@ -188,20 +199,27 @@ func BenchmarkLoad(b *testing.B) {
 		subject, _ := st.Subject(agg)
 		b.Run(fmt.Sprintf("events=%d", size), func(b *testing.B) {
 			var p pair
+			var storeBytes, rawBytes uint64
 			for range b.N {
-				timed(&p.store, func() {
-					l, err := st.Load(context.Background(), agg)
-					if err != nil || len(l.Events) != size {
-						b.Fatalf("load: %d events, %v", len(l.Events), err)
-					}
+				allocated(&storeBytes, func() {
+					timed(&p.store, func() {
+						l, err := st.Load(context.Background(), agg)
+						if err != nil || len(l.Events) != size {
+							b.Fatalf("load: %d events, %v", len(l.Events), err)
+						}
+					})
 				})
-				timed(&p.raw, func() {
-					if n := rawLoad(b, js, st.Config().Stream, subject, size); n != size {
-						b.Fatalf("raw: %d messages", n)
-					}
+				allocated(&rawBytes, func() {
+					timed(&p.raw, func() {
+						if n := rawLoad(b, js, st.Config().Stream, subject, size); n != size {
+							b.Fatalf("raw: %d messages", n)
+						}
+					})
 				})
 			}
 			p.report(b, "load")
+			b.ReportMetric(float64(storeBytes)/float64(b.N), "store-B/load")
+			b.ReportMetric(float64(rawBytes)/float64(b.N), "raw-B/load")
 		})
 	}
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
 // Loaded is the result of a Load.
@@ -92,24 +91,16 @@ func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOp
 			if o.maxEvents != 0 {
 				batch = max(min(batch, o.maxEvents+1-yielded), 1)
 			}
-			page, err := jetstreamext.GetBatch(ctx, s.js, s.cfg.Stream, batch,
-				jetstreamext.GetBatchSeq(from), jetstreamext.GetBatchSubject(subject))
-			if err != nil {
-				yield(RecordedEvent{}, classify(err))
-				return
-			}
 			var got int
 			pending := uint64(0)
 			noMore := false
-			for m, err := range page {
-				// The page's iterator must be drained or broken out of: it owns a subscription
-				// that it removes only then.
-				if errors.Is(err, jetstreamext.ErrNoMessages) {
+			for m, err := range s.directBatch(ctx, subject, from, batch) {
+				if errors.Is(err, errNoMessages) {
 					noMore = true
 					break
 				}
 				if err != nil {
-					yield(RecordedEvent{}, s.directGetError(err))
+					yield(RecordedEvent{}, classify(err))
 					return
 				}
 				if m.Sequence < from {
@@ -137,7 +128,7 @@ func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOp
 			}
 			switch {
 			case got == 0 && !noMore:
-				// The library ends a page silently when its deadline passes.
+				// directBatch ends a page silently when its deadline passes.
 				if err := ctxErr(ctx); err != nil {
 					yield(RecordedEvent{}, err)
 				} else {
@@ -210,13 +201,4 @@ func (s *Store) decode(m *jetstream.RawStreamMsg) (RecordedEvent, error) {
 		return RecordedEvent{}, err
 	}
 	return e, nil
-}
-
-// directGetError explains the library's errors. A missing stream has no responder for direct
-// gets; the library reads that status reply as "batch unsupported".
-func (s *Store) directGetError(err error) error {
-	if errors.Is(err, jetstreamext.ErrBatchUnsupported) {
-		return classify(fmt.Errorf("direct get on stream %s: no answer (stream missing, or server older than 2.11): %w", s.cfg.Stream, nats.ErrNoResponders))
-	}
-	return classify(err)
 }
