@@ -7,45 +7,18 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/cim-infra/registry/internal/commandservice"
-	"github.com/cim-infra/registry/internal/config"
+	"github.com/cim-infra/registry/internal/servicemain"
+	"github.com/rs/zerolog"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx)
-	stop()
-	os.Exit(code)
-}
-
-func run(ctx context.Context) int {
 	var cfg commandservice.Config
-	fs := flag.NewFlagSet(commandservice.ServiceName, flag.ContinueOnError)
-	cfg.RegisterFlags(fs)
-	fs.Usage = config.Usage(fs)
-	if err := config.Parse(fs, os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	log, err := cfg.Log.Logger(commandservice.ServiceName)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	if err := commandservice.Run(ctx, cfg, log); err != nil {
-		log.Error().Err(err).Msg("command-service failed")
-		return 1
-	}
-	log.Info().Msg("command-service stopped")
-	return 0
+	servicemain.Main(servicemain.Service{
+		Name:          commandservice.ServiceName,
+		RegisterFlags: cfg.RegisterFlags,
+		Logger:        func(name string) (zerolog.Logger, error) { return cfg.Log.Logger(name) },
+		Run:           func(ctx context.Context, log zerolog.Logger) error { return commandservice.Run(ctx, cfg, log) },
+	})
 }

@@ -5,45 +5,18 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/cim-infra/registry/internal/config"
 	"github.com/cim-infra/registry/internal/metricsprojector"
+	"github.com/cim-infra/registry/internal/servicemain"
+	"github.com/rs/zerolog"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx)
-	stop()
-	os.Exit(code)
-}
-
-func run(ctx context.Context) int {
 	var cfg metricsprojector.Config
-	fs := flag.NewFlagSet(metricsprojector.ServiceName, flag.ContinueOnError)
-	cfg.RegisterFlags(fs)
-	fs.Usage = config.Usage(fs)
-	if err := config.Parse(fs, os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	log, err := cfg.Log.Logger(metricsprojector.ServiceName)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	if err := metricsprojector.Run(ctx, cfg, log); err != nil {
-		log.Error().Err(err).Msg("projector-metrics failed")
-		return 1
-	}
-	log.Info().Msg("projector-metrics stopped")
-	return 0
+	servicemain.Main(servicemain.Service{
+		Name:          metricsprojector.ServiceName,
+		RegisterFlags: cfg.RegisterFlags,
+		Logger:        func(name string) (zerolog.Logger, error) { return cfg.Log.Logger(name) },
+		Run:           func(ctx context.Context, log zerolog.Logger) error { return metricsprojector.Run(ctx, cfg, log) },
+	})
 }

@@ -6,44 +6,18 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/cim-infra/registry/internal/config"
 	"github.com/cim-infra/registry/internal/neo4jprojector"
+	"github.com/cim-infra/registry/internal/servicemain"
+	"github.com/rs/zerolog"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx)
-	stop()
-	os.Exit(code)
-}
-
-func run(ctx context.Context) int {
 	var cfg neo4jprojector.Config
-	fs := flag.NewFlagSet(neo4jprojector.ServiceName, flag.ContinueOnError)
-	cfg.RegisterFlags(fs)
-	fs.Usage = config.Usage(fs)
-	if err := config.Parse(fs, os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(os.Stderr, "%s: %v\n", neo4jprojector.ServiceName, err)
-		return 2
-	}
-	log, err := cfg.Log.Logger(neo4jprojector.ServiceName)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", neo4jprojector.ServiceName, err)
-		return 2
-	}
-	if err := neo4jprojector.Run(ctx, cfg, log); err != nil {
-		log.Error().Err(err).Msg("stopped with an error")
-		return 1
-	}
-	return 0
+	servicemain.Main(servicemain.Service{
+		Name:          neo4jprojector.ServiceName,
+		RegisterFlags: cfg.RegisterFlags,
+		Logger:        func(name string) (zerolog.Logger, error) { return cfg.Log.Logger(name) },
+		Run:           func(ctx context.Context, log zerolog.Logger) error { return neo4jprojector.Run(ctx, cfg, log) },
+	})
 }

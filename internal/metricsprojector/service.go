@@ -2,15 +2,13 @@ package metricsprojector
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"time"
 
 	"github.com/cim-infra/registry/internal/logging"
 	"github.com/cim-infra/registry/internal/natsconn"
 	"github.com/cim-infra/registry/internal/ops"
-	"github.com/nats-io/nats.go"
+	"github.com/cim-infra/registry/internal/servicemain"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -110,43 +108,5 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	opsDone := make(chan error, 1)
-	go func() { opsDone <- srv.Run(runCtx) }()
-	projDone := make(chan error, 1)
-	go func() { projDone <- p.Run(runCtx) }()
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info().Msg("shutting down")
-		srv.SetShuttingDown()
-		runErr = <-projDone
-	case runErr = <-projDone:
-		if runErr == nil && ctx.Err() == nil {
-			runErr = errors.New("metricsprojector: projector stopped")
-		}
-	case runErr = <-opsDone:
-		if runErr == nil {
-			runErr = errors.New("metricsprojector: operations server stopped")
-		}
-		cancel()
-		<-projDone
-		return errors.Join(runErr, drain(nc))
-	}
-	cancel()
-	return errors.Join(runErr, <-opsDone, drain(nc))
-}
-
-// drain flushes what the connection has in flight (the last acks) and waits for it to close.
-func drain(nc *nats.Conn) error {
-	if err := nc.Drain(); err != nil {
-		return fmt.Errorf("metricsprojector: drain NATS connection: %w", err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); !nc.IsClosed() && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
-	return nil
+	return servicemain.Serve(ctx, ServiceName, srv, nc, p.Run, log)
 }

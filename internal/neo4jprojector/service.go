@@ -2,7 +2,6 @@ package neo4jprojector
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"time"
@@ -12,8 +11,8 @@ import (
 	"github.com/cim-infra/registry/internal/ops"
 	"github.com/cim-infra/registry/internal/projector"
 	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/internal/servicemain"
 	"github.com/cim-infra/registry/pkg/jetstore"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 	"github.com/prometheus/client_golang/prometheus"
@@ -182,34 +181,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	opsDone := make(chan error, 1)
-	go func() { opsDone <- srv.Run(runCtx) }()
-	projDone := make(chan error, 1)
-	go func() { projDone <- project(runCtx, cfg, driver, js, runner, log) }()
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info().Msg("shutting down")
-		srv.SetShuttingDown()
-		runErr = <-projDone
-	case runErr = <-projDone:
-		if runErr == nil && ctx.Err() == nil {
-			runErr = errors.New("neo4jprojector: projector stopped")
-		}
-	case runErr = <-opsDone:
-		if runErr == nil {
-			runErr = errors.New("neo4jprojector: operations server stopped")
-		}
-		cancel()
-		<-projDone
-		return errors.Join(runErr, drain(nc))
-	}
-	cancel()
-	return errors.Join(runErr, <-opsDone, drain(nc))
+	return servicemain.Serve(ctx, ServiceName, srv, nc, func(ctx context.Context) error { return project(ctx, cfg, driver, js, runner, log) }, log)
 }
 
 // project prepares the graph (schema, rebuild) and runs the runner until ctx is done.
@@ -263,15 +235,4 @@ func retry(ctx context.Context, log zerolog.Logger, what string, fn func() error
 		}
 		wait = min(2*wait, 10*time.Second)
 	}
-}
-
-// drain flushes what the connection has in flight (the last acks) and waits for it to close.
-func drain(nc *nats.Conn) error {
-	if err := nc.Drain(); err != nil {
-		return fmt.Errorf("neo4jprojector: drain NATS connection: %w", err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); !nc.IsClosed() && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
-	return nil
 }
