@@ -40,6 +40,7 @@ const (
 	dlqStream     = "CIM_DLQ"
 	resultsBucket = "CIM_COMMAND_RESULTS" // command-service -results-bucket
 	metricsBucket = "CIM_PROJECTOR_METRICS"
+	metricsReplay = UserProjectorMetrics + "-replay" // projector-metrics' replay consumer
 )
 
 // destructive are the JetStream API calls that remove or rewrite stored data or stream
@@ -95,6 +96,12 @@ func Table() []User {
 			AllowResponses: true,
 		}},
 		{Name: UserProjectorMetrics, Permissions: projector(UserProjectorMetrics, "metrics", "", []string{
+			// The start-up replay (snapshot to head) reads with one non-durable consumer of its
+			// own fixed name, with the durable's filter (none): it deletes a leftover of an earlier
+			// run, creates it, pulls from it (acknowledging nothing) and deletes it when done.
+			"$JS.API.CONSUMER.CREATE." + eventStream + "." + metricsReplay,
+			"$JS.API.CONSUMER.MSG.NEXT." + eventStream + "." + metricsReplay,
+			"$JS.API.CONSUMER.DELETE." + eventStream + "." + metricsReplay,
 			// The last dead letter this projector wrote (the stream has no direct get).
 			"$JS.API.STREAM.MSG.GET." + dlqStream,
 			// The snapshot object store: create it, read (ordered consumer with flow control),

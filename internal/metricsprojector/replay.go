@@ -18,14 +18,24 @@ import (
 // from it (after a crash mid-replay).
 const replayInactiveThreshold = 10 * time.Second
 
+// replaySuffix names the replay's consumer after the durable one ("projector-metrics-replay"):
+// a fixed name, so that the permission table can grant exactly it (an ordered consumer's random
+// names could only be granted with every consumer name of the stream).
+const replaySuffix = "-replay"
+
+// errReplayGap is a delivery the replay's consumer skipped (a message lost on the way: the
+// consumer acknowledges nothing, so the server would not send it again).
+var errReplayGap = errors.New("replay consumer skipped a delivery")
+
 // replayer brings the state from its snapshot to the stream head before the durable consumer
-// takes over. It reads S+1..head with an ordered consumer: an ephemeral consumer that is not
-// durable and that the server keeps in order (jetstore.ReadAll was measured 3 to 5 times slower
-// than an ordered consumer on the same stream; see BenchmarkReplay). The read is served by the
-// stream leader, so on a replicated stream it sees every event up to the head. The consumer's ack
-// floor may be anywhere relative to the snapshot: after the replay the state covers every event up
-// to the head, and the sink skips every redelivery at or below that, so the result is exact
-// either way.
+// takes over. It reads S+1..head with one consumer of a fixed name (see replaySuffix): not
+// durable, in memory, on one replica, without acknowledgements, as an ordered consumer is, and as
+// fast (jetstore.ReadAll was measured 3 to 5 times slower on the same stream; see
+// BenchmarkReplay). A delivery gap ends the read; the retry goes on from the state's sequence on a
+// new consumer, as an ordered consumer would. The read is served by the stream leader, so on a
+// replicated stream it sees every event up to the head. The durable consumer's ack floor may be
+// anywhere relative to the snapshot: after the replay the state covers every event up to the
+// head, and the sink skips every redelivery at or below that, so the result is exact either way.
 type replayer struct {
 	p      *Projector
 	stream jetstream.Stream
@@ -86,24 +96,24 @@ func (r *replayer) replayToHead(ctx context.Context) error {
 	}
 	prog := newReplayProgress(r.p.opts.ProgressEvery, from, head)
 	r.p.log.Info().Uint64("from", from).Uint64("head", head).Uint64("events", head-from+1).Msg("replaying events after the snapshot")
-	cons, err := r.p.js.OrderedConsumer(ctx, r.p.opts.Stream, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   from,
-		// nats.go's default is 5 minutes: the consumer of a replay that crashed would stay on
-		// the server that long, one more per restart.
-		InactiveThreshold: replayInactiveThreshold,
-	})
+	cons, err := r.openConsumer(ctx, from)
 	if err != nil {
-		return fmt.Errorf("metricsprojector: replay consumer from %d: %w", from, err)
+		return err
 	}
-	// Stopping an ordered consumer does not delete it on the server: delete it when done.
-	defer r.deleteConsumer(ctx, cons)
-	it, err := cons.Messages()
+	defer r.deleteConsumer(ctx)
+	if cons.CachedInfo().NumPending == 0 {
+		// Nothing to read from `from` on: the events up to the head were deleted.
+		prog.done(r.p.log, r.p.Sequence())
+		return nil
+	}
+	it, err := cons.Messages(
+		// A consumer that vanished (server restart, inactivity) ends the read instead of waiting.
+		jetstream.WithMessagesErrOnMissingHeartbeat(true))
 	if err != nil {
 		return fmt.Errorf("metricsprojector: replay from %d: %w", from, err)
 	}
 	defer it.Stop()
-	for {
+	for delivered := uint64(1); ; delivered++ {
 		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
 			return fmt.Errorf("metricsprojector: replay at %d: %w", r.p.Sequence(), err)
@@ -111,6 +121,10 @@ func (r *replayer) replayToHead(ctx context.Context) error {
 		md, err := msg.Metadata()
 		if err != nil {
 			return fmt.Errorf("metricsprojector: replay at %d: %w", r.p.Sequence(), err)
+		}
+		if md.Sequence.Consumer != delivered {
+			return fmt.Errorf("metricsprojector: replay at %d: delivery %d, want %d: %w",
+				r.p.Sequence(), md.Sequence.Consumer, delivered, errReplayGap)
 		}
 		seq := md.Sequence.Stream
 		// The same decoding as the consumer phase's, so both dead-letter the same events.
@@ -265,16 +279,45 @@ func (p *replayProgress) done(log zerolog.Logger, seq uint64) {
 		Float64("events_per_s", float64(applied)/took.Seconds()).Msg("replay done")
 }
 
-// deleteConsumer deletes the replay's ordered consumer from the server (its current incarnation:
-// an ordered consumer is recreated under a new name after a gap).
-func (r *replayer) deleteConsumer(ctx context.Context, cons jetstream.Consumer) {
-	info := cons.CachedInfo()
-	if info == nil {
-		return
+// replayConsumer is the name of the replay's consumer.
+func (r *replayer) replayConsumer() string {
+	return r.p.runner.ConsumerConfig().Durable + replaySuffix
+}
+
+// openConsumer creates the replay's consumer, reading from stream sequence from on. A leftover of
+// an earlier attempt or run is deleted first: its start sequence cannot be changed.
+func (r *replayer) openConsumer(ctx context.Context, from uint64) (jetstream.Consumer, error) {
+	name := r.replayConsumer()
+	if err := r.p.js.DeleteConsumer(ctx, r.p.opts.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("metricsprojector: delete the leftover replay consumer %s: %w", name, err)
 	}
+	cons, err := r.p.js.CreateOrUpdateConsumer(ctx, r.p.opts.Stream, jetstream.ConsumerConfig{
+		Name:          name,
+		Description:   "CIM projector " + r.p.opts.Name + " replay",
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   from,
+		AckPolicy:     jetstream.AckNonePolicy,
+		// The live consumer's filter: the replay reads what the consumer would have read.
+		FilterSubject: r.p.runner.ConsumerConfig().FilterSubject,
+		// Not durable: the server drops it once nobody reads from it (nats.go's default for an
+		// ordered consumer, 5 minutes, would keep the consumer of a crashed replay that long).
+		InactiveThreshold: replayInactiveThreshold,
+		MemoryStorage:     true,
+		Replicas:          1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("metricsprojector: replay consumer %s from %d: %w", name, from, err)
+	}
+	return cons, nil
+}
+
+// deleteConsumer deletes the replay's consumer from the server, with a context of its own: a
+// replay cut short by its context must not leave the consumer behind either.
+func (r *replayer) deleteConsumer(ctx context.Context) {
+	name := r.replayConsumer()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := r.p.js.DeleteConsumer(ctx, r.p.opts.Stream, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		r.p.log.Warn().Err(err).Str("consumer", info.Name).Msg("delete the replay consumer; the server drops it when inactive")
+	if err := r.p.js.DeleteConsumer(ctx, r.p.opts.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		r.p.log.Warn().Err(err).Str("consumer", name).Msg("delete the replay consumer; the server drops it when inactive")
 	}
 }
