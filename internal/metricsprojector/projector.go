@@ -55,6 +55,20 @@ type Options struct {
 }
 
 func (o *Options) defaults() error {
+	o.fillDefaults()
+	switch {
+	case o.BatchSize < 0:
+		return fmt.Errorf("metricsprojector: batch size %d is negative", o.BatchSize)
+	case o.SnapshotEvery < 0:
+		return fmt.Errorf("metricsprojector: snapshot every %d events is negative", o.SnapshotEvery)
+	case o.SnapshotInterval < 0:
+		return fmt.Errorf("metricsprojector: snapshot interval %s is negative", o.SnapshotInterval)
+	}
+	return nil
+}
+
+// fillDefaults sets every zero setting to its default (the flags show these defaults too).
+func (o *Options) fillDefaults() {
 	if o.Name == "" {
 		o.Name = DefaultName
 	}
@@ -85,15 +99,6 @@ func (o *Options) defaults() error {
 	if o.DeadLetter.SubjectPrefix == "" {
 		o.DeadLetter.SubjectPrefix = "cim.dlq"
 	}
-	switch {
-	case o.BatchSize < 0:
-		return fmt.Errorf("metricsprojector: batch size %d is negative", o.BatchSize)
-	case o.SnapshotEvery < 0:
-		return fmt.Errorf("metricsprojector: snapshot every %d events is negative", o.SnapshotEvery)
-	case o.SnapshotInterval < 0:
-		return fmt.Errorf("metricsprojector: snapshot interval %s is negative", o.SnapshotInterval)
-	}
-	return nil
 }
 
 // Projector keeps the figures of the registry: it loads its snapshot, replays the events after

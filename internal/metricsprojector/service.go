@@ -40,30 +40,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		c.HTTP.Addr = DefaultHTTPAddr
 	}
 	o := &c.Options
-	if o.Stream == "" {
-		o.Stream = DefaultStream
-	}
-	if o.Bucket == "" {
-		o.Bucket = DefaultBucket
-	}
-	if o.BucketReplicas == 0 {
-		o.BucketReplicas = 1
-	}
-	if o.BatchSize == 0 {
-		o.BatchSize = DefaultBatchSize
-	}
-	if o.SnapshotEvery == 0 {
-		o.SnapshotEvery = DefaultSnapshotEvery
-	}
-	if o.SnapshotInterval == 0 {
-		o.SnapshotInterval = DefaultSnapshotInterval
-	}
-	if o.ProgressEvery == 0 {
-		o.ProgressEvery = DefaultProgressEvery
-	}
-	if o.DeadLetter.Stream == "" {
-		o.DeadLetter.Stream = "CIM_DLQ"
-	}
+	o.fillDefaults()
 	c.NATS.RegisterFlags(fs)
 	c.HTTP.RegisterFlags(fs)
 	c.Log.RegisterFlags(fs)
