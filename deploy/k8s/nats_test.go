@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cim-infra/registry/internal/config"
 	"github.com/cim-infra/registry/internal/natsconn"
 	"github.com/nats-io/nats-server/v2/server"
 	corev1 "k8s.io/api/core/v1"
@@ -120,6 +121,10 @@ func checkServiceUsers(t *testing.T, m *manifests, users map[string]natsUser, sa
 			case u.permissions == nil:
 				t.Errorf("%s: NATS user %s has no permissions: it may do anything", w, name)
 			}
+			if prefix := sc.fs.Lookup(natsconn.FlagInboxPrefix).Value.String(); !ownsInboxes(u.permissions, prefix) {
+				t.Errorf("%s: %s makes its reply subjects under %q (%s), which NATS user %s may not subscribe to: every request it makes would go unanswered",
+					w, sc.binary, prefix, config.EnvName(natsconn.FlagInboxPrefix), name)
+			}
 			pw, ok := sc.env["NATS_PASSWORD"]
 			if !ok || !pw.secret {
 				t.Errorf("%s: NATS_PASSWORD does not come from a Secret", w)
@@ -130,6 +135,31 @@ func checkServiceUsers(t *testing.T, m *manifests, users map[string]natsUser, sa
 			}
 		}
 	}
+}
+
+// ownsInboxes reports whether p lets its user subscribe to every reply subject under the inbox
+// prefix (nats.go's "_INBOX" when prefix is empty).
+func ownsInboxes(p *server.Permissions, prefix string) bool {
+	if prefix == "" {
+		prefix = "_INBOX"
+	}
+	if p == nil || p.Subscribe == nil {
+		return true // unrestricted subscriptions
+	}
+	for _, deny := range p.Subscribe.Deny {
+		if server.SubjectsCollide(prefix+".>", deny) {
+			return false
+		}
+	}
+	if p.Subscribe.Allow == nil {
+		return true
+	}
+	for _, allow := range p.Subscribe.Allow {
+		if server.SubjectMatchesFilter(prefix+".>", allow) {
+			return true
+		}
+	}
+	return false
 }
 
 // helmVar matches the chart's way of writing a bare NATS variable: "<< $NAME >>".

@@ -159,13 +159,18 @@ type conn struct {
 func connectAs(t *testing.T, url, user string) *conn {
 	t.Helper()
 	c := &conn{user: user, errs: make(chan error, 256)}
-	c.nc = natstest.Connect(t, url, nats.Name(user), nats.UserInfo(user, password(user)),
+	opts := []nats.Option{nats.Name(user), nats.UserInfo(user, password(user)),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			select {
 			case c.errs <- err:
 			default:
 			}
-		}))
+		})}
+	if u, ok := Lookup(user); ok && u.Permissions != nil {
+		// As the services connect: a restricted user may subscribe to its own inboxes only.
+		opts = append(opts, nats.CustomInboxPrefix(InboxPrefix(user)))
+	}
+	c.nc = natstest.Connect(t, url, opts...)
 	js, err := jetstream.New(c.nc)
 	if err != nil {
 		t.Fatal(err)

@@ -87,9 +87,12 @@ func refusals() map[string][]refusal {
 	projector := []refusal{sendCommand, publishEvent, deleteEvents, purgeEvents, deleteEvent, reconfigEvents,
 		newConsumer, orderedConsumer, deleteDLQ, purgeDLQ, subscribes("cim.cmd.>"), subscribes("cim.evt.>"),
 		publishes("forge a command result", "$KV.CIM_COMMAND_RESULTS.", rawAPI("$KV.CIM_COMMAND_RESULTS.a.b", `{}`)),
+		subscribes("_INBOX.>"), subscribes(inbox(UserCommandService)), subscribes(inbox(UserClient)),
 	}
 	return map[string][]refusal{
 		UserCommandService: {deleteEvents, purgeEvents, deleteEvent, reconfigEvents, newConsumer, orderedConsumer, deleteDLQ,
+			// Reading the replies of others: everyone's, the client's, a projector's.
+			subscribes("_INBOX.>"), subscribes(inbox(UserClient)), subscribes(inbox(UserProjectorMetrics)),
 			publishes("write a dead letter", "cim.dlq.neo4j", rawAPI("cim.dlq.neo4j", `{}`)),
 			publishes("delete its results bucket", "$JS.API.STREAM.DELETE.KV_CIM_COMMAND_RESULTS", func(ctx context.Context, c *conn) error {
 				return c.js.DeleteKeyValue(ctx, "CIM_COMMAND_RESULTS")
@@ -101,12 +104,15 @@ func refusals() map[string][]refusal {
 				return err
 			}),
 			publishes("write the other projector's dead letters", "cim.dlq.neo4j", rawAPI("cim.dlq.neo4j", `{}`)),
+			subscribes(inbox(UserProjectorNeo4j)),
 		),
 		UserProjectorNeo4j: append(slices.Clone(projector),
 			publishes("delete the other projector's consumer", "$JS.API.CONSUMER.DELETE."+events+".projector-metrics", func(ctx context.Context, c *conn) error {
 				return c.js.DeleteConsumer(ctx, events, "projector-metrics")
 			}),
 			publishes("write to the metrics snapshot bucket", "$O.CIM_PROJECTOR_METRICS.", rawAPI("$O.CIM_PROJECTOR_METRICS.M.x", `{}`)),
+			// The metrics snapshot's chunks, read with an ordered consumer, arrive on its inbox.
+			subscribes(inbox(UserProjectorMetrics)),
 		),
 		UserClient: {publishEvent, deleteEvents, purgeEvents, deleteEvent, newConsumer, orderedConsumer,
 			publishes("call the JetStream API", "$JS.API.INFO", func(ctx context.Context, c *conn) error {
@@ -122,6 +128,12 @@ func refusals() map[string][]refusal {
 			subscribes("cim.evt.>"),
 			// Answering commands in the service's place.
 			subscribes("cim.cmd.computeresource.register"),
+			// Reading the replies of others: everyone's; the command service's (the events it
+			// loads with direct gets, which the client may not read itself), as a wildcard and
+			// as one reply subject; a projector's.
+			subscribes("_INBOX.>"), subscribes(inbox(UserCommandService)),
+			subscribes(InboxPrefix(UserCommandService) + ".Jm3rXbR5fXrA1ZvA0kZ6WF.a1b2c3d4"),
+			subscribes(inbox(UserProjectorNeo4j)),
 		},
 	}
 }

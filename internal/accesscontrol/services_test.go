@@ -174,6 +174,7 @@ func (w *world) startCommandService(logs zerolog.Logger) *service {
 	var cfg commandservice.Config
 	cfg.RegisterFlags(flag.NewFlagSet("command-service", flag.ContinueOnError))
 	cfg.NATS.URL, cfg.NATS.User, cfg.NATS.Password = w.url, UserCommandService, password(UserCommandService)
+	cfg.NATS.InboxPrefix = InboxPrefix(UserCommandService)
 	cfg.Ops.Addr = freeAddr(t)
 	cfg.RequestTimeout = 20 * time.Second
 	return runService(t, "command-service", func(ctx context.Context) error {
@@ -186,6 +187,7 @@ func (w *world) startMetrics(logs zerolog.Logger) *service {
 	var cfg metricsprojector.Config
 	cfg.RegisterFlags(flag.NewFlagSet("projector-metrics", flag.ContinueOnError))
 	cfg.NATS.URL, cfg.NATS.User, cfg.NATS.Password = w.url, UserProjectorMetrics, password(UserProjectorMetrics)
+	cfg.NATS.InboxPrefix = InboxPrefix(UserProjectorMetrics)
 	cfg.HTTP.Addr = freeAddr(t)
 	cfg.Options.FetchWait = 100 * time.Millisecond
 	cfg.Options.SnapshotInterval = 100 * time.Millisecond
@@ -200,6 +202,7 @@ func (w *world) startNeo4j(logs zerolog.Logger, rebuild bool) *service {
 	var cfg neo4jprojector.Config
 	cfg.RegisterFlags(flag.NewFlagSet("projector-neo4j", flag.ContinueOnError))
 	cfg.NATS.URL, cfg.NATS.User, cfg.NATS.Password = w.url, UserProjectorNeo4j, password(UserProjectorNeo4j)
+	cfg.NATS.InboxPrefix = InboxPrefix(UserProjectorNeo4j)
 	cfg.HTTP.Addr = freeAddr(t)
 	cfg.Neo4jURI, cfg.Neo4jUser, cfg.Neo4jPassword = os.Getenv(neo4jtest.EnvURI), os.Getenv(neo4jtest.EnvUser), os.Getenv(neo4jtest.EnvPassword)
 	cfg.FetchWait = 100 * time.Millisecond

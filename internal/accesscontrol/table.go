@@ -15,6 +15,16 @@ const (
 	UserOperator         = "operator"
 )
 
+// InboxPrefix is the prefix of the reply subjects of user's connections (natsconn's
+// -nats-inbox-prefix): "_INBOX_<user>". Each restricted user may subscribe to its own
+// "_INBOX_<user>.>" only, never to "_INBOX.>", so that no user reads the replies meant for
+// another (command replies, JetStream API replies, direct-get payloads). User names are single
+// tokens, so no prefix is a prefix of another's subjects.
+func InboxPrefix(user string) string { return "_INBOX_" + user }
+
+// inbox is the subscribe permission of user's own inboxes.
+func inbox(user string) string { return InboxPrefix(user) + ".>" }
+
 // Permissions are one user's NATS permissions. A nil *Permissions means unrestricted.
 type Permissions struct {
 	PublishAllow   []string
@@ -57,7 +67,7 @@ func Table() []User {
 	return []User{
 		{Name: UserCommandService, Permissions: &Permissions{
 			PublishAllow: []string{
-				// Appends: one subject per aggregate; the acks come back on _INBOX.
+				// Appends: one subject per aggregate; the acks come back on its inbox.
 				"cim.evt.computeresource.*",
 				// jetstore.EnsureStream: look the stream up, create it when missing.
 				"$JS.API.STREAM.INFO." + eventStream,
@@ -90,7 +100,8 @@ func Table() []User {
 				"$SRV.*",
 				"$SRV.*.cim-command-service",
 				"$SRV.*.cim-command-service.*",
-				"_INBOX.>",
+				// Replies to its own requests: appends' acks, JetStream API replies, direct gets.
+				inbox(UserCommandService),
 			},
 			// Replies to commands, queries and discovery requests go to the requester's inbox.
 			AllowResponses: true,
@@ -131,15 +142,15 @@ func Table() []User {
 			},
 			// Commands go through the service, which checks them; nothing else.
 			PublishDeny:    []string{"cim.evt.>", "cim.dlq.>", "$JS.>", "$KV.>", "$O.>"},
-			SubscribeAllow: []string{"_INBOX.>"},
+			SubscribeAllow: []string{inbox(UserClient)},
 		}},
 		{Name: UserOperator},
 	}
 }
 
-// projector returns the permissions of the projector user whose durable consumer on the event
-// stream is named durable, with filter subject filter (may be empty), and whose dead letters go
-// to cim.dlq.<name>, with extra publish allows and denies.
+// projector returns the permissions of the projector user named durable, like its durable
+// consumer on the event stream, with filter subject filter (may be empty), and whose dead letters
+// go to cim.dlq.<name>, with extra publish allows and denies.
 func projector(durable, name, filter string, allow, deny []string) *Permissions {
 	consumer := eventStream + "." + durable
 	create := "$JS.API.CONSUMER.CREATE." + consumer
@@ -165,7 +176,7 @@ func projector(durable, name, filter string, allow, deny []string) *Permissions 
 		}, allow...),
 		PublishDeny: append(append(slices.Clone(destructive), deny...),
 			"cim.evt.>", "cim.cmd.>", "cim.qry.>", "$KV.>"),
-		SubscribeAllow: []string{"_INBOX.>"},
+		SubscribeAllow: []string{inbox(durable)},
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/cim-infra/registry/internal/config"
 	"github.com/nats-io/nats.go"
@@ -31,6 +32,7 @@ const (
 	FlagConnectTimeout = "nats-connect-timeout"
 	FlagReconnectWait  = "nats-reconnect-wait"
 	FlagMaxReconnects  = "nats-max-reconnects"
+	FlagInboxPrefix    = "nats-inbox-prefix"
 )
 
 // Defaults used where a Config leaves a tuning field at zero.
@@ -78,6 +80,12 @@ type Config struct {
 	// MaxReconnects is the number of reconnection attempts per server before the connection gives
 	// up and closes; zero or negative means forever, which is what a long-running service wants.
 	MaxReconnects int
+
+	// InboxPrefix replaces nats.go's "_INBOX" in the reply subjects of this connection's requests
+	// (its own requests, JetStream API calls, direct gets, consumers' pulls); empty keeps
+	// "_INBOX". A user whose subscribe permission covers only <prefix>.> cannot read the replies
+	// meant for other users, which all of them could if everyone subscribed to _INBOX.>.
+	InboxPrefix string
 }
 
 // RegisterFlags defines the nats-* flags on fs, storing into c. The defaults shown are c's
@@ -101,6 +109,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ConnectTimeout, FlagConnectTimeout, c.ConnectTimeout, "timeout of one attempt to connect to one NATS server")
 	fs.DurationVar(&c.ReconnectWait, FlagReconnectWait, c.ReconnectWait, "pause between attempts to reach a NATS server")
 	fs.IntVar(&c.MaxReconnects, FlagMaxReconnects, c.MaxReconnects, "reconnection attempts per NATS server before giving up; 0 or less: forever")
+	fs.StringVar(&c.InboxPrefix, FlagInboxPrefix, c.InboxPrefix, "prefix of this connection's reply subjects instead of _INBOX, such as _INBOX_<user> where the NATS user may subscribe only to its own inboxes")
 }
 
 // URLOrDefault returns c.URL, or nats.DefaultURL when it is empty.
@@ -112,9 +121,9 @@ func (c Config) URLOrDefault() string {
 }
 
 // Options checks c and returns the nats.go options it stands for (authentication, TLS,
-// timeouts, reconnection; no handlers). Files are read now, so a missing or malformed file is
-// reported here, naming its flag, rather than at connect time. Every error wraps
-// ErrInvalidConfig.
+// timeouts, reconnection, inbox prefix; no handlers). Files are read now, so a missing or
+// malformed file is reported here, naming its flag, rather than at connect time. Every error
+// wraps ErrInvalidConfig.
 func (c Config) Options() ([]nats.Option, error) {
 	var auth []string
 	var opts []nats.Option
@@ -192,7 +201,35 @@ func (c Config) Options() ([]nats.Option, error) {
 	if c.Name != "" {
 		opts = append(opts, nats.Name(c.Name))
 	}
+	if c.InboxPrefix != "" {
+		if err := checkInboxPrefix(c.InboxPrefix); err != nil {
+			return nil, invalid(FlagInboxPrefix, "%q: %v", c.InboxPrefix, err)
+		}
+		opts = append(opts, nats.CustomInboxPrefix(c.InboxPrefix))
+	}
 	return opts, nil
+}
+
+// checkInboxPrefix requires a literal subject of one or more tokens: nats.go appends ".<id>" to
+// it, and a permission grants "<prefix>.>". nats.go itself refuses only wildcards and a final
+// '.', with a message that names no flag; a space or an empty token would make subjects the
+// server refuses only once requests are sent.
+func checkInboxPrefix(prefix string) error {
+	if strings.ContainsFunc(prefix, unicode.IsSpace) {
+		return errors.New("contains white space")
+	}
+	for token := range strings.SplitSeq(prefix, ".") {
+		switch token {
+		case "":
+			return errors.New("has an empty token (a leading, trailing or doubled '.')")
+		case "*", ">":
+			return fmt.Errorf("has the wildcard %q; give a literal subject", token)
+		}
+		if strings.ContainsAny(token, "*>") {
+			return fmt.Errorf("token %q holds a wildcard character", token)
+		}
+	}
+	return nil
 }
 
 // flagRef names a flag with its environment variable, as a person may have used either.

@@ -134,7 +134,7 @@ func TestRegisterFlagsFromEnvironment(t *testing.T) {
 	c.RegisterFlags(fs)
 
 	want := []string{FlagURL, FlagCreds, FlagNKey, FlagUser, FlagPassword, FlagToken, FlagTLSCA, FlagTLSCert,
-		FlagTLSKey, FlagConnectTimeout, FlagReconnectWait, FlagMaxReconnects}
+		FlagTLSKey, FlagConnectTimeout, FlagReconnectWait, FlagMaxReconnects, FlagInboxPrefix}
 	settings := map[string]config.Setting{}
 	for _, s := range config.Describe(fs) {
 		settings[s.Flag] = s
