@@ -140,6 +140,13 @@ func (s *Service) startMicro() error {
 			return fmt.Errorf("commandservice: endpoint %s: %w", name, err)
 		}
 	}
+	// The endpoints' subscriptions reach the server asynchronously: flush so that a request sent
+	// by anyone once New has returned finds a responder (a client that was told the instance is
+	// up must not get "no responders").
+	if err := s.nc.Flush(); err != nil {
+		_ = svc.Stop()
+		return fmt.Errorf("commandservice: register endpoints with the server: %w", err)
+	}
 	return nil
 }
 
