@@ -111,3 +111,44 @@ func publishAsync(ctx context.Context, js jetstream.JetStream, n int, msg func(i
 	}
 	return nil
 }
+
+// storeSetup is a single server, a connection to it and an event store on a stream of the run's
+// own: what the single-node scenarios start from.
+type storeSetup struct {
+	url string
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	st  *jetstore.Store
+
+	stop func()
+}
+
+// singleStore starts (or, with an external server, uses) one node, connects, and creates the
+// stream named for what; release undoes all of it, in reverse order.
+func (e *env) singleStore(ctx context.Context, what string, jsOpts ...jetstream.JetStreamOpt) (*storeSetup, error) {
+	t, err := e.single()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := e.connect(ctx, t.url)
+	if err != nil {
+		t.stop()
+		return nil, err
+	}
+	js, err := jetstream.New(nc, jsOpts...)
+	if err == nil {
+		var st *jetstore.Store
+		if st, err = newStore(ctx, e, js, what, t.replicas); err == nil {
+			return &storeSetup{url: t.url, nc: nc, js: js, st: st, stop: t.stop}, nil
+		}
+	}
+	nc.Close()
+	t.stop()
+	return nil, err
+}
+
+func (s *storeSetup) release() {
+	dropStream(s.js, s.st.Config().Stream)
+	s.nc.Close()
+	s.stop()
+}

@@ -20,25 +20,12 @@ const growthEvents = 100
 // aggregates' events. The stream is filled with async publishes and measured at each size
 // before it grows further, so every size has its own pair of aggregates.
 func runGrowth(ctx context.Context, e *env, res *ScenarioResult) error {
-	t, err := e.single()
+	setup, err := e.singleStore(ctx, "growth", jetstream.WithPublishAsyncMaxPending(e.sz.asyncWindow))
 	if err != nil {
 		return err
 	}
-	defer t.stop()
-	nc, err := e.connect(ctx, t.url)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(e.sz.asyncWindow))
-	if err != nil {
-		return err
-	}
-	st, err := newStore(ctx, e, js, "growth", t.replicas)
-	if err != nil {
-		return err
-	}
-	defer dropStream(js, st.Config().Stream)
+	defer setup.release()
+	js, st := setup.js, setup.st
 	prefix := st.Config().SubjectPrefix
 
 	sizes := e.sz.growthSizes

@@ -16,30 +16,17 @@ import (
 // batch direct get is a request with many replies plus reads; async publish and ordered-consumer
 // reads are streams of messages.
 func runLimits(ctx context.Context, e *env, res *ScenarioResult) error {
-	t, err := e.single()
+	setup, err := e.singleStore(ctx, "limits", jetstream.WithPublishAsyncMaxPending(e.sz.asyncWindow))
 	if err != nil {
 		return err
 	}
-	defer t.stop()
-	nc, err := e.connect(ctx, t.url)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	peer, err := e.connect(ctx, t.url) // the core NATS responder and subscriber
+	defer setup.release()
+	nc, js, st := setup.nc, setup.js, setup.st
+	peer, err := e.connect(ctx, setup.url) // the core NATS responder and subscriber
 	if err != nil {
 		return err
 	}
 	defer peer.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(e.sz.asyncWindow))
-	if err != nil {
-		return err
-	}
-	st, err := newStore(ctx, e, js, "limits", t.replicas)
-	if err != nil {
-		return err
-	}
-	defer dropStream(js, st.Config().Stream)
 	prefix, stream := st.Config().SubjectPrefix, st.Config().Stream
 	core := "_bench." + e.run
 

@@ -20,26 +20,13 @@ import (
 // brings a read model from nothing to the head of the stream, against a raw ordered-consumer
 // read of the same events, alternated with it.
 func runReplay(ctx context.Context, e *env, res *ScenarioResult) error {
-	t, err := e.single()
+	setup, err := e.singleStore(ctx, "replay", jetstream.WithPublishAsyncMaxPending(e.sz.asyncWindow))
 	if err != nil {
 		return err
 	}
-	defer t.stop()
-	nc, err := e.connect(ctx, t.url)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(e.sz.asyncWindow))
-	if err != nil {
-		return err
-	}
-	st, err := newStore(ctx, e, js, "replay", t.replicas)
-	if err != nil {
-		return err
-	}
+	defer setup.release()
+	js, st := setup.js, setup.st
 	stream, prefix := st.Config().Stream, st.Config().SubjectPrefix
-	defer dropStream(js, stream)
 
 	n := e.sz.replayEvents
 	h := newHistory(7, max(n/20, 10), prefix)

@@ -18,25 +18,12 @@ const originalEventsPerSecond = 167
 // appends against publishes with the same headers and expectation, loads against batch direct
 // gets of the same messages.
 func runStore(ctx context.Context, e *env, res *ScenarioResult) error {
-	t, err := e.single()
+	setup, err := e.singleStore(ctx, "store")
 	if err != nil {
 		return err
 	}
-	defer t.stop()
-	nc, err := e.connect(ctx, t.url)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	st, err := newStore(ctx, e, js, "store", t.replicas)
-	if err != nil {
-		return err
-	}
-	defer dropStream(js, st.Config().Stream)
+	defer setup.release()
+	js, st := setup.js, setup.st
 
 	one, err := appendFigures(ctx, e, st, js, 1, e.sz.reps)
 	if err != nil {
