@@ -1,13 +1,9 @@
 package accesscontrol
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cim-infra/registry/internal/natstest"
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -213,26 +210,8 @@ func (c *conn) refused(t *testing.T, ctx context.Context, kind, subject string, 
 	}
 }
 
-// logBuffer collects the services' logs, printed when the test fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func serviceLogs(t *testing.T) zerolog.Logger {
-	b := &logBuffer{}
+	b := &testkit.LogBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("service logs (warnings and errors):\n%s", b.String())
@@ -273,26 +252,6 @@ func (s *service) stop(t *testing.T) {
 		t.Errorf("%s did not stop", s.name)
 	}
 	s.done = nil
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func httpGet(url string) (int, string) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }
 
 // waitFor polls cond until it holds or ctx ends; then it fails with the violations the server

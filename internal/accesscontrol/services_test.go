@@ -17,6 +17,7 @@ import (
 	"github.com/cim-infra/registry/internal/neo4jprojector"
 	"github.com/cim-infra/registry/internal/neo4jtest"
 	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/google/uuid"
@@ -175,7 +176,7 @@ func (w *world) startCommandService(logs zerolog.Logger) *service {
 	cfg.RegisterFlags(flag.NewFlagSet("command-service", flag.ContinueOnError))
 	cfg.NATS.URL, cfg.NATS.User, cfg.NATS.Password = w.url, UserCommandService, password(UserCommandService)
 	cfg.NATS.InboxPrefix = InboxPrefix(UserCommandService)
-	cfg.Ops.Addr = freeAddr(t)
+	cfg.Ops.Addr = testkit.FreeAddr(t)
 	cfg.RequestTimeout = 20 * time.Second
 	return runService(t, "command-service", func(ctx context.Context) error {
 		return commandservice.Run(ctx, cfg, logs.With().Str("service", "command-service").Logger())
@@ -188,7 +189,7 @@ func (w *world) startMetrics(logs zerolog.Logger) *service {
 	cfg.RegisterFlags(flag.NewFlagSet("projector-metrics", flag.ContinueOnError))
 	cfg.NATS.URL, cfg.NATS.User, cfg.NATS.Password = w.url, UserProjectorMetrics, password(UserProjectorMetrics)
 	cfg.NATS.InboxPrefix = InboxPrefix(UserProjectorMetrics)
-	cfg.HTTP.Addr = freeAddr(t)
+	cfg.HTTP.Addr = testkit.FreeAddr(t)
 	cfg.Options.FetchWait = 100 * time.Millisecond
 	cfg.Options.SnapshotInterval = 100 * time.Millisecond
 	w.metrics = "http://" + cfg.HTTP.Addr + "/metrics"
@@ -203,7 +204,7 @@ func (w *world) startNeo4j(logs zerolog.Logger, rebuild bool) *service {
 	cfg.RegisterFlags(flag.NewFlagSet("projector-neo4j", flag.ContinueOnError))
 	cfg.NATS.URL, cfg.NATS.User, cfg.NATS.Password = w.url, UserProjectorNeo4j, password(UserProjectorNeo4j)
 	cfg.NATS.InboxPrefix = InboxPrefix(UserProjectorNeo4j)
-	cfg.HTTP.Addr = freeAddr(t)
+	cfg.HTTP.Addr = testkit.FreeAddr(t)
 	cfg.Neo4jURI, cfg.Neo4jUser, cfg.Neo4jPassword = os.Getenv(neo4jtest.EnvURI), os.Getenv(neo4jtest.EnvUser), os.Getenv(neo4jtest.EnvPassword)
 	cfg.FetchWait = 100 * time.Millisecond
 	cfg.Rebuild = rebuild
@@ -280,7 +281,7 @@ func (w *world) head() uint64 {
 
 // metricsBody returns projector-metrics' /metrics page.
 func (w *world) metricsBody() string {
-	code, body := httpGet(w.metrics)
+	code, body := testkit.HTTPGet(w.metrics)
 	if code != http.StatusOK {
 		return ""
 	}

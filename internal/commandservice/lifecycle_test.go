@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/cim-infra/registry/internal/embedded"
 	"github.com/cim-infra/registry/internal/natstest"
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -238,17 +238,6 @@ func TestDiscovery(t *testing.T) {
 	}
 }
 
-// freeAddr returns a free loopback address.
-func freeAddr(t *testing.T) (string, int) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String(), l.Addr().(*net.TCPAddr).Port
-}
-
 // runService runs Run in the background; stop cancels it and returns Run's error.
 func runService(t *testing.T, cfg Config) (stop func() error) {
 	t.Helper()
@@ -273,20 +262,8 @@ func testConfig(t *testing.T) Config {
 	cfg.Options = DefaultOptions()
 	cfg.RequestTimeout = testTimeout
 	cfg.setDefaults()
-	cfg.Ops.Addr, _ = freeAddr(t)
+	cfg.Ops.Addr = testkit.FreeAddr(t)
 	return cfg
-}
-
-// httpGet returns the status and body of a GET.
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }
 
 // TestRunServesOpsAndStops runs the whole service against a NATS server: /healthz, /readyz,
@@ -299,20 +276,20 @@ func TestRunServesOpsAndStops(t *testing.T) {
 	stop := runService(t, cfg)
 	base := "http://" + cfg.Ops.Addr
 	for {
-		code, _ := httpGet(t, base+"/readyz")
+		code, _ := testkit.HTTPGet(base + "/readyz")
 		if code == http.StatusOK {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if code, body := httpGet(t, base+"/healthz"); code != http.StatusOK {
+	if code, body := testkit.HTTPGet(base + "/healthz"); code != http.StatusOK {
 		t.Fatalf("healthz %d %s", code, body)
 	}
 	c := newClient(t, srv.ClientURL())
 	if _, err := c.Register(testCtx(t), api.Register{Hostname: "h", ResourceType: "vm"}); err != nil {
 		t.Fatal(err)
 	}
-	_, metrics := httpGet(t, base+"/metrics")
+	_, metrics := testkit.HTTPGet(base + "/metrics")
 	for _, want := range []string{
 		`cim_command_service_commands_total{command="register",outcome="ok"} 1`,
 		`cim_command_service_command_duration_seconds_count{command="register"} 1`,
@@ -327,7 +304,7 @@ func TestRunServesOpsAndStops(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := httpGet(t, base+"/healthz"); code != 0 {
+	if code, _ := testkit.HTTPGet(base + "/healthz"); code != 0 {
 		t.Fatalf("ops server still answers after stop: %d", code)
 	}
 }
@@ -337,7 +314,7 @@ func TestRunServesOpsAndStops(t *testing.T) {
 func TestRunEmbedded(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
-	_, port := freeAddr(t)
+	port := testkit.FreePort(t)
 	cfg.Embedded = embedded.Config{StoreDir: t.TempDir(), Host: "127.0.0.1", Port: port}
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
 	ctx := testCtx(t)
@@ -353,7 +330,7 @@ func TestRunEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cfg.Ops.Addr, _ = freeAddr(t)
+	cfg.Ops.Addr = testkit.FreeAddr(t)
 	runService(t, cfg)
 	waitListening(t, port)
 	c = newClient(t, url, api.WithRetries(10))

@@ -1,7 +1,6 @@
 package embedded
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -10,32 +9,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cim-infra/registry/internal/config"
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
-
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -53,22 +35,12 @@ func start(t *testing.T, cfg Config, log zerolog.Logger) (*Server, string) {
 	return s, url
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestStoreSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	dir := t.TempDir()
-	logs := &logBuffer{}
-	cfg := Config{StoreDir: dir, Port: freePort(t)}
+	logs := &testkit.LogBuffer{}
+	cfg := Config{StoreDir: dir, Port: testkit.FreePort(t)}
 
 	s, url := start(t, cfg, zerolog.New(logs))
 	if s.ClientURL() != url || !strings.HasSuffix(url, ":"+itoa(cfg.Port)) {
@@ -163,7 +135,7 @@ func TestStartReportsServerFailure(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &testkit.LogBuffer{}
 	_, _, err := Start(testCtx(t), Config{StoreDir: file, Port: RandomPort}, zerolog.New(logs))
 	if !errors.Is(err, ErrStart) {
 		t.Fatalf("error = %v, want ErrStart", err)

@@ -1,15 +1,14 @@
 package metricsprojector
 
 import (
-	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cim-infra/registry/internal/projector"
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -333,7 +332,7 @@ func TestSnapshotOfAnotherSchemaIsIgnored(t *testing.T) {
 func TestReplayLogsProgress(t *testing.T) {
 	e := newEnv(t, 19, 200)
 	e.write(2500)
-	var buf syncBuffer
+	var buf testkit.LogBuffer
 	e.log = zerolog.New(&buf)
 	opts := defaultTestOptions()
 	opts.ProgressEvery = time.Nanosecond
@@ -365,22 +364,4 @@ func TestReplayLogsProgress(t *testing.T) {
 	if progress == 0 || done != 1 {
 		t.Errorf("%d progress lines and %d done lines, want some and 1:\n%s", progress, done, buf.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the projector's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

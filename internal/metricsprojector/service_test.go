@@ -3,8 +3,6 @@ package metricsprojector
 import (
 	"context"
 	"flag"
-	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cim-infra/registry/internal/config"
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/rs/zerolog"
 )
 
@@ -47,26 +46,6 @@ func TestFlagsAndEnvironment(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func get(url string) (int, string) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 // TestServiceServesFiguresAndStopsCleanly runs the whole service: ready once caught up, figures
 // on /metrics, and on cancellation a clean stop with a final snapshot.
 func TestServiceServesFiguresAndStopsCleanly(t *testing.T) {
@@ -75,7 +54,7 @@ func TestServiceServesFiguresAndStopsCleanly(t *testing.T) {
 	var cfg Config
 	cfg.RegisterFlags(flag.NewFlagSet("test", flag.ContinueOnError))
 	cfg.NATS.URL = e.url
-	cfg.HTTP.Addr = freeAddr(t)
+	cfg.HTTP.Addr = testkit.FreeAddr(t)
 	cfg.Options.FetchWait = 100 * time.Millisecond
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
@@ -83,13 +62,13 @@ func TestServiceServesFiguresAndStopsCleanly(t *testing.T) {
 	go func() { done <- Run(ctx, cfg, zerolog.Nop()) }()
 
 	base := "http://" + cfg.HTTP.Addr
-	e.waitFor("/readyz 200", func() bool { code, _ := get(base + "/readyz"); return code == http.StatusOK })
-	if code, _ := get(base + "/healthz"); code != http.StatusOK {
+	e.waitFor("/readyz 200", func() bool { code, _ := testkit.HTTPGet(base + "/readyz"); return code == http.StatusOK })
+	if code, _ := testkit.HTTPGet(base + "/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz %d", code)
 	}
 	var body string
 	e.waitFor("figures up to the head", func() bool {
-		_, body = get(base + "/metrics")
+		_, body = testkit.HTTPGet(base + "/metrics")
 		return strings.Contains(body, MetricStateSequence+" "+strconv.FormatUint(e.head, 10)+"\n")
 	})
 	for _, want := range []string{`cim_resources{category="compute",resource_type="virtual_machine",status="active"}`,

@@ -1,41 +1,21 @@
 package natsconn
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cim-infra/registry/internal/natstest"
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
 )
-
-// logBuffer collects log lines from the connection's goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // waitFor polls cond until it holds; the deadline only guards against a hung test.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -220,9 +200,9 @@ func TestConnectTLS(t *testing.T) {
 
 func TestConnectWaitsForServer(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	node := make(chan *natstest.Node, 1)
-	logs := &logBuffer{}
+	logs := &testkit.LogBuffer{}
 	go func() {
 		// Started only once Connect has failed at least once, so the retry path is taken.
 		waitFor(t, "first failed attempt", func() bool { return strings.Contains(logs.String(), "nats unreachable") })
@@ -242,12 +222,12 @@ func TestConnectWaitsForServer(t *testing.T) {
 func TestConnectGivesUpWhenContextEnds(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &logBuffer{}
+	logs := &testkit.LogBuffer{}
 	go func() {
 		waitFor(t, "first failed attempt", func() bool { return strings.Contains(logs.String(), "nats unreachable") })
 		cancel()
 	}()
-	_, err := Connect(ctx, Config{URL: "nats://127.0.0.1:" + itoa(freePort(t)), ReconnectWait: 20 * time.Millisecond}, zerolog.New(logs))
+	_, err := Connect(ctx, Config{URL: "nats://127.0.0.1:" + itoa(testkit.FreePort(t)), ReconnectWait: 20 * time.Millisecond}, zerolog.New(logs))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error = %v, want context.Canceled", err)
 	}
@@ -264,7 +244,7 @@ func TestConnectRejectsInvalidConfigBeforeDialing(t *testing.T) {
 func TestConnectionLogsDisconnectAndReconnect(t *testing.T) {
 	t.Parallel()
 	n := natstest.RunServer(t)
-	logs := &logBuffer{}
+	logs := &testkit.LogBuffer{}
 	nc, err := Connect(ctxFor(t), Config{URL: n.ClientURL(), Name: "log-test", ReconnectWait: 20 * time.Millisecond}, zerolog.New(logs))
 	if err != nil {
 		t.Fatal(err)
@@ -283,16 +263,6 @@ func TestConnectionLogsDisconnectAndReconnect(t *testing.T) {
 	if !strings.Contains(logs.String(), `"level":"warn"`) {
 		t.Errorf("disconnect was not logged as a warning:\n%s", logs)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cim-infra/registry/internal/config"
 	"github.com/cim-infra/registry/internal/natstest"
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -57,7 +58,7 @@ func TestInboxPrefix(t *testing.T) {
 		t.Errorf("JetStream API call with the inbox prefix: %v", err)
 	}
 
-	logs := &logBuffer{}
+	logs := &testkit.LogBuffer{}
 	cfg.InboxPrefix = ""
 	plain, err := Connect(ctxFor(t), cfg, zerolog.New(logs))
 	if err != nil {

@@ -5,11 +5,11 @@ package natstest
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -75,7 +75,7 @@ func (n *Node) Restart() {
 // ends.
 func RunServer(t testing.TB, opts ...Option) *Node {
 	t.Helper()
-	o := baseOptions(t, "single", freePort(t))
+	o := baseOptions(t, "single", testkit.FreePort(t))
 	for _, f := range opts {
 		f(&o)
 	}
@@ -98,8 +98,8 @@ func RunCluster(t testing.TB, size int, opts ...Option) *Cluster {
 	routePorts := make([]int, size)
 	routes := make([]string, size)
 	for i := range size {
-		clientPorts[i] = freePort(t)
-		routePorts[i] = freePort(t)
+		clientPorts[i] = testkit.FreePort(t)
+		routePorts[i] = testkit.FreePort(t)
 		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i])
 	}
 	c := &Cluster{}
@@ -180,14 +180,4 @@ func baseOptions(t testing.TB, name string, port int) server.Options {
 		NoLog:      true,
 		NoSigs:     true,
 	}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("natstest: free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -14,6 +12,8 @@ import (
 
 	"github.com/cim-infra/registry/internal/config"
 	"github.com/cim-infra/registry/internal/neo4jtest"
+
+	"github.com/cim-infra/registry/internal/testkit"
 )
 
 func TestFlagsAndEnvironment(t *testing.T) {
@@ -55,7 +55,7 @@ func TestServiceRunsRebuildsAndStopsCleanly(t *testing.T) {
 	cfg.Neo4jURI = os.Getenv(neo4jtest.EnvURI)
 	cfg.Neo4jUser = os.Getenv(neo4jtest.EnvUser)
 	cfg.Neo4jPassword = os.Getenv(neo4jtest.EnvPassword)
-	cfg.HTTP.Addr = freeAddr(t)
+	cfg.HTTP.Addr = testkit.FreeAddr(t)
 	cfg.BatchSize = 50
 	cfg.FetchWait = 100 * time.Millisecond
 	cfg.PinnedTTL = 2 * time.Second
@@ -70,15 +70,15 @@ func TestServiceRunsRebuildsAndStopsCleanly(t *testing.T) {
 	e.waitCheckpoint(e.hist.last)
 	e.requireExactGraph()
 	base := "http://" + cfg.HTTP.Addr
-	e.waitFor("/readyz 200", func() bool { code, _ := get(base + "/readyz"); return code == http.StatusOK })
-	if code, _ := get(base + "/healthz"); code != http.StatusOK {
+	e.waitFor("/readyz 200", func() bool { code, _ := testkit.HTTPGet(base + "/readyz"); return code == http.StatusOK })
+	if code, _ := testkit.HTTPGet(base + "/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz = %d", code)
 	}
 	e.waitFor("the applied metric", func() bool {
-		_, metrics := get(base + "/metrics")
+		_, metrics := testkit.HTTPGet(base + "/metrics")
 		return strings.Contains(metrics, fmt.Sprintf(`cim_projector_events_applied_total{projector="neo4j"} %d`, e.hist.last))
 	})
-	_, metrics := get(base + "/metrics")
+	_, metrics := testkit.HTTPGet(base + "/metrics")
 	for _, want := range []string{
 		fmt.Sprintf(`cim_projector_events_applied_total{projector="neo4j"} %d`, e.hist.last),
 		`cim_projector_lag_events{projector="neo4j"}`,
@@ -100,31 +100,11 @@ func TestServiceRunsRebuildsAndStopsCleanly(t *testing.T) {
 	stop = runService(cfg)
 	e.waitCheckpoint(e.hist.last)
 	e.waitFor("the whole stream replayed", func() bool {
-		_, metrics := get(base + "/metrics")
+		_, metrics := testkit.HTTPGet(base + "/metrics")
 		return strings.Contains(metrics, fmt.Sprintf(`cim_projector_events_applied_total{projector="neo4j"} %d`, e.hist.last))
 	})
 	e.requireExactGraph()
 	if err := stop(); err != nil {
 		t.Fatalf("run with -rebuild: %v", err)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func get(url string) (int, string) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, ""
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }
