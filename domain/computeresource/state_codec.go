@@ -1,0 +1,198 @@
+package computeresource
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// ErrCorruptState is wrapped by every error State.UnmarshalBinary returns.
+var ErrCorruptState = errors.New("computeresource: corrupt encoded state")
+
+// stateFormat is the first byte of an encoded State. Format 1 is, in order: the id (16
+// bytes); hostname, resource type and status as length-prefixed strings (empty when not
+// registered); organization, location, owner and account concept ids (16 bytes each, zero
+// for none); the policies (uvarint count, 16 bytes each, sorted); manufacturer, model and
+// serial number (a presence byte, then a length-prefixed string when present); the asset tag;
+// the metadata (uvarint count, then key and value strings, sorted by key); created and updated
+// times (length-prefixed time.MarshalBinary). Lengths and counts are uvarints.
+const stateFormat = 1
+
+// MarshalBinary encodes the state, for snapshots. The encoding is deterministic: equal states
+// encode to equal bytes.
+func (s State) MarshalBinary() ([]byte, error) {
+	b := make([]byte, 0, 256+16*len(s.policies)+32*len(s.metadata))
+	b = append(b, stateFormat)
+	b = append(b, s.id[:]...)
+	b = appendString(b, s.hostname.name)
+	b = appendString(b, s.resourceType.name)
+	b = appendString(b, s.status.name)
+	for _, id := range [][16]byte{s.organizationID, s.locationID, s.ownerID, s.accountConceptID} {
+		b = append(b, id[:]...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.policies)))
+	for _, p := range s.policies {
+		b = append(b, p[:]...)
+	}
+	for _, p := range []*string{s.manufacturer, s.model, s.serialNumber} {
+		if p == nil {
+			b = append(b, 0)
+			continue
+		}
+		b = appendString(append(b, 1), *p)
+	}
+	b = appendString(b, s.assetTag)
+	b = binary.AppendUvarint(b, uint64(len(s.metadata)))
+	for _, k := range slices.Sorted(maps.Keys(s.metadata)) {
+		b = appendString(appendString(b, k), s.metadata[k])
+	}
+	for _, t := range []time.Time{s.createdAt, s.updatedAt} {
+		tb, err := t.MarshalBinary()
+		if err != nil {
+			return nil, fmt.Errorf("computeresource: encode state time: %w", err)
+		}
+		b = appendString(b, string(tb))
+	}
+	return b, nil
+}
+
+// UnmarshalBinary decodes a state encoded by MarshalBinary. Every value is checked as the
+// event decoder checks it (host name, resource type, status, metadata bounds), so corrupt
+// bytes give an error wrapping ErrCorruptState, never an impossible state.
+func (s *State) UnmarshalBinary(data []byte) error {
+	r := stateReader{b: data}
+	if f := r.byte(); f != stateFormat {
+		return fmt.Errorf("%w: unknown format %d", ErrCorruptState, f)
+	}
+	var out State
+	out.id = r.uuid()
+	if name := r.string(); name != "" {
+		if err := out.hostname.UnmarshalText([]byte(name)); err != nil {
+			r.fail(err)
+		}
+	}
+	if name := r.string(); name != "" {
+		if err := out.resourceType.UnmarshalText([]byte(name)); err != nil {
+			r.fail(err)
+		}
+	}
+	if name := r.string(); name != "" {
+		if err := out.status.UnmarshalText([]byte(name)); err != nil {
+			r.fail(err)
+		}
+	}
+	out.organizationID = OrganizationID(r.uuid())
+	out.locationID = LocationID(r.uuid())
+	out.ownerID = PersonID(r.uuid())
+	out.accountConceptID = AccountConceptID(r.uuid())
+	if n := r.count(16); n > 0 {
+		out.policies = make([]PolicyID, n)
+		for i := range out.policies {
+			out.policies[i] = PolicyID(r.uuid())
+			if i > 0 && comparePolicyID(out.policies[i-1], out.policies[i]) >= 0 {
+				r.fail(errors.New("policies not sorted or repeated"))
+			}
+		}
+	}
+	for _, p := range []**string{&out.manufacturer, &out.model, &out.serialNumber} {
+		switch r.byte() {
+		case 0:
+		case 1:
+			v := r.string()
+			*p = &v
+		default:
+			r.fail(errors.New("bad presence byte"))
+		}
+	}
+	out.assetTag = r.string()
+	if n := r.count(2); n > 0 {
+		out.metadata = make(map[string]string, n)
+		prev := ""
+		for i := range n {
+			k, v := r.string(), r.string()
+			if i > 0 && k <= prev {
+				r.fail(errors.New("metadata keys not sorted or repeated"))
+			}
+			prev = k
+			out.metadata[k] = v
+		}
+	}
+	for _, t := range []*time.Time{&out.createdAt, &out.updatedAt} {
+		if err := t.UnmarshalBinary([]byte(r.string())); err != nil {
+			r.fail(err)
+		}
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail(fmt.Errorf("%d bytes after the state", len(r.b)))
+	}
+	if r.err != nil {
+		return fmt.Errorf("%w: %w", ErrCorruptState, r.err)
+	}
+	*s = out
+	return nil
+}
+
+func appendString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// stateReader reads an encoded state; after the first error every read returns a zero value.
+type stateReader struct {
+	b   []byte
+	err error
+}
+
+func (r *stateReader) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+	r.b = nil
+}
+
+func (r *stateReader) byte() byte {
+	if len(r.b) < 1 {
+		r.fail(errors.New("truncated"))
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *stateReader) uuid() uuid.UUID {
+	var u uuid.UUID
+	if len(r.b) < len(u) {
+		r.fail(errors.New("truncated"))
+		return u
+	}
+	copy(u[:], r.b)
+	r.b = r.b[len(u):]
+	return u
+}
+
+// count reads a count of items of at least minSize bytes each, refusing counts the remaining
+// bytes cannot hold (so corrupt input never makes a huge allocation).
+func (r *stateReader) count(minSize int) int {
+	n, k := binary.Uvarint(r.b)
+	if k <= 0 || n > uint64(len(r.b)-k)/uint64(minSize) {
+		r.fail(errors.New("bad count"))
+		return 0
+	}
+	r.b = r.b[k:]
+	return int(n)
+}
+
+func (r *stateReader) string() string {
+	n := r.count(1)
+	if r.err != nil {
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
