@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,17 @@ import (
 // clients and the embedded server) per command and per raw publish: on a shared machine
 // throughput moves with the other load, CPU per operation much less, and when the machine is
 // the bottleneck the throughput ratio cannot exceed the inverse of the CPU ratio.
+//
+// A third measurement, the floor, alternates with the two in the same rounds: what any service
+// in front of JetStream costs before it runs a line of its own code. A bare nats.go queue
+// subscription on its own connection takes requests sent with nc.Request by as many clients
+// (one connection, like the service's clients), publishes each request body with a Nats-Msg-Id
+// and the expected-last-subject-sequence header to the same stream, on subjects of its own,
+// and replies with the acknowledged sequence. That is the messages of a command (request,
+// publish, acknowledgement, reply) with no decoding, no domain, no cache and no metrics; it
+// reports floor-msg/s, floor-ratio (floor/raw: the best throughput-ratio a service of this
+// shape could reach), svc-vs-floor (service/floor: what the service's own code costs) and the
+// floor's p50 and p99.
 //
 //	go test -run '^$' -bench BenchmarkCommands -benchtime 3000x ./internal/commandservice/
 func BenchmarkCommands(b *testing.B) {
@@ -72,6 +84,8 @@ func BenchmarkCommands(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	startFloor(b, url, resources)
+	floorNC := natstest.Connect(b, url)
 
 	var seq atomic.Int64
 	commands := []struct {
@@ -107,9 +121,19 @@ func BenchmarkCommands(b *testing.B) {
 					return nil
 				}
 				svcOp := func(worker, i, res int) error { return cmd.send(worker, i, ids[res]) }
-				// The two alternate in rounds, so that both see the same load from whatever else
+				floorOp := func(worker, i, res int) error {
+					m, err := floorNC.Request(floorSubject(res), payload, 30*time.Second)
+					if err != nil {
+						return err
+					}
+					if m.Header.Get(floorErrorHeader) != "" {
+						return fmt.Errorf("floor: %s", m.Header.Get(floorErrorHeader))
+					}
+					return nil
+				}
+				// The three alternate in rounds, so that all see the same load from whatever else
 				// runs on the machine.
-				var raw, svc measurement
+				var raw, svc, floor measurement
 				const rounds = 10
 				for r := range rounds {
 					n := b.N / rounds
@@ -118,11 +142,13 @@ func BenchmarkCommands(b *testing.B) {
 					}
 					raw.add(measure(n, clients, resources, rawOp))
 					svc.add(measure(n, clients, resources, svcOp))
+					floor.add(measure(n, clients, resources, floorOp))
 				}
 				raw.finish()
 				svc.finish()
-				if raw.err != nil || svc.err != nil {
-					b.Fatalf("raw: %v; service: %v", raw.err, svc.err)
+				floor.finish()
+				if raw.err != nil || svc.err != nil || floor.err != nil {
+					b.Fatalf("raw: %v; service: %v; floor: %v", raw.err, svc.err, floor.err)
 				}
 				b.ReportMetric(svc.perSecond, "cmd/s")
 				b.ReportMetric(raw.perSecond, "raw-msg/s")
@@ -132,6 +158,11 @@ func BenchmarkCommands(b *testing.B) {
 				b.ReportMetric(micros(raw.p50), "raw-p50-µs")
 				b.ReportMetric(micros(raw.p99), "raw-p99-µs")
 				b.ReportMetric(float64(svc.p99)/float64(raw.p99), "p99-ratio")
+				b.ReportMetric(floor.perSecond, "floor-msg/s")
+				b.ReportMetric(floor.perSecond/raw.perSecond, "floor-ratio")
+				b.ReportMetric(svc.perSecond/floor.perSecond, "svc-vs-floor")
+				b.ReportMetric(micros(floor.p50), "floor-p50-µs")
+				b.ReportMetric(micros(floor.p99), "floor-p99-µs")
 				if svc.cpu > 0 && raw.cpu > 0 {
 					b.ReportMetric(micros(svc.cpu)/float64(len(svc.latencies)), "cpu-µs/cmd")
 					b.ReportMetric(micros(raw.cpu)/float64(len(raw.latencies)), "raw-cpu-µs/msg")
@@ -139,6 +170,57 @@ func BenchmarkCommands(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// floorErrorHeader carries the floor responder's error, if any.
+const floorErrorHeader = "Bench-Error"
+
+// floorSubject is the request subject of the floor for a resource: the last token names the
+// resource, so the responder needs no decoding.
+func floorSubject(res int) string { return "bench.floor." + strconv.Itoa(res) }
+
+// startFloor starts the floor responder of BenchmarkCommands on a connection of its own: per
+// request, one publish of the body to the resource's subject of the event stream, conditional
+// on that subject's last sequence, and a reply with the new sequence.
+func startFloor(b *testing.B, url string, resources int) {
+	nc := natstest.Connect(b, url)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	last := make([]atomic.Uint64, resources)
+	fail := func(m *nats.Msg, err error) {
+		r := nats.NewMsg(m.Reply)
+		r.Header.Set(floorErrorHeader, err.Error())
+		_ = nc.PublishMsg(r)
+	}
+	// A subscription's callbacks run one at a time: each request goes to a goroutine of its own,
+	// as the service hands each to a worker, so that requests wait for the store concurrently.
+	_, err = nc.QueueSubscribe("bench.floor.*", "bench-floor", func(m *nats.Msg) {
+		go func() {
+			res, err := strconv.Atoi(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:])
+			if err != nil || res < 0 || res >= resources {
+				fail(m, fmt.Errorf("subject %s names no resource", m.Subject))
+				return
+			}
+			pub := nats.NewMsg("cim.evt.benchfloor.r" + strconv.Itoa(res))
+			pub.Data = m.Data
+			pub.Header.Set(jetstream.MsgIDHeader, uuid.NewString())
+			ack, err := js.PublishMsg(context.Background(), pub, jetstream.WithExpectLastSequencePerSubject(last[res].Load()))
+			if err != nil {
+				fail(m, err)
+				return
+			}
+			last[res].Store(ack.Sequence)
+			_ = nc.Publish(m.Reply, strconv.AppendUint(nil, ack.Sequence, 10))
+		}()
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		b.Fatal(err)
 	}
 }
 
