@@ -46,11 +46,12 @@ type User struct {
 // The stream, bucket and consumer names the table grants; they are the services' defaults
 // (a deployment that renames one must change the table).
 const (
-	eventStream   = "CIM_EVENTS"
-	dlqStream     = "CIM_DLQ"
-	resultsBucket = "CIM_COMMAND_RESULTS" // command-service -results-bucket
-	metricsBucket = "CIM_PROJECTOR_METRICS"
-	metricsReplay = UserProjectorMetrics + "-replay" // projector-metrics' replay consumer
+	eventStream    = "CIM_EVENTS"
+	dlqStream      = "CIM_DLQ"
+	resultsBucket  = "CIM_COMMAND_RESULTS"   // command-service -results-bucket
+	snapshotBucket = "CIM_COMMAND_SNAPSHOTS" // command-service -snapshot-bucket
+	metricsBucket  = "CIM_PROJECTOR_METRICS"
+	metricsReplay  = UserProjectorMetrics + "-replay" // projector-metrics' replay consumer
 )
 
 // destructive are the JetStream API calls that remove or rewrite stored data or stream
@@ -86,6 +87,10 @@ func Table() []User {
 				"$JS.API.STREAM.CREATE.KV_" + resultsBucket,
 				"$JS.API.DIRECT.GET.KV_" + resultsBucket + ".>",
 				"$KV." + resultsBucket + ".>",
+				"$JS.API.STREAM.INFO.KV_" + snapshotBucket,
+				"$JS.API.STREAM.CREATE.KV_" + snapshotBucket,
+				"$JS.API.DIRECT.GET.KV_" + snapshotBucket + ".>",
+				"$KV." + snapshotBucket + ".>",
 			},
 			PublishDeny: append(slices.Clone(destructive),
 				"$JS.API.STREAM.PURGE.>",

@@ -2,7 +2,6 @@ package commandservice
 
 import (
 	"container/list"
-	"hash/maphash"
 	"sync"
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
@@ -37,6 +36,12 @@ func (r commandResult) reply(id uuid.UUID, duplicate bool) api.CommandReply {
 type aggregate struct {
 	state   cr.State
 	lastSeq uint64
+	// lastEventID is the id of the event at lastSeq: a snapshot is only used if the stream
+	// still holds that event at that sequence.
+	lastEventID uuid.UUID
+	// snapSeq is the sequence of the latest snapshot known to be stored for the aggregate (0
+	// for none): an evicted aggregate is snapshotted only if it moved past it.
+	snapSeq uint64
 	// events are the events of the history that carry a command id, in order; written maps
 	// each command id to the run of events it wrote (the events of one command are one
 	// atomic append, so contiguous). scattered holds, as a precaution, the results of any
@@ -64,9 +69,6 @@ type writtenEvent struct {
 // eventRun is the events of one command: events[first:first+count].
 type eventRun struct{ first, count uint32 }
 
-// heldSeed seeds the hashes of held values (the same for every aggregate of the process).
-var heldSeed = maphash.MakeSeed()
-
 // Fields of heldValue.
 const (
 	heldOrganization = "organization"
@@ -81,14 +83,20 @@ const (
 	heldStatus       = "status"
 )
 
-// heldKey is the hash of a value a field of the resource had at some point.
+// heldKey is the hash of a value a field of the resource had at some point: 64-bit FNV-1a of
+// field, a zero byte and value. It is kept in snapshots, so it must be the same in every
+// process and version (a change needs a new snapshot format).
 func heldKey(field, value string) uint64 {
-	var h maphash.Hash
-	h.SetSeed(heldSeed)
-	h.WriteString(field)
-	h.WriteByte(0)
-	h.WriteString(value)
-	return h.Sum64()
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(field); i++ {
+		h = (h ^ uint64(field[i])) * prime
+	}
+	h *= prime // the zero byte
+	for i := 0; i < len(value); i++ {
+		h = (h ^ uint64(value[i])) * prime
+	}
+	return h
 }
 
 func (a *aggregate) held(field, value string) bool {
@@ -167,6 +175,7 @@ func (a *aggregate) record(e cr.Event, seq uint64) {
 	a.lastSeq = seq
 	a.noteHeld(e)
 	m := e.Meta()
+	a.lastEventID = m.EventID
 	if m.CommandID == uuid.Nil {
 		return // a legacy event recorded before command ids existed
 	}
@@ -217,6 +226,10 @@ type entry struct {
 // cache is a bounded LRU of aggregates with a lock per aggregate.
 type cache struct {
 	capacity int
+	// evicted, if set, is called (under mu, so it must not block) with every loaded entry
+	// evicted for capacity. Nobody else holds the entry any more: its aggregate is the
+	// callee's.
+	evicted func(*entry)
 
 	mu      sync.Mutex
 	entries map[uuid.UUID]*entry
@@ -261,6 +274,9 @@ func (c *cache) release(e *entry) {
 		prev := el.Prev()
 		if victim := el.Value.(*entry); victim.pins == 0 {
 			c.remove(victim)
+			if victim.loaded && c.evicted != nil {
+				c.evicted(victim)
+			}
 		}
 		el = prev
 	}

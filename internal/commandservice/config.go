@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/cim-infra/registry/internal/embedded"
@@ -25,6 +26,7 @@ const (
 	DefaultMaxInFlight     = 1024
 	DefaultResultsBucket   = "CIM_COMMAND_RESULTS"
 	DefaultResultsTTL      = 24 * time.Hour
+	DefaultSnapshotBucket  = "CIM_COMMAND_SNAPSHOTS"
 	DefaultShutdownTimeout = 20 * time.Second
 	DefaultHTTPAddr        = ":8080"
 )
@@ -66,6 +68,11 @@ type Options struct {
 	// nothing (see the package documentation), kept ResultsTTL.
 	ResultsBucket string
 	ResultsTTL    time.Duration
+	// SnapshotBucket is the key-value bucket of the snapshots of evicted aggregates, read on
+	// cache misses (see snapshots.go); NoSnapshots turns them off (every miss reads the
+	// aggregate's whole history).
+	SnapshotBucket string
+	NoSnapshots    bool
 	// ShutdownTimeout bounds the wait for requests in flight on shutdown.
 	ShutdownTimeout time.Duration
 
@@ -93,6 +100,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "requests processed at once by this instance; beyond it a request is answered 503 overloaded at once, unprocessed (the client may retry it)")
 	fs.StringVar(&c.ResultsBucket, "results-bucket", c.ResultsBucket, "key-value bucket recording the results of commands that changed nothing, so that their retries get the same reply")
 	fs.DurationVar(&c.ResultsTTL, "results-ttl", c.ResultsTTL, "how long the result of a command that changed nothing is kept for its retries")
+	fs.StringVar(&c.SnapshotBucket, "snapshot-bucket", c.SnapshotBucket, "key-value bucket of the snapshots of aggregates evicted from the cache, read when they are needed again")
+	fs.Var(inverted{&c.NoSnapshots}, "snapshots", "write a snapshot of every aggregate evicted from the cache (and of those cached, on shutdown), and load cache misses from their snapshot plus the events after it; false: read the whole history on every miss")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed on SIGTERM for requests in flight to finish")
 }
 
@@ -138,8 +147,33 @@ func (o Options) withDefaults() Options {
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if o.SnapshotBucket == "" {
+		o.SnapshotBucket = DefaultSnapshotBucket
+	}
 	return o
 }
+
+// inverted is a boolean flag that stores its negation, so that a setting on by default can be
+// a zero-value false field.
+type inverted struct{ p *bool }
+
+func (v inverted) String() string {
+	if v.p == nil {
+		return "true"
+	}
+	return strconv.FormatBool(!*v.p)
+}
+
+func (v inverted) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*v.p = !b
+	return nil
+}
+
+func (v inverted) IsBoolFlag() bool { return true }
 
 func (o Options) validate() error {
 	switch {

@@ -37,6 +37,23 @@
 // changes nothing, is only reported after a read of the tail in the same request, so that a
 // stale cache never refuses a command that another instance has applied.
 //
+// # Snapshots
+//
+// An aggregate evicted from the cache, and on shutdown every cached aggregate, is written in
+// the background to the key-value bucket -snapshot-bucket (history 1) if it moved past its last
+// snapshot: its state, its last event (sequence and id), the command-id index described below
+// and the hashes of the values it held. A cache miss reads the snapshot, then the stream from
+// the snapshot's last event on (jetstore.After(sequence-1)): the server finds that message at
+// once, and from its subject index that nothing, or only what other instances wrote since,
+// follows; a full load of an aggregate whose events are spread over a large stream instead
+// walks every message block in between. The snapshot is used only if the stream holds its last
+// event at its sequence; otherwise (a stream recreated under an old bucket, a corrupt or
+// foreign entry, another schema) it is ignored and the whole history read. Writes go through
+// four queues of 1,024 (by aggregate id, so one aggregate's snapshots are stored in order); a
+// full queue drops the snapshot. Outcomes are counted in
+// cim_command_service_snapshot_reads_total and _writes_total. Snapshots over 512 KB (about
+// 12,000 events) are not written. -snapshots=false turns all of it off.
+//
 // # Idempotency: what a re-sent command id gets
 //
 // Command ids are scoped to an aggregate. For a command re-sent with the command id of an

@@ -165,8 +165,19 @@ func mayHaveChangedNothing(a *aggregate, cmd cr.Command) bool {
 	return true // ClearAccountConcept: the resource had no account concept when registered
 }
 
-// load replaces the entry's aggregate with its whole history from the store.
+// load replaces the entry's aggregate with its snapshot and the events after it, or, without a
+// usable snapshot, with its whole history from the store.
 func (s *Service) load(ctx context.Context, e *entry) error {
+	if s.snaps != nil {
+		agg, ok, err := s.snaps.load(ctx, s.store, e.id)
+		if err != nil {
+			return err
+		}
+		if ok {
+			e.agg, e.loaded = agg, true
+			return nil
+		}
+	}
 	loaded, err := s.store.Load(ctx, resourcestore.Ref(e.id))
 	if err != nil {
 		return err

@@ -29,28 +29,36 @@ type storedResult struct {
 
 // openResults creates the bucket if it does not exist.
 func openResults(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, ttl time.Duration) (*results, error) {
+	kv, err := openBucket(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      bucket,
+		Description: "Results of commands that changed nothing, so that their retries get the same reply",
+		History:     1,
+		TTL:         ttl,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("commandservice: results bucket %s: %w", bucket, err)
+	}
+	return &results{kv: kv}, nil
+}
+
+// openBucket looks the key-value bucket up, or creates it with cfg if it does not exist. An
+// existing bucket is used as it is: the service may create a stream but not update one.
+func openBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	// Every step may meet a bucket another instance is creating at this moment, which has no
 	// leader yet and leaves requests unanswered: jsx.Answered retries with short attempts.
-	kv, err := jsx.Answered(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, bucket) })
+	kv, err := jsx.Answered(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, cfg.Bucket) })
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = jsx.Answered(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
-			return js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-				Bucket:      bucket,
-				Description: "Results of commands that changed nothing, so that their retries get the same reply",
-				History:     1,
-				TTL:         ttl,
-				Storage:     jetstream.FileStorage,
-				Replicas:    replicas,
-			})
-		})
+		kv, err = jsx.Answered(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return js.CreateKeyValue(ctx, cfg) })
 		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = jsx.Answered(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, bucket) })
+			kv, err = jsx.Answered(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, cfg.Bucket) })
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("commandservice: results bucket %s: %w", bucket, unavailable(err))
+		return nil, unavailable(err)
 	}
-	return &results{kv: kv}, nil
+	return kv, nil
 }
 
 func resultKey(aggregate, command uuid.UUID) string {

@@ -32,6 +32,7 @@ type Service struct {
 	js      jetstream.JetStream
 	store   *jetstore.Store
 	results *results
+	snaps   *snapshots // nil with Options.NoSnapshots
 	cache   *cache
 	opts    Options
 	log     zerolog.Logger
@@ -90,13 +91,19 @@ func New(ctx context.Context, nc *nats.Conn, sc jetstore.Config, opts Options, l
 	if s.metrics, err = newMetrics(reg, s.cache.len); err != nil {
 		return nil, fmt.Errorf("commandservice: metrics: %w", err)
 	}
+	if !opts.NoSnapshots {
+		if err := s.openSnapshots(ctx, reg); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.startMicro(); err != nil {
 		return nil, err
 	}
 	cfg := store.Config()
 	s.log.Info().Str("micro_service", api.ServiceName).Str("queue_group", api.QueueGroup).Str("stream", cfg.Stream).
 		Int("replicas", cfg.Replicas).Int("cache_size", opts.CacheSize).Int("max_retries", opts.MaxRetries).
-		Str("results_bucket", opts.ResultsBucket).Msg("command service started")
+		Str("results_bucket", opts.ResultsBucket).Bool("snapshots", !opts.NoSnapshots).Str("snapshot_bucket", opts.SnapshotBucket).
+		Msg("command service started")
 	return s, nil
 }
 
@@ -319,6 +326,9 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		s.workers.close()
 	case <-ctx.Done():
 		return fmt.Errorf("commandservice: shutdown: requests still in flight: %w", ctx.Err())
+	}
+	if err := s.flushSnapshots(ctx); err != nil {
+		return fmt.Errorf("commandservice: shutdown: %w", err)
 	}
 	if stopErr != nil && !errors.Is(stopErr, nats.ErrConnectionClosed) {
 		return fmt.Errorf("commandservice: stop micro service: %w", stopErr)

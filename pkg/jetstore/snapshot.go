@@ -109,6 +109,24 @@ func NewSnapshotStore(ctx context.Context, js jetstream.JetStream, opts ...Snaps
 	return &SnapshotStore{kv: kv, policy: o.policy}, nil
 }
 
+// OpenSnapshotStore returns a SnapshotStore on an existing key-value bucket, for callers that
+// create or look up the bucket themselves (for example under NATS permissions that allow
+// creating a stream but not updating one, which NewSnapshotStore's create-or-update needs).
+// The bucket should keep one revision per key (History 1). WithSnapshotBucket and
+// WithSnapshotReplicas do not apply.
+func OpenSnapshotStore(kv jetstream.KeyValue, opts ...SnapshotOption) (*SnapshotStore, error) {
+	if kv == nil {
+		return nil, fmt.Errorf("%w: nil key-value bucket", ErrInvalidOption)
+	}
+	o := snapshotOptions{policy: SnapshotEvery(100)}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	return &SnapshotStore{kv: kv, policy: o.policy}, nil
+}
+
 // Due reports whether a snapshot should be written after eventsSinceSnapshot events have been
 // folded onto the last one (or onto nothing).
 func (ss *SnapshotStore) Due(eventsSinceSnapshot int) bool { return ss.policy(eventsSinceSnapshot) }
