@@ -29,9 +29,9 @@ func (s State) MarshalBinary() ([]byte, error) {
 	b := make([]byte, 0, 256+16*len(s.policies)+32*len(s.metadata))
 	b = append(b, stateFormat)
 	b = append(b, s.id[:]...)
-	b = appendString(b, s.hostname.name)
-	b = appendString(b, s.resourceType.name)
-	b = appendString(b, s.status.name)
+	b = appendUvarintString(b, s.hostname.name)
+	b = appendUvarintString(b, s.resourceType.name)
+	b = appendUvarintString(b, s.status.name)
 	for _, id := range [][16]byte{s.organizationID, s.locationID, s.ownerID, s.accountConceptID} {
 		b = append(b, id[:]...)
 	}
@@ -44,19 +44,19 @@ func (s State) MarshalBinary() ([]byte, error) {
 			b = append(b, 0)
 			continue
 		}
-		b = appendString(append(b, 1), *p)
+		b = appendUvarintString(append(b, 1), *p)
 	}
-	b = appendString(b, s.assetTag)
+	b = appendUvarintString(b, s.assetTag)
 	b = binary.AppendUvarint(b, uint64(len(s.metadata)))
 	for _, k := range slices.Sorted(maps.Keys(s.metadata)) {
-		b = appendString(appendString(b, k), s.metadata[k])
+		b = appendUvarintString(appendUvarintString(b, k), s.metadata[k])
 	}
 	for _, t := range []time.Time{s.createdAt, s.updatedAt} {
 		tb, err := t.MarshalBinary()
 		if err != nil {
 			return nil, fmt.Errorf("computeresource: encode state time: %w", err)
 		}
-		b = appendString(b, string(tb))
+		b = appendUvarintString(b, string(tb))
 	}
 	return b, nil
 }
@@ -137,7 +137,7 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
-func appendString(b []byte, s string) []byte {
+func appendUvarintString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
