@@ -27,8 +27,10 @@ const (
 	DefaultResultsBucket   = "CIM_COMMAND_RESULTS"
 	DefaultResultsTTL      = 24 * time.Hour
 	DefaultSnapshotBucket  = "CIM_COMMAND_SNAPSHOTS"
-	DefaultShutdownTimeout = 20 * time.Second
-	DefaultHTTPAddr        = ":8080"
+	// DefaultPrimeMaxAggregates bounds the aggregates -prime-snapshots folds in memory at once.
+	DefaultPrimeMaxAggregates = 200_000
+	DefaultShutdownTimeout    = 20 * time.Second
+	DefaultHTTPAddr           = ":8080"
 )
 
 // ErrInvalidConfig is wrapped by every error Config.Validate returns.
@@ -48,6 +50,11 @@ type Config struct {
 	Duplicates time.Duration
 
 	Options
+
+	// PrimeSnapshots makes Run write every aggregate's snapshot from the stream and exit
+	// (PrimeSnapshots), folding at most PrimeMaxAggregates at once.
+	PrimeSnapshots     bool
+	PrimeMaxAggregates int
 }
 
 // Options are the settings of one service instance on a connection, apart from the process
@@ -102,6 +109,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ResultsTTL, "results-ttl", c.ResultsTTL, "how long the result of a command that changed nothing is kept for its retries")
 	fs.StringVar(&c.SnapshotBucket, "snapshot-bucket", c.SnapshotBucket, "key-value bucket of the snapshots of aggregates evicted from the cache, read when they are needed again")
 	fs.Var(inverted{&c.NoSnapshots}, "snapshots", "write a snapshot of every aggregate evicted from the cache (and of those cached, on shutdown), and load cache misses from their snapshot plus the events after it; false: read the whole history on every miss")
+	fs.BoolVar(&c.PrimeSnapshots, "prime-snapshots", c.PrimeSnapshots, "write the snapshot of every aggregate of the event stream into -snapshot-bucket, reading the stream once per pass, then exit without serving (after importing a history or losing the bucket)")
+	fs.IntVar(&c.PrimeMaxAggregates, "prime-max-aggregates", c.PrimeMaxAggregates, "with -prime-snapshots: aggregates folded in memory at once (about 3.5 KB each for ten-event histories); more make more passes over the stream")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed on SIGTERM for requests in flight to finish")
 }
 
@@ -116,6 +125,9 @@ func (c *Config) setDefaults() {
 		c.Duplicates = jetstore.DefaultDuplicates
 	}
 	c.Options = c.Options.withDefaults()
+	if c.PrimeMaxAggregates == 0 {
+		c.PrimeMaxAggregates = DefaultPrimeMaxAggregates
+	}
 }
 
 // DefaultOptions returns the default settings of an instance.

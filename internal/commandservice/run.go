@@ -10,6 +10,7 @@ import (
 	"github.com/cim-infra/registry/internal/natsconn"
 	"github.com/cim-infra/registry/internal/ops"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
@@ -53,6 +54,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 	defer nc.Close()
 
+	if cfg.PrimeSnapshots {
+		return prime(ctx, nc, cfg, log)
+	}
 	reg := prometheus.NewRegistry()
 	svc, err := New(ctx, nc, cfg.storeConfig(), cfg.Options, log, reg)
 	if err != nil {
@@ -110,5 +114,28 @@ func drain(ctx context.Context, nc *nats.Conn) error {
 		case <-t.C:
 		}
 	}
+	return nil
+}
+
+// prime runs PrimeSnapshots with a log line per pass and per 100,000 events.
+func prime(ctx context.Context, nc *nats.Conn, cfg Config, log zerolog.Logger) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("commandservice: jetstream: %w", err)
+	}
+	log.Info().Str("stream", cfg.Stream).Str("snapshot_bucket", cfg.SnapshotBucket).Int("max_aggregates", cfg.PrimeMaxAggregates).
+		Msg("priming snapshots from the event stream")
+	res, err := PrimeSnapshots(ctx, js, cfg.storeConfig(), PrimeOptions{
+		Bucket: cfg.SnapshotBucket, MaxAggregates: cfg.PrimeMaxAggregates,
+		Progress: func(p PrimeProgress) {
+			log.Info().Int("pass", p.Pass).Int("passes", p.Passes).Int64("events_read", p.EventsRead).
+				Uint64("stream_events", p.StreamEvents).Int64("snapshots_written", p.Written).Int64("too_large", p.TooLarge).Msg("priming snapshots")
+		},
+	})
+	if err != nil {
+		return err
+	}
+	log.Info().Int("passes", res.Passes).Int64("events_read", res.EventsRead).Int64("snapshots_written", res.Written).
+		Int64("too_large", res.TooLarge).Dur("elapsed", res.Elapsed).Msg("snapshots primed")
 	return nil
 }

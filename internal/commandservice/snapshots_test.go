@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
 )
 
 // randomAggregate folds a random history of n commands (several kinds, repeated values,
@@ -458,4 +459,112 @@ func snapshotBucket(t testing.TB, url string) jetstream.KeyValue {
 		t.Fatal(err)
 	}
 	return kv
+}
+
+// TestPrimeSnapshots writes histories without snapshots, primes the bucket from the stream in
+// several passes, and checks that a new instance loads every aggregate from its snapshot with
+// its state and its command-id index (every earlier command is a duplicate).
+func TestPrimeSnapshots(t *testing.T) {
+	t.Parallel()
+	url := natstest.RunServer(t).ClientURL()
+	ctx := testCtx(t)
+	a := startInstance(t, url, withOptions(func(o *Options) { o.NoSnapshots = true }))
+	c := newClient(t, url)
+	const resources = 10
+	var ids []string
+	var sent []api.AddPolicy
+	var replies []*api.CommandReply
+	for i := range resources {
+		r, err := c.Register(ctx, api.Register{Hostname: fmt.Sprint("prime-", i), ResourceType: "vm"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.AggregateID)
+	}
+	for round := range 3 {
+		for _, id := range ids {
+			cmd := api.AddPolicy{Target: api.Target{Envelope: api.Envelope{CommandID: newID()}, AggregateID: id}, PolicyID: newID()}
+			r, err := c.AddPolicy(ctx, cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent, replies = append(sent, cmd), append(replies, r)
+			_ = round
+		}
+	}
+	if err := a.svc.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(natstest.Connect(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reports []PrimeProgress
+	res, err := PrimeSnapshots(ctx, js, jetstore.Config{}, PrimeOptions{MaxAggregates: 3, Progress: func(p PrimeProgress) { reports = append(reports, p) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Passes != 4 || res.Written != resources || res.EventsRead != 4*resources*4 {
+		t.Fatalf("primed %+v, want 4 passes of %d events writing %d snapshots", res, 4*resources, resources)
+	}
+	if len(reports) != 4 || reports[3].Written != resources {
+		t.Fatalf("progress reports %+v", reports)
+	}
+
+	b := startInstance(t, url)
+	for i, cmd := range sent {
+		r, err := c.AddPolicy(ctx, cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Duplicate || r.Version != replies[i].Version || !slices.Equal(r.Events, replies[i].Events) {
+			t.Fatalf("retry of %s: %+v, want the original %+v", cmd.CommandID, r, replies[i])
+		}
+	}
+	if hits := b.snapshotReads(SnapshotHit); hits != resources {
+		t.Fatalf("%v loads from snapshots, want %d (none %v, ignored %v)", hits, resources, b.snapshotReads(SnapshotNone), b.snapshotReads(SnapshotIgnored))
+	}
+	for _, id := range ids {
+		got, err := c.Get(ctx, api.Get{AggregateID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Policies) != 3 {
+			t.Fatalf("%s has %d policies, want 3", id, len(got.Policies))
+		}
+	}
+}
+
+// TestRunPrimeSnapshots: -prime-snapshots writes the snapshots and returns without serving.
+func TestRunPrimeSnapshots(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunServer(t)
+	ctx := testCtx(t)
+	a := startInstance(t, srv.ClientURL(), withOptions(func(o *Options) { o.NoSnapshots = true }))
+	c := newClient(t, srv.ClientURL())
+	for i := range 3 {
+		if _, err := c.Register(ctx, api.Register{Hostname: fmt.Sprint("run-prime-", i), ResourceType: "vm"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.svc.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.NATS.URL = srv.ClientURL()
+	cfg.PrimeSnapshots = true
+	if err := Run(ctx, cfg, zerolog.Nop()); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := snapshotBucket(t, srv.ClientURL()).ListKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range keys.Keys() {
+		n++
+	}
+	if n != 3 {
+		t.Fatalf("%d snapshots in the bucket, want 3", n)
+	}
 }
