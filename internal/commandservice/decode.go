@@ -20,8 +20,18 @@ var registerNamespace = uuid.MustParse("6f1d5c1e-3b0a-4d1e-9c55-2f8e7a4b9d10")
 
 // decodeStrict decodes data, one JSON object, into v, refusing unknown fields and trailing
 // data. timeField names v's only time.Time field, if any: encoding/json reports a bad time
-// without saying which field it was.
+// without saying which field it was. The usual command request takes the fast path
+// (decodeFast); anything else, and every error, is the reference decoder's.
 func decodeStrict(data []byte, maxBytes int, v any, timeField string) error {
+	if decodeFast(data, maxBytes, v) {
+		return nil
+	}
+	return decodeReference(data, maxBytes, v, timeField)
+}
+
+// decodeReference is decodeStrict with encoding/json alone: it defines what a request means
+// and how each error is worded.
+func decodeReference(data []byte, maxBytes int, v any, timeField string) error {
 	switch {
 	case len(bytes.TrimSpace(data)) == 0:
 		return newError(api.CodeInvalid, KindEmptyRequest, "", "the request body is empty; send a JSON object")
