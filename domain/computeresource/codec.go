@@ -151,6 +151,20 @@ func EncodeEvent(e Event) (EncodedEvent, error) {
 	if err := validateEvent(e); err != nil {
 		return EncodedEvent{}, err
 	}
+	data, ok := appendPayload(make([]byte, 0, payloadCap(e)), e)
+	if !ok {
+		var err error
+		if data, err = marshalPayload(e); err != nil {
+			return EncodedEvent{}, fmt.Errorf("%w: encoding %s: %v", ErrMalformedEvent, e.EventType(), err)
+		}
+	}
+	version, _ := CurrentVersion(e.EventType())
+	return EncodedEvent{Type: e.EventType(), Version: version, Data: data}, nil
+}
+
+// marshalPayload is the reference encoding of e's payload, with encoding/json: appendPayload
+// must give the same bytes, and leaves it the events it cannot encode.
+func marshalPayload(e Event) ([]byte, error) {
 	env := toEnvelope(e.Meta())
 	var payload any
 	switch e := e.(type) {
@@ -179,12 +193,7 @@ func EncodeEvent(e Event) (EncodedEvent, error) {
 	case StatusChanged:
 		payload = statusChangedJSON{env, e.From, e.To}
 	}
-	data, err := marshalJSON(payload)
-	if err != nil {
-		return EncodedEvent{}, fmt.Errorf("%w: encoding %s: %v", ErrMalformedEvent, e.EventType(), err)
-	}
-	version, _ := CurrentVersion(e.EventType())
-	return EncodedEvent{Type: e.EventType(), Version: version, Data: data}, nil
+	return marshalJSON(payload)
 }
 
 // DecodeEvent decodes a payload of the event type at the given schema version, upcasting
