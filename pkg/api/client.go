@@ -144,9 +144,12 @@ func (c *Client) Do(ctx context.Context, subject string, req, reply any) error {
 		}
 		commandID = env.CommandID
 	}
-	data, err := json.Marshal(req)
-	if err != nil {
-		return fmt.Errorf("api: encode request for %s: %w", subject, err)
+	data, ok := appendRequest(make([]byte, 0, 256), req)
+	var err error
+	if !ok {
+		if data, err = json.Marshal(req); err != nil {
+			return fmt.Errorf("api: encode request for %s: %w", subject, err)
+		}
 	}
 	for attempt := 0; ; attempt++ {
 		err = c.attempt(ctx, subject, data, reply)
@@ -186,6 +189,9 @@ func (c *Client) attempt(ctx context.Context, subject string, data []byte, reply
 		return decodeError(msg)
 	}
 	if reply == nil {
+		return nil
+	}
+	if r, ok := reply.(*CommandReply); ok && r.isZero() && decodeCommandReply(msg.Data, r) {
 		return nil
 	}
 	if err := json.Unmarshal(msg.Data, reply); err != nil {
