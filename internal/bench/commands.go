@@ -85,6 +85,7 @@ func (b *cmdBench) startService(ctx context.Context, cacheSize int, reg promethe
 	opts := commandservice.DefaultOptions()
 	opts.CacheSize = cacheSize
 	opts.ResultsBucket = b.sc.Stream + "_RESULTS"
+	opts.SnapshotBucket = b.snapshotBucket()
 	opts.RequestTimeout = 30 * time.Second
 	svc, err := commandservice.New(ctx, b.svcNC, b.sc, opts, zerolog.Nop(), reg)
 	if err != nil {
@@ -184,11 +185,35 @@ func (b *cmdBench) prefill(ctx context.Context, aggregates, eventsPerAggregate i
 	return nil
 }
 
+// prime writes every aggregate's snapshot from the stream (commandservice.PrimeSnapshots) and
+// reports its rate against a raw ordered-consumer read of the same stream.
+func (b *cmdBench) prime(ctx context.Context, e *env, res *ScenarioResult) error {
+	if e.cfg.Progress != nil {
+		fmt.Fprintf(e.cfg.Progress, "      priming the snapshots of %d aggregates from %d events\n", b.aggs, b.events)
+	}
+	p, err := commandservice.PrimeSnapshots(ctx, b.js, b.sc, commandservice.PrimeOptions{Bucket: b.snapshotBucket()})
+	if err != nil {
+		return fmt.Errorf("prime snapshots: %w", err)
+	}
+	raw, err := orderedRead(ctx, b.js, b.sc.Stream, "", int(p.EventsRead))
+	if err != nil {
+		return fmt.Errorf("ordered read of the stream: %w", err)
+	}
+	f := rateFigure(fmt.Sprintf("prime snapshots, %d aggregates", b.aggs), float64(p.EventsRead)/p.Elapsed.Seconds(), "events/s",
+		"raw ordered-consumer read of the stream", raw.rate())
+	f.Note = fmt.Sprintf("%d snapshots written in %s (one pass: read, fold, %d parallel puts)", p.Written, p.Elapsed.Round(time.Millisecond), 32)
+	res.Figures = append(res.Figures, f)
+	return nil
+}
+
+func (b *cmdBench) snapshotBucket() string { return b.sc.Stream + "_SNAPSHOTS" }
+
 func (b *cmdBench) close() {
 	b.stopService()
 	if b.js != nil && b.sc.Stream != "" {
 		dropStream(b.js, b.sc.Stream)
 		_ = b.js.DeleteKeyValue(context.Background(), b.sc.Stream+"_RESULTS")
+		_ = b.js.DeleteKeyValue(context.Background(), b.snapshotBucket())
 	}
 	if b.nc != nil {
 		b.nc.Close()
@@ -356,28 +381,52 @@ func runCommands(ctx context.Context, e *env, res *ScenarioResult) error {
 			}
 			rounds, note = e.sz.rounds, "warm cache"
 		}
-		cmdSeries := Series{Name: fmt.Sprintf("commands, %d aggregates", aggs)}
-		rawSeries := Series{Name: fmt.Sprintf("raw publish, %d subjects", aggs)}
-		for _, c := range e.sz.concurrency {
-			cmd, raw, err := b.measure(ctx, e, c, rounds)
-			if err != nil {
-				b.close()
-				return fmt.Errorf("%d aggregates, %d clients: %w", aggs, c, err)
+		// Most commands over more aggregates than the cache holds are first visits: they find
+		// no snapshot and read the whole history (cold). Then every aggregate's snapshot is
+		// primed from the stream, as a service that ran for a while would have them, and the
+		// same is measured again (snapshots).
+		phases := []string{""}
+		if aggs > commandservice.DefaultCacheSize {
+			phases = []string{"cold, no snapshots", "snapshots primed"}
+		}
+		for _, phase := range phases {
+			label, what := "", fmt.Sprintf("command round trip, %d aggregates", aggs)
+			if phase == "snapshots primed" {
+				if err := b.prime(ctx, e, res); err != nil {
+					b.close()
+					return err
+				}
 			}
-			what := fmt.Sprintf("command round trip, %d aggregates, %d clients", aggs, c)
-			limit := fmt.Sprintf("raw publish w/ expected subject seq, %d publishers", c)
-			rf, lf := rateFigure(what, cmd.rate(), "ops/s", limit, raw.rate()), latencyFigure(what, cmd.lat, limit, raw.lat)
-			rf.Note = fmt.Sprintf("%s; %d commands, %d events per aggregate before", note, cmd.ops, commandHistory)
-			res.Figures = append(res.Figures, rf, lf)
-			cmdSeries.X, cmdSeries.Y = append(cmdSeries.X, float64(c)), append(cmdSeries.Y, cmd.rate())
-			rawSeries.X, rawSeries.Y = append(rawSeries.X, float64(c)), append(rawSeries.Y, raw.rate())
-			if aggs == e.sz.cmdAggregates[0] {
-				latNames = append(latNames, fmt.Sprintf("command, %d clients", c), fmt.Sprintf("raw, %d publishers", c))
-				lats = append(lats, cmd.lat.latency(), raw.lat.latency())
+			if phase != "" {
+				label, what = ", "+phase, what+" ("+phase+")"
+				note = fmt.Sprintf("cache of %d, %s", commandservice.DefaultCacheSize, phase)
+			}
+			cmdSeries := Series{Name: fmt.Sprintf("commands, %d aggregates%s", aggs, label)}
+			rawSeries := Series{Name: fmt.Sprintf("raw publish, %d subjects", aggs)}
+			for _, c := range e.sz.concurrency {
+				cmd, raw, err := b.measure(ctx, e, c, rounds)
+				if err != nil {
+					b.close()
+					return fmt.Errorf("%d aggregates, %d clients: %w", aggs, c, err)
+				}
+				what := fmt.Sprintf("%s, %d clients", what, c)
+				limit := fmt.Sprintf("raw publish w/ expected subject seq, %d publishers", c)
+				rf, lf := rateFigure(what, cmd.rate(), "ops/s", limit, raw.rate()), latencyFigure(what, cmd.lat, limit, raw.lat)
+				rf.Note = fmt.Sprintf("%s; %d commands, %d events per aggregate before", note, cmd.ops, commandHistory)
+				res.Figures = append(res.Figures, rf, lf)
+				cmdSeries.X, cmdSeries.Y = append(cmdSeries.X, float64(c)), append(cmdSeries.Y, cmd.rate())
+				rawSeries.X, rawSeries.Y = append(rawSeries.X, float64(c)), append(rawSeries.Y, raw.rate())
+				if aggs == e.sz.cmdAggregates[0] {
+					latNames = append(latNames, fmt.Sprintf("command, %d clients", c), fmt.Sprintf("raw, %d publishers", c))
+					lats = append(lats, cmd.lat.latency(), raw.lat.latency())
+				}
+			}
+			tput.Series = append(tput.Series, cmdSeries)
+			if phase != "snapshots primed" {
+				tput.Series = append(tput.Series, rawSeries)
 			}
 		}
 		b.close()
-		tput.Series = append(tput.Series, cmdSeries, rawSeries)
 	}
 	res.Charts = append(res.Charts, tput, percentileChart("commands-latency.svg",
 		fmt.Sprintf("Command round trips, %d aggregates: latency percentiles (µs)", e.sz.cmdAggregates[0]), latNames, lats))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -106,6 +107,16 @@ func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOp
 				if m.Sequence < from {
 					yield(RecordedEvent{}, fmt.Errorf("%w: direct get returned sequence %d, asked from %d", ErrCorruptEvent, m.Sequence, from))
 					return
+				}
+				if o.prefix != "" && !strings.HasPrefix(m.Subject, o.prefix) {
+					// Another subject of a stream shared with others: skipped.
+					got++
+					from = m.Sequence + 1
+					if pending, err = strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64); err != nil {
+						yield(RecordedEvent{}, fmt.Errorf("%w: message %d: bad Nats-Num-Pending", ErrCorruptEvent, m.Sequence))
+						return
+					}
+					continue
 				}
 				if !o.includes(m.Sequence, m.Time) {
 					return

@@ -13,6 +13,9 @@ type loadOptions struct {
 	upToSeq   uint64
 	upToTime  time.Time
 	maxEvents int // 0: no limit
+	// prefix, if set, skips the messages whose subject does not start with it (ReadAll reads
+	// without a subject filter).
+	prefix string
 }
 
 // After loads only the events with a stream sequence greater than seq: the tail to fold onto a

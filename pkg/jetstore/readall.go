@@ -31,7 +31,12 @@ func (s *Store) All(ctx context.Context, from uint64) iter.Seq2[RecordedEvent, e
 			yield(RecordedEvent{}, fmt.Errorf("jetstore: read all from %d: %w", from, err))
 			return
 		}
-		for e, err := range s.read(ctx, s.cfg.SubjectPrefix+".>", from, &loadOptions{}, target) {
+		// No subject filter: the server then reads the stream block by block, while with a
+		// wildcard filter it matches every message against the subjects of its block, which
+		// with many aggregates per block made a 1,000-message page of a 500,000-event stream of
+		// 100,000 aggregates outlast the request timeout. Messages of other subjects, in a
+		// stream shared with something else, are skipped here instead.
+		for e, err := range s.read(ctx, "", from, &loadOptions{prefix: s.cfg.SubjectPrefix + "."}, target) {
 			if err != nil {
 				yield(RecordedEvent{}, fmt.Errorf("jetstore: read all from %d: %w", from, err))
 				return
