@@ -1,6 +1,11 @@
 package commandservice
 
 import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cim-infra/registry/pkg/api"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -28,6 +33,49 @@ type metrics struct {
 	cacheHits      prometheus.Counter
 	cacheMisses    prometheus.Counter
 	inFlight       prometheus.Gauge
+	// commandSeries holds each command endpoint's series, by command name; read-only once
+	// built.
+	commandSeries map[string]*endpointSeries
+}
+
+// outcomes lists the outcome labels, the index of endpointSeries.counts.
+var outcomes = [...]string{OutcomeOK, OutcomeDuplicate, OutcomeInvalid, OutcomeNotFound, OutcomeRejected,
+	OutcomeConflict, OutcomeUnavail, OutcomeOverload, OutcomeInternal}
+
+// endpointSeries are an endpoint's series of a request counter and of a latency histogram,
+// each resolved once, on first use: WithLabelValues hashes the labels and takes the vector's
+// lock, on every request. As with WithLabelValues, a series appears only once used.
+type endpointSeries struct {
+	name        string
+	counters    *prometheus.CounterVec
+	histograms  *prometheus.HistogramVec
+	latencyOnce sync.Once
+	latency     prometheus.Observer
+	countOnce   [len(outcomes)]sync.Once
+	counts      [len(outcomes)]prometheus.Counter
+}
+
+func newEndpointSeries(name string, counters *prometheus.CounterVec, histograms *prometheus.HistogramVec) *endpointSeries {
+	return &endpointSeries{name: name, counters: counters, histograms: histograms}
+}
+
+// observe records the time a request took.
+func (e *endpointSeries) observe(d time.Duration) {
+	e.latencyOnce.Do(e.resolveLatency)
+	e.latency.Observe(d.Seconds())
+}
+
+func (e *endpointSeries) resolveLatency() { e.latency = e.histograms.WithLabelValues(e.name) }
+
+// count counts a request with its outcome.
+func (e *endpointSeries) count(outcome string) {
+	i := slices.Index(outcomes[:], outcome)
+	if i < 0 {
+		e.counters.WithLabelValues(e.name, outcome).Inc()
+		return
+	}
+	e.countOnce[i].Do(func() { e.counts[i] = e.counters.WithLabelValues(e.name, outcome) })
+	e.counts[i].Inc()
 }
 
 // latencyBuckets span 100 µs to 5 s: a command is one or two store round trips.
@@ -55,6 +103,10 @@ func newMetrics(reg prometheus.Registerer, cacheLen func() int) (*metrics, error
 			Help: "Requests that loaded their aggregate's whole history."}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "requests_in_flight",
 			Help: "Requests being processed."}),
+	}
+	m.commandSeries = make(map[string]*endpointSeries)
+	for _, name := range api.Commands() {
+		m.commandSeries[name] = newEndpointSeries(name, m.commands, m.commandLatency)
 	}
 	cacheSize := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "cache_aggregates",
 		Help: "Aggregates whose state is cached."}, func() float64 { return float64(cacheLen()) })

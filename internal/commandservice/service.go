@@ -208,12 +208,13 @@ func (s *Service) serveCommand(name, reply string, data []byte) {
 		out, err = s.execute(ctx, cmd)
 	}
 	elapsed := time.Since(start)
-	s.metrics.commandLatency.WithLabelValues(name).Observe(elapsed.Seconds())
+	series := s.metrics.commandSeries[name]
+	series.observe(elapsed)
 
 	var ev *zerolog.Event
 	if err != nil {
 		e := toReply(err)
-		s.metrics.commands.WithLabelValues(name, outcome(e.Code, e.Kind)).Inc()
+		series.count(outcome(e.Code, e.Kind))
 		s.respondError(name, reply, e)
 		ev = s.levelFor(e.Code).Int("code", e.Code).Str("kind", e.Kind).Str("error", e.Message)
 		if e.Field != "" {
@@ -224,8 +225,8 @@ func (s *Service) serveCommand(name, reply string, data []byte) {
 		if out.Duplicate {
 			result = OutcomeDuplicate
 		}
-		s.metrics.commands.WithLabelValues(name, result).Inc()
-		s.respond(reply, out)
+		series.count(result)
+		s.respondCommand(reply, out)
 		ev = s.log.Debug().Uint64("version", out.Version).Int("events", len(out.Events)).Bool("duplicate", out.Duplicate)
 	}
 	if ev == nil {
@@ -270,6 +271,22 @@ func (s *Service) respond(reply string, body any) {
 		return
 	}
 	if err := s.nc.PublishMsg(&nats.Msg{Subject: reply, Data: data}); err != nil {
+		s.log.Warn().Err(err).Msg("send reply")
+	}
+}
+
+// respondCommand sends a command's success reply, encoded by api.CommandReply's own
+// MarshalJSON (json.Marshal would call it too, then scan its output again).
+func (s *Service) respondCommand(reply string, out api.CommandReply) {
+	if reply == "" {
+		return
+	}
+	data, err := out.MarshalJSON()
+	if err != nil {
+		s.log.Error().Err(err).Msg("encode reply")
+		return
+	}
+	if err := s.nc.Publish(reply, data); err != nil {
 		s.log.Warn().Err(err).Msg("send reply")
 	}
 }
