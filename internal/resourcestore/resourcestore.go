@@ -5,6 +5,7 @@
 package resourcestore
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strconv"
 
@@ -41,15 +42,15 @@ func ToStore(events []cr.Event) ([]jetstore.Event, error) {
 		if err != nil {
 			return nil, fmt.Errorf("resourcestore: encode %s: %w", e.EventType(), err)
 		}
-		m := e.Meta()
+		id, correlation, causation, command := eventIDs(e.Meta())
 		out[i] = jetstore.Event{
-			ID:            m.EventID.String(),
+			ID:            id,
 			Type:          enc.Type,
 			SchemaVersion: enc.Version,
 			Data:          enc.Data,
-			CorrelationID: idString(m.CorrelationID),
-			CausationID:   idString(m.CausationID),
-			CommandID:     idString(m.CommandID),
+			CorrelationID: correlation,
+			CausationID:   causation,
+			CommandID:     command,
 		}
 	}
 	return out, nil
@@ -90,9 +91,33 @@ func DecodeMsg(h nats.Header, data []byte) (cr.Event, error) {
 	return cr.DecodeEvent(typ, v, data)
 }
 
-func idString(id uuid.UUID) string {
-	if id == uuid.Nil {
-		return ""
+// eventIDs returns m's event id and its correlation, causation and command ids ("" for a nil
+// one) as uuid.UUID's String gives them, in one allocation: every command appends an event
+// with all four.
+func eventIDs(m cr.EventMeta) (event, correlation, causation, command string) {
+	var buf [4 * 36]byte
+	for i, id := range [4]uuid.UUID{m.EventID, m.CorrelationID, m.CausationID, m.CommandID} {
+		encodeUUID(buf[i*36:(i+1)*36], id)
 	}
-	return id.String()
+	all := string(buf[:])
+	optional := func(i int, id uuid.UUID) string {
+		if id == uuid.Nil {
+			return ""
+		}
+		return all[i*36 : (i+1)*36]
+	}
+	return all[:36], optional(1, m.CorrelationID), optional(2, m.CausationID), optional(3, m.CommandID)
+}
+
+// encodeUUID writes the canonical form of id (36 bytes) into dst.
+func encodeUUID(dst []byte, id uuid.UUID) {
+	hex.Encode(dst[0:8], id[:4])
+	dst[8] = '-'
+	hex.Encode(dst[9:13], id[4:6])
+	dst[13] = '-'
+	hex.Encode(dst[14:18], id[6:8])
+	dst[18] = '-'
+	hex.Encode(dst[19:23], id[8:10])
+	dst[23] = '-'
+	hex.Encode(dst[24:], id[10:])
 }

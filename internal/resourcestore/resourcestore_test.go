@@ -102,3 +102,31 @@ func TestRoundTripThroughTheStore(t *testing.T) {
 		t.Fatal("a message without headers decoded")
 	}
 }
+
+// TestToStoreIDs checks the ids ToStore writes against uuid.UUID's String: the event id
+// always, the others only when they are set.
+func TestToStoreIDs(t *testing.T) {
+	t.Parallel()
+	ts := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for _, m := range []cr.EventMeta{
+		{EventID: uuid.New(), AggregateID: uuid.New(), CommandID: uuid.New(), CorrelationID: uuid.New(), CausationID: uuid.New(), Timestamp: ts},
+		{EventID: uuid.New(), AggregateID: uuid.New(), CorrelationID: uuid.New(), Timestamp: ts},
+		{EventID: uuid.MustParse("ffffffff-ffff-ffff-ffff-ffffffffffff"), AggregateID: uuid.New(), CorrelationID: uuid.MustParse("00000000-0000-0000-0000-000000000001"), CommandID: uuid.New(), Timestamp: ts},
+	} {
+		stored, err := ToStore([]cr.Event{cr.AccountConceptCleared{EventMeta: m}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		optional := func(id uuid.UUID) string {
+			if id == uuid.Nil {
+				return ""
+			}
+			return id.String()
+		}
+		got := stored[0]
+		if got.ID != m.EventID.String() || got.CorrelationID != optional(m.CorrelationID) ||
+			got.CausationID != optional(m.CausationID) || got.CommandID != optional(m.CommandID) {
+			t.Fatalf("ids %q %q %q %q for %+v", got.ID, got.CorrelationID, got.CausationID, got.CommandID, m)
+		}
+	}
+}

@@ -54,10 +54,16 @@ func (s *Store) Append(ctx context.Context, agg AggregateRef, expected uint64, e
 	if len(events) > s.cfg.MaxEventsPerAppend {
 		return AppendResult{}, fmt.Errorf("%w: %d events for %s, at most %d", ErrTooManyEvents, len(events), agg, s.cfg.MaxEventsPerAppend)
 	}
-	ids := make(map[string]struct{}, len(events))
+	var ids map[string]struct{} // most appends hold one event: they need no set of ids
+	if len(events) > 1 {
+		ids = make(map[string]struct{}, len(events))
+	}
 	for i := range events {
 		if err := events[i].validate(); err != nil {
 			return AppendResult{}, err
+		}
+		if ids == nil {
+			continue
 		}
 		if _, dup := ids[events[i].ID]; dup {
 			return AppendResult{}, fmt.Errorf("%w: event id %q appears twice in one append", ErrInvalidEvent, events[i].ID)

@@ -85,9 +85,11 @@ func (e *Event) validate() error {
 	case e.SchemaVersion < 1:
 		return fmt.Errorf("%w: event %s: schema version %d, want 1 or more", ErrInvalidEvent, e.ID, e.SchemaVersion)
 	}
-	for name, v := range map[string]string{"correlation id": e.CorrelationID, "causation id": e.CausationID, "command id": e.CommandID} {
-		if strings.IndexFunc(v, unicode.IsControl) >= 0 {
-			return fmt.Errorf("%w: event %s: %s %q contains control characters", ErrInvalidEvent, e.ID, name, v)
+	for _, f := range [...]struct{ name, value string }{
+		{"correlation id", e.CorrelationID}, {"causation id", e.CausationID}, {"command id", e.CommandID},
+	} {
+		if strings.IndexFunc(f.value, unicode.IsControl) >= 0 {
+			return fmt.Errorf("%w: event %s: %s %q contains control characters", ErrInvalidEvent, e.ID, f.name, f.value)
 		}
 	}
 	for k, v := range e.Headers {
@@ -110,25 +112,32 @@ func reservedHeader(k string) bool {
 	return strings.HasPrefix(k, "nats-") || strings.HasPrefix(k, "cim-")
 }
 
-// message encodes e as a message on subject for agg.
+// message encodes e as a message on subject for agg. The store's own headers share one
+// array of values rather than one slice each: an append is on every command's path.
 func (e *Event) message(subject string, agg AggregateRef) *nats.Msg {
-	h := make(nats.Header, 8+len(e.Headers))
+	h := make(nats.Header, 9+len(e.Headers))
 	for k, v := range e.Headers {
 		h.Set(k, v)
 	}
-	h.Set(HeaderEventID, e.ID)
-	h.Set(HeaderEventType, e.Type)
-	h.Set(HeaderEventVersion, strconv.Itoa(e.SchemaVersion))
-	h.Set(HeaderAggregateType, agg.Type)
-	h.Set(HeaderAggregateID, agg.ID)
+	values := make([]string, 0, 8)
+	set := func(k, v string) {
+		values = append(values, v)
+		// Capacity 1: whoever appends to one value gets an array of its own.
+		h[k] = values[len(values)-1 : len(values) : len(values)]
+	}
+	set(HeaderEventID, e.ID)
+	set(HeaderEventType, e.Type)
+	set(HeaderEventVersion, strconv.Itoa(e.SchemaVersion))
+	set(HeaderAggregateType, agg.Type)
+	set(HeaderAggregateID, agg.ID)
 	if e.CorrelationID != "" {
-		h.Set(HeaderCorrelationID, e.CorrelationID)
+		set(HeaderCorrelationID, e.CorrelationID)
 	}
 	if e.CausationID != "" {
-		h.Set(HeaderCausationID, e.CausationID)
+		set(HeaderCausationID, e.CausationID)
 	}
 	if e.CommandID != "" {
-		h.Set(HeaderCommandID, e.CommandID)
+		set(HeaderCommandID, e.CommandID)
 	}
 	return &nats.Msg{Subject: subject, Header: h, Data: e.Data}
 }
