@@ -38,7 +38,8 @@ import (
 // publish, acknowledgement, reply) with no decoding, no domain, no cache and no metrics; it
 // reports floor-msg/s, floor-ratio (floor/raw: the best throughput-ratio a service of this
 // shape could reach), svc-vs-floor (service/floor: what the service's own code costs) and the
-// floor's p50 and p99.
+// floor's p50 and p99, and its CPU per operation (floor-cpu-µs/op, to compare with
+// cpu-µs/cmd).
 //
 //	go test -run '^$' -bench BenchmarkCommands -benchtime 3000x ./internal/commandservice/
 func BenchmarkCommands(b *testing.B) {
@@ -167,6 +168,9 @@ func BenchmarkCommands(b *testing.B) {
 					b.ReportMetric(micros(svc.cpu)/float64(len(svc.latencies)), "cpu-µs/cmd")
 					b.ReportMetric(micros(raw.cpu)/float64(len(raw.latencies)), "raw-cpu-µs/msg")
 					b.ReportMetric(float64(svc.cpu)/float64(len(svc.latencies))/(float64(raw.cpu)/float64(len(raw.latencies))), "cpu-ratio")
+				}
+				if floor.cpu > 0 {
+					b.ReportMetric(micros(floor.cpu)/float64(len(floor.latencies)), "floor-cpu-µs/op")
 				}
 			})
 		}

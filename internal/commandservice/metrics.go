@@ -59,6 +59,14 @@ func newEndpointSeries(name string, counters *prometheus.CounterVec, histograms 
 	return &endpointSeries{name: name, counters: counters, histograms: histograms}
 }
 
+// command returns the series of the command endpoint name.
+func (m *metrics) command(name string) *endpointSeries {
+	if e, ok := m.commandSeries[name]; ok {
+		return e
+	}
+	return newEndpointSeries(name, m.commands, m.commandLatency) // not an endpoint: not kept
+}
+
 // observe records the time a request took.
 func (e *endpointSeries) observe(d time.Duration) {
 	e.latencyOnce.Do(e.resolveLatency)

@@ -208,7 +208,7 @@ func (s *Service) serveCommand(name, reply string, data []byte) {
 		out, err = s.execute(ctx, cmd)
 	}
 	elapsed := time.Since(start)
-	series := s.metrics.commandSeries[name]
+	series := s.metrics.command(name)
 	series.observe(elapsed)
 
 	var ev *zerolog.Event
