@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -40,9 +41,13 @@ type cmdBench struct {
 	store   *jetstore.Store
 	lanes   []*workload.Generator
 	rawLast []uint64 // last sequence of each raw subject
-	aggs    int
-	events  int
-	round   int
+	// coldSubjects are the aggregates' subjects and coldLast their last sequences, for coldRaw
+	// (filled on its first call; each subject has one writer).
+	coldSubjects []string
+	coldLast     []uint64
+	aggs         int
+	events       int
+	round        int
 }
 
 // startCommands starts a command service with a fresh stream on t and fills the stream with
@@ -204,6 +209,42 @@ func (b *cmdBench) prime(ctx context.Context, e *env, res *ScenarioResult) error
 	f.Note = fmt.Sprintf("%d snapshots written in %s (one pass: read, fold, %d parallel puts)", p.Written, p.Elapsed.Round(time.Millisecond), 32)
 	res.Figures = append(res.Figures, f)
 	return nil
+}
+
+// coldRaw measures raw publishes with the expected last subject sequence on the aggregates'
+// own subjects, each publisher on its share of them, visited in a scattered order.
+func (b *cmdBench) coldRaw(ctx context.Context, e *env, clients int) (loadResult, error) {
+	if b.coldSubjects == nil {
+		lastOf := map[string]uint64{}
+		if err := b.store.ReadAll(ctx, 1, func(r jetstore.RecordedEvent) error {
+			subject, err := b.store.Subject(r.Aggregate)
+			lastOf[subject] = r.Sequence
+			return err
+		}); err != nil {
+			return loadResult{}, err
+		}
+		for _, id := range b.ids() {
+			subject, _ := b.store.Subject(resourcestore.Ref(uuid.MustParse(id)))
+			b.coldSubjects = append(b.coldSubjects, subject)
+			b.coldLast = append(b.coldLast, lastOf[subject])
+		}
+	}
+	per := max(e.sz.cmdOpsMin/clients, e.sz.cmdOpsPerConn)
+	b.round++
+	round := b.round
+	return concurrent(ctx, clients, per, func(ctx context.Context, w, i int) error {
+		owned := (len(b.coldSubjects) - w + clients - 1) / clients
+		k := w + ((i*7919)%max(owned, 1))*clients
+		subject := b.coldSubjects[k]
+		agg := jetstore.AggregateRef{Type: resourcestore.AggregateType, ID: subject[strings.LastIndexByte(subject, '.')+1:]}
+		m := eventMsg(subject, agg, fillerEvent(fmt.Sprintf("cold-%d-%d-%d-%d", clients, round, w, i)))
+		ack, err := b.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(b.coldLast[k]))
+		if err != nil {
+			return fmt.Errorf("raw publish to %s: %w", subject, err)
+		}
+		b.coldLast[k] = ack.Sequence
+		return nil
+	})
 }
 
 func (b *cmdBench) snapshotBucket() string { return b.sc.Stream + "_SNAPSHOTS" }
@@ -386,6 +427,7 @@ func runCommands(ctx context.Context, e *env, res *ScenarioResult) error {
 		// primed from the stream, as a service that ran for a while would have them, and the
 		// same is measured again (snapshots).
 		phases := []string{""}
+		primed := map[int]loadResult{} // by clients
 		if aggs > commandservice.DefaultCacheSize {
 			phases = []string{"cold, no snapshots", "snapshots primed"}
 		}
@@ -420,11 +462,36 @@ func runCommands(ctx context.Context, e *env, res *ScenarioResult) error {
 					latNames = append(latNames, fmt.Sprintf("command, %d clients", c), fmt.Sprintf("raw, %d publishers", c))
 					lats = append(lats, cmd.lat.latency(), raw.lat.latency())
 				}
+				if phase == "snapshots primed" {
+					primed[c] = cmd
+				}
 			}
 			tput.Series = append(tput.Series, cmdSeries)
 			if phase != "snapshots primed" {
 				tput.Series = append(tput.Series, rawSeries)
 			}
+		}
+		if len(primed) > 0 {
+			// The raw publishes above write subjects whose last message is recent; a command on
+			// one of many aggregates writes a subject whose last message lies in an old message
+			// block, which the server reads whole to check the expected sequence. The same raw
+			// publish on the aggregates' own subjects is the limit of that workload (measured
+			// last: it writes filler events into the histories).
+			coldSeries := Series{Name: fmt.Sprintf("raw publish, the %d aggregates' own subjects", aggs)}
+			for _, c := range e.sz.concurrency {
+				raw, err := b.coldRaw(ctx, e, c)
+				if err != nil {
+					b.close()
+					return fmt.Errorf("%d aggregates, %d raw publishers on their subjects: %w", aggs, c, err)
+				}
+				what := fmt.Sprintf("command round trip, %d aggregates (snapshots primed), %d clients", aggs, c)
+				limit := fmt.Sprintf("raw publish w/ expected subject seq on the aggregates' own subjects, %d publishers", c)
+				rf, lf := rateFigure(what, primed[c].rate(), "ops/s", limit, raw.rate()), latencyFigure(what, primed[c].lat, limit, raw.lat)
+				rf.Note = "the same commands as above, against the limit of writing to old aggregates"
+				res.Figures = append(res.Figures, rf, lf)
+				coldSeries.X, coldSeries.Y = append(coldSeries.X, float64(c)), append(coldSeries.Y, raw.rate())
+			}
+			tput.Series = append(tput.Series, coldSeries)
 		}
 		b.close()
 	}

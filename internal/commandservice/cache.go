@@ -42,6 +42,9 @@ type aggregate struct {
 	// snapSeq is the sequence of the latest snapshot known to be stored for the aggregate (0
 	// for none): an evicted aggregate is snapshotted only if it moved past it.
 	snapSeq uint64
+	// unverified is set on an aggregate read from a snapshot whose currency was not checked:
+	// refresh verifies it, and a successful append (conditional on lastSeq) proves it.
+	unverified bool
 	// events are the events of the history that carry a command id, in order; written maps
 	// each command id to the run of events it wrote (the events of one command are one
 	// atomic append, so contiguous). scattered holds, as a precaution, the results of any

@@ -31,10 +31,11 @@ func (s *Service) execute(ctx context.Context, cmd cr.Command) (api.CommandReply
 		s.metrics.cacheHits.Inc()
 	} else {
 		s.metrics.cacheMisses.Inc()
-		if err := s.load(ctx, e); err != nil {
+		var err error
+		// A snapshot is taken as it is: the append below is conditional on its sequence.
+		if fresh, err = s.load(ctx, e, false); err != nil {
 			return api.CommandReply{}, err
 		}
-		fresh = true
 	}
 	checkedResults := false
 	conflicts := 0
@@ -77,6 +78,8 @@ func (s *Service) execute(ctx context.Context, cmd cr.Command) (api.CommandReply
 			if s.opts.hooks != nil && s.opts.hooks.afterAppend != nil {
 				s.opts.hooks.afterAppend(commandID)
 			}
+			// The append was conditional on lastSeq: the state was current.
+			e.agg.unverified = false
 			for i, ev := range events {
 				e.agg.record(ev, res.FirstSequence+uint64(i))
 			}
@@ -165,19 +168,26 @@ func mayHaveChangedNothing(a *aggregate, cmd cr.Command) bool {
 	return true // ClearAccountConcept: the resource had no account concept when registered
 }
 
-// load replaces the entry's aggregate with its snapshot and the events after it, or, without a
-// usable snapshot, with its whole history from the store.
-func (s *Service) load(ctx context.Context, e *entry) error {
+// load replaces the entry's aggregate with its snapshot (see snapshots.load for current) or,
+// without a usable snapshot, with its whole history from the store. fresh is false when the
+// state came from a snapshot not checked against the stream.
+func (s *Service) load(ctx context.Context, e *entry, current bool) (fresh bool, err error) {
 	if s.snaps != nil {
-		agg, ok, err := s.snaps.load(ctx, s.store, e.id)
+		agg, ok, err := s.snaps.load(ctx, s.store, e.id, current)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if ok {
 			e.agg, e.loaded = agg, true
-			return nil
+			return !agg.unverified, nil
 		}
 	}
+	return true, s.loadHistory(ctx, e)
+}
+
+// loadHistory replaces the entry's aggregate with its whole history from the store.
+func (s *Service) loadHistory(ctx context.Context, e *entry) error {
+	e.loaded = false
 	loaded, err := s.store.Load(ctx, resourcestore.Ref(e.id))
 	if err != nil {
 		return err
@@ -190,8 +200,23 @@ func (s *Service) load(ctx context.Context, e *entry) error {
 	return nil
 }
 
-// refresh folds the events appended since the entry's state into it.
+// refresh folds the events appended since the entry's state into it. A state from a snapshot
+// not yet checked is checked first: the stream must hold the snapshot's last event at its
+// sequence, or the whole history is read instead.
 func (s *Service) refresh(ctx context.Context, e *entry) error {
+	if e.agg.unverified {
+		ok, err := s.snaps.verify(ctx, s.store, e.id, &e.agg)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			s.snaps.reads.WithLabelValues(SnapshotIgnored).Inc()
+			s.log.Warn().Str("aggregate_id", e.id.String()).Uint64("sequence", e.agg.snapSeq).
+				Msg("snapshot ignored: the stream does not hold its last event at its sequence; reading the whole history")
+			return s.loadHistory(ctx, e)
+		}
+		return nil
+	}
 	loaded, err := s.store.Load(ctx, resourcestore.Ref(e.id), jetstore.After(e.agg.lastSeq))
 	if err != nil {
 		return err

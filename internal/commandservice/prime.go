@@ -90,6 +90,7 @@ func PrimeSnapshots(ctx context.Context, js jetstream.JetStream, sc jetstore.Con
 	if err != nil {
 		return PrimeResult{}, err
 	}
+	created := uint64(info.Created.UnixNano())
 
 	// Passes split the aggregates by the last byte of their id.
 	passes := min(256, max(1, (int(info.State.NumSubjects)+o.MaxAggregates-1)/o.MaxAggregates))
@@ -126,7 +127,7 @@ func PrimeSnapshots(ctx context.Context, js jetstream.JetStream, sc jetstore.Con
 			}
 		}
 		res.EventsRead += read
-		if err := writeSnapshots(ctx, snaps, aggs, o.Writers, &written, &tooLarge); err != nil {
+		if err := writeSnapshots(ctx, snaps, created, aggs, o.Writers, &written, &tooLarge); err != nil {
 			return res, err
 		}
 		report(pass+1, read)
@@ -136,7 +137,7 @@ func PrimeSnapshots(ctx context.Context, js jetstream.JetStream, sc jetstore.Con
 }
 
 // writeSnapshots writes the snapshots of aggs with the given number of writers.
-func writeSnapshots(ctx context.Context, snaps *jetstore.SnapshotStore, aggs map[uuid.UUID]*aggregate, writers int, written, tooLarge *atomic.Int64) error {
+func writeSnapshots(ctx context.Context, snaps *jetstore.SnapshotStore, stream uint64, aggs map[uuid.UUID]*aggregate, writers int, written, tooLarge *atomic.Int64) error {
 	jobs := make(chan uuid.UUID)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -148,7 +149,7 @@ func writeSnapshots(ctx context.Context, snaps *jetstore.SnapshotStore, aggs map
 				if !a.state.Registered() {
 					continue // events of an aggregate never registered: nothing to load quickly
 				}
-				data, err := a.marshalSnapshot()
+				data, err := a.marshalSnapshot(stream)
 				if err == nil && len(data) > maxSnapshotBytes {
 					tooLarge.Add(1)
 					continue

@@ -61,7 +61,7 @@ func (s *Service) current(ctx context.Context, id uuid.UUID) (api.Resource, erro
 		}
 	} else {
 		s.metrics.cacheMisses.Inc()
-		if err := s.load(ctx, e); err != nil {
+		if _, err := s.load(ctx, e, true); err != nil {
 			return api.Resource{}, err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cim-infra/registry/internal/jsx"
 	"github.com/cim-infra/registry/internal/resourcestore"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/cim-infra/registry/pkg/jetstore"
@@ -37,7 +38,7 @@ import (
 const snapshotSchema = 1
 
 // aggregateFormat is the first byte of an encoded aggregate; see marshalSnapshot.
-const aggregateFormat = 1
+const aggregateFormat = 2
 
 // maxSnapshotBytes bounds an encoded snapshot. A history of ~40 bytes per event reaches it at
 // about 12,000 events; such aggregates are not snapshotted (counted as "too_large") and load
@@ -57,21 +58,23 @@ const (
 
 // marshalSnapshot encodes what the cache knows of the aggregate, except the results of
 // commands that changed nothing (they are in the results bucket, looked up when needed).
-// Format 1, with uvarint counts and lengths:
+// stream is the creation time of the event stream (unix nanoseconds): a snapshot of an earlier
+// stream of the same name is not used. Format 2, with uvarint counts and lengths:
 //
-//	format byte, lastSeq, lastEventID (16 bytes), encoded state (length-prefixed),
+//	format byte, stream, lastSeq, lastEventID (16 bytes), encoded state (length-prefixed),
 //	event type names (count, strings),
 //	events with a command id (count; each: sequence minus the previous one, id, type index),
 //	runs of those events per command (count; each: command id, first, count),
 //	scattered results (count; each: command id, version, count, then type, id, sequence),
 //	hashes of held values (count; 8 bytes each, little-endian).
-func (a *aggregate) marshalSnapshot() ([]byte, error) {
+func (a *aggregate) marshalSnapshot(stream uint64) ([]byte, error) {
 	state, err := a.state.MarshalBinary()
 	if err != nil {
 		return nil, err
 	}
 	b := make([]byte, 0, 64+len(state)+20*len(a.events)+24*len(a.written)+8*len(a.everHeld))
 	b = append(b, aggregateFormat)
+	b = binary.AppendUvarint(b, stream)
 	b = binary.AppendUvarint(b, a.lastSeq)
 	b = append(b, a.lastEventID[:]...)
 	b = appendBytes(b, state)
@@ -121,12 +124,12 @@ func (a *aggregate) marshalSnapshot() ([]byte, error) {
 }
 
 // unmarshalSnapshot decodes what marshalSnapshot encoded, checking that it is consistent.
-func unmarshalSnapshot(data []byte) (aggregate, error) {
+func unmarshalSnapshot(data []byte) (a aggregate, stream uint64, err error) {
 	r := snapReader{b: data}
 	if f := r.byte(); f != aggregateFormat {
-		return aggregate{}, fmt.Errorf("unknown aggregate snapshot format %d", f)
+		return aggregate{}, 0, fmt.Errorf("unknown aggregate snapshot format %d", f)
 	}
-	var a aggregate
+	stream = r.uvarint()
 	a.lastSeq = r.uvarint()
 	a.lastEventID = r.uuid()
 	if err := a.state.UnmarshalBinary(r.bytes()); err != nil && r.err == nil {
@@ -192,9 +195,9 @@ func unmarshalSnapshot(data []byte) (aggregate, error) {
 		r.fail(errors.New("a snapshot of an aggregate that has no event"))
 	}
 	if r.err != nil {
-		return aggregate{}, fmt.Errorf("corrupt aggregate snapshot: %w", r.err)
+		return aggregate{}, 0, fmt.Errorf("corrupt aggregate snapshot: %w", r.err)
 	}
-	return a, nil
+	return a, stream, nil
 }
 
 func appendBytes(b, v []byte) []byte {
@@ -283,6 +286,7 @@ func (r *snapReader) bytes() []byte {
 // one aggregate are written in the order they were taken.
 type snapshots struct {
 	store   *jetstore.SnapshotStore
+	stream  uint64 // creation time of the event stream, unix nanoseconds
 	log     zerolog.Logger
 	timeout time.Duration
 	reads   *prometheus.CounterVec
@@ -307,10 +311,10 @@ const (
 	snapshotQueue   = 1024
 )
 
-func newSnapshots(store *jetstore.SnapshotStore, timeout time.Duration, log zerolog.Logger, reg prometheus.Registerer) (*snapshots, error) {
+func newSnapshots(store *jetstore.SnapshotStore, stream uint64, timeout time.Duration, log zerolog.Logger, reg prometheus.Registerer) (*snapshots, error) {
 	const ns, sub = "cim", "command_service"
 	s := &snapshots{
-		store: store, log: log, timeout: timeout,
+		store: store, stream: stream, log: log, timeout: timeout,
 		reads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "snapshot_reads_total",
 			Help: "Snapshot reads on cache misses, by outcome (hit, none, ignored, error)."}, []string{"outcome"}),
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "snapshot_writes_total",
@@ -409,7 +413,7 @@ func (s *snapshots) flush(ctx context.Context, jobs []snapshotJob) error {
 }
 
 func (s *snapshots) write(job snapshotJob) {
-	data, err := job.agg.marshalSnapshot()
+	data, err := job.agg.marshalSnapshot(s.stream)
 	if err != nil {
 		s.writes.WithLabelValues(SnapshotError).Inc()
 		s.warn(err, job.id)
@@ -442,10 +446,14 @@ func (s *snapshots) warn(err error, id uuid.UUID) {
 		Msg("snapshot not written (the aggregate's next load reads its whole history); further failures are counted in cim_command_service_snapshot_writes_total{outcome=\"error\"} and logged at most once a minute")
 }
 
-// load reads the aggregate from its snapshot and the events after it. ok is false when there is
-// no usable snapshot (the caller then reads the whole history); err is set only when the event
-// stream failed.
-func (s *snapshots) load(ctx context.Context, store *jetstore.Store, id uuid.UUID) (agg aggregate, ok bool, err error) {
+// load reads the aggregate from its snapshot. ok is false when there is no usable snapshot
+// (the caller then reads the whole history); err is set only when the event stream failed.
+//
+// With current false the snapshot is returned unverified (agg.unverified): a command's append,
+// conditional on the snapshot's sequence, tells whether it is current, and refresh verifies it
+// (tail) otherwise. With current true the aggregate's last event is read too (one cheap
+// request), and the stream from the snapshot's last event on when it moved.
+func (s *snapshots) load(ctx context.Context, store *jetstore.Store, id uuid.UUID, current bool) (agg aggregate, ok bool, err error) {
 	ref := resourcestore.Ref(id)
 	snap, err := s.store.Get(ctx, ref)
 	switch {
@@ -462,32 +470,66 @@ func (s *snapshots) load(ctx context.Context, store *jetstore.Store, id uuid.UUI
 		s.reads.WithLabelValues(SnapshotIgnored).Inc()
 		return aggregate{}, false, nil
 	}
-	agg, err = unmarshalSnapshot(snap.State)
-	if err == nil && agg.lastSeq != snap.Sequence {
+	agg, stream, err := unmarshalSnapshot(snap.State)
+	switch {
+	case err == nil && agg.lastSeq != snap.Sequence:
 		err = fmt.Errorf("snapshot at sequence %d holds an aggregate at %d", snap.Sequence, agg.lastSeq)
+	case err == nil && stream != s.stream:
+		err = fmt.Errorf("snapshot of the stream created at %d, not of this one (created at %d): the stream was recreated", stream, s.stream)
 	}
 	if err != nil {
 		s.reads.WithLabelValues(SnapshotIgnored).Inc()
 		s.log.Warn().Err(err).Str("aggregate_id", id.String()).Msg("snapshot ignored; reading the whole history")
 		return aggregate{}, false, nil
 	}
-	// Read from the snapshot's last event on: it must still be there.
-	loaded, err := store.Load(ctx, ref, jetstore.After(snap.Sequence-1))
+	agg.snapSeq = snap.Sequence
+	if !current {
+		agg.unverified = true
+		s.reads.WithLabelValues(SnapshotHit).Inc()
+		return agg, true, nil
+	}
+	// The aggregate has usually not moved since: its last event is the snapshot's.
+	last, found, err := store.LastEvent(ctx, ref)
 	if err != nil {
 		return aggregate{}, false, err
 	}
-	if !matches(loaded.Events, snap.Sequence, agg.lastEventID) {
-		s.reads.WithLabelValues(SnapshotIgnored).Inc()
-		s.log.Warn().Str("aggregate_id", id.String()).Uint64("sequence", snap.Sequence).
-			Msg("snapshot ignored: the stream does not hold its last event at its sequence (stream recreated?); reading the whole history")
-		return aggregate{}, false, nil
+	if found && last.Sequence == snap.Sequence && matches([]jetstore.RecordedEvent{last}, snap.Sequence, agg.lastEventID) {
+		s.reads.WithLabelValues(SnapshotHit).Inc()
+		return agg, true, nil
 	}
-	if err := agg.apply(loaded.Events[1:]); err != nil {
-		return aggregate{}, false, err
+	if found && last.Sequence > snap.Sequence {
+		agg.unverified = true
+		if ok, err := s.verify(ctx, store, id, &agg); err != nil {
+			return aggregate{}, false, err
+		} else if ok {
+			s.reads.WithLabelValues(SnapshotHit).Inc()
+			return agg, true, nil
+		}
 	}
-	agg.snapSeq = snap.Sequence
-	s.reads.WithLabelValues(SnapshotHit).Inc()
-	return agg, true, nil
+	s.reads.WithLabelValues(SnapshotIgnored).Inc()
+	s.log.Warn().Str("aggregate_id", id.String()).Uint64("sequence", snap.Sequence).
+		Msg("snapshot ignored: the stream does not hold its last event at its sequence; reading the whole history")
+	return aggregate{}, false, nil
+}
+
+// verify reads the stream from the unverified aggregate's snapshot's last event on: if that
+// event is there (same sequence, same id), the events after it are folded into agg and ok is
+// true; otherwise the snapshot is unusable and agg is left as it was.
+func (s *snapshots) verify(ctx context.Context, store *jetstore.Store, id uuid.UUID, agg *aggregate) (ok bool, err error) {
+	loaded, err := store.Load(ctx, resourcestore.Ref(id), jetstore.After(agg.snapSeq-1))
+	if err != nil {
+		return false, err
+	}
+	if !matches(loaded.Events, agg.snapSeq, agg.lastEventID) || agg.lastSeq != agg.snapSeq {
+		return false, nil
+	}
+	verified := *agg
+	if err := verified.apply(loaded.Events[1:]); err != nil {
+		return false, err
+	}
+	verified.unverified = false
+	*agg = verified
+	return true, nil
 }
 
 // matches reports whether events start with the event id at sequence seq.
@@ -515,7 +557,11 @@ func (s *Service) openSnapshots(ctx context.Context, reg prometheus.Registerer) 
 	if err != nil {
 		return fmt.Errorf("commandservice: snapshot bucket %s: %w", s.opts.SnapshotBucket, err)
 	}
-	if s.snaps, err = newSnapshots(store, s.opts.RequestTimeout, s.log, reg); err != nil {
+	created, err := streamCreated(ctx, s.js, s.store.Config().Stream)
+	if err != nil {
+		return err
+	}
+	if s.snaps, err = newSnapshots(store, created, s.opts.RequestTimeout, s.log, reg); err != nil {
 		return fmt.Errorf("commandservice: metrics: %w", err)
 	}
 	s.cache.evicted = s.snaps.offer
@@ -541,4 +587,14 @@ func (s *Service) flushSnapshots(ctx context.Context) error {
 	err := s.snaps.flush(ctx, jobs)
 	s.log.Info().Int("aggregates", len(jobs)).Dur("elapsed", time.Since(start)).Err(err).Msg("snapshots of the cached aggregates written")
 	return err
+}
+
+// streamCreated returns the creation time of the stream in unix nanoseconds, which tells one
+// incarnation of a stream name from another.
+func streamCreated(ctx context.Context, js jetstream.JetStream, name string) (uint64, error) {
+	stream, err := jsx.Answered(ctx, func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, name) })
+	if err != nil {
+		return 0, fmt.Errorf("commandservice: stream %s: %w", name, unavailable(err))
+	}
+	return uint64(stream.CachedInfo().Created.UnixNano()), nil
 }

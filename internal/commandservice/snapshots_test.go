@@ -108,13 +108,13 @@ func TestSnapshotEncodingRoundTrip(t *testing.T) {
 				{Type: cr.EventTypeMetadataUpdated, ID: uuid.NewString(), Sequence: 3}, {Type: cr.EventTypeStatusChanged, ID: uuid.NewString(), Sequence: 9}}}}
 		}
 		a.snapSeq, a.unchanged = 7, map[uuid.UUID]commandResult{uuid.New(): {version: 1}} // not carried
-		data, err := a.marshalSnapshot()
+		data, err := a.marshalSnapshot(42)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := unmarshalSnapshot(data)
-		if err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
+		got, stream, err := unmarshalSnapshot(data)
+		if err != nil || stream != 42 {
+			t.Fatalf("seed %d: stream %d, %v", seed, stream, err)
 		}
 		if err := equalAggregates(got, a); err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
@@ -138,27 +138,27 @@ func TestSnapshotEncodingRefusesCorruption(t *testing.T) {
 	t.Parallel()
 	a := randomAggregate(t, 3, 40)
 	a.scattered = map[uuid.UUID]commandResult{uuid.New(): {version: a.lastSeq, events: []api.EventRef{{Type: "T", ID: "i", Sequence: 1}}}}
-	data, err := a.marshalSnapshot()
+	data, err := a.marshalSnapshot(42)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for n := range len(data) {
-		if _, err := unmarshalSnapshot(data[:n]); err == nil {
+		if _, _, err := unmarshalSnapshot(data[:n]); err == nil {
 			t.Fatalf("truncated to %d of %d bytes: no error", n, len(data))
 		}
 	}
-	if _, err := unmarshalSnapshot(append(bytes.Clone(data), 0)); err == nil {
+	if _, _, err := unmarshalSnapshot(append(bytes.Clone(data), 0)); err == nil {
 		t.Fatal("trailing byte: no error")
 	}
 	bad := bytes.Clone(data)
 	bad[0] = 9
-	if _, err := unmarshalSnapshot(bad); err == nil {
+	if _, _, err := unmarshalSnapshot(bad); err == nil {
 		t.Fatal("format 9: no error")
 	}
 	var empty aggregate
-	if data, err := empty.marshalSnapshot(); err != nil {
+	if data, err := empty.marshalSnapshot(42); err != nil {
 		t.Fatal(err)
-	} else if _, err := unmarshalSnapshot(data); err == nil {
+	} else if _, _, err := unmarshalSnapshot(data); err == nil {
 		t.Fatal("snapshot of an aggregate without events: no error")
 	}
 }
@@ -166,14 +166,14 @@ func TestSnapshotEncodingRefusesCorruption(t *testing.T) {
 func FuzzUnmarshalSnapshot(f *testing.F) {
 	for seed := range uint64(5) {
 		a := randomAggregate(f, seed, 30)
-		data, err := a.marshalSnapshot()
+		data, err := a.marshalSnapshot(42)
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		a, err := unmarshalSnapshot(data)
+		a, stream, err := unmarshalSnapshot(data)
 		if err != nil {
 			return
 		}
@@ -183,12 +183,12 @@ func FuzzUnmarshalSnapshot(f *testing.F) {
 				t.Fatalf("command %s indexed but no result", id)
 			}
 		}
-		again, err := a.marshalSnapshot()
+		again, err := a.marshalSnapshot(stream)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := unmarshalSnapshot(again)
-		if err != nil {
+		b, stream2, err := unmarshalSnapshot(again)
+		if err != nil || stream2 != stream {
 			t.Fatalf("re-decoding: %v", err)
 		}
 		if err := equalAggregates(b, a); err != nil {
@@ -344,7 +344,7 @@ func TestSnapshotBehindStreamReadsTail(t *testing.T) {
 	// Instance b, without snapshots, writes after the snapshot; it is stopped so that the
 	// next requests reach a.
 	b := startInstance(t, url, withOptions(func(o *Options) { o.NoSnapshots = true }))
-	a.svc.micro.Stop() // only b answers now
+	stopServing(t, a) // only b answers now
 	moved, err := c.UpdateMetadata(ctx, api.UpdateMetadata{Target: api.Target{AggregateID: id}, Key: "k", Value: "b"})
 	if err != nil {
 		t.Fatal(err)
@@ -368,23 +368,23 @@ func TestSnapshotBehindStreamReadsTail(t *testing.T) {
 	}
 
 	// A snapshot whose last event is not the stream's event at that sequence is ignored.
-	agg, err := unmarshalSnapshot(stale.State)
+	agg, stream, err := unmarshalSnapshot(stale.State)
 	if err != nil {
 		t.Fatal(err)
 	}
 	agg.lastEventID = uuid.New()
 	agg.state = cr.State{}
-	data, err := agg.marshalSnapshot()
+	data, err := agg.marshalSnapshot(stream)
 	if err == nil {
-		_, err = unmarshalSnapshot(data)
+		_, _, err = unmarshalSnapshot(data)
 	}
 	if err == nil {
 		t.Fatal("a snapshot of an unregistered state decoded")
 	}
-	agg, _ = unmarshalSnapshot(stale.State)
+	agg, _, _ = unmarshalSnapshot(stale.State)
 	agg.lastEventID = uuid.New()
 	agg.state = cr.Apply(agg.state, cr.MetadataUpdated{EventMeta: cr.EventMeta{EventID: agg.lastEventID, AggregateID: mustUUID(t, id)}, Key: "bogus", Value: "bogus"})
-	data, err = agg.marshalSnapshot()
+	data, err = agg.marshalSnapshot(stream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +392,7 @@ func TestSnapshotBehindStreamReadsTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	a3 := startInstance(t, url, withOptions(func(o *Options) { o.CacheSize = 1 }))
-	a2.svc.micro.Stop()
+	stopServing(t, a2)
 	if _, err := c.Get(ctx, api.Get{AggregateID: other.AggregateID}); err != nil { // something else cached
 		t.Fatal(err)
 	}
@@ -404,7 +404,28 @@ func TestSnapshotBehindStreamReadsTail(t *testing.T) {
 		t.Fatalf("after ignoring the bad snapshot: version %d, k=%q; want %d, \"b\"", got.Version, got.Metadata["k"], moved.Version)
 	}
 	if n := a3.snapshotReads(SnapshotIgnored); n != 1 {
-		t.Fatalf("%v snapshots ignored, want 1", n)
+		t.Fatalf("%v snapshots ignored, want 1 (hits %v, none %v, errors %v)", n, a3.snapshotReads(SnapshotHit), a3.snapshotReads(SnapshotNone), a3.snapshotReads(SnapshotError))
+	}
+
+	// The same at the aggregate's last sequence (the path that reads no tail): ignored too.
+	agg.lastSeq = moved.Version
+	if data, err = agg.marshalSnapshot(stream); err != nil {
+		t.Fatal(err)
+	}
+	if err := snaps.Put(ctx, ref, jetstore.Snapshot{State: data, Sequence: moved.Version, SchemaVersion: snapshotSchema}); err != nil {
+		t.Fatal(err)
+	}
+	a4 := startInstance(t, url, withOptions(func(o *Options) { o.CacheSize = 1 }))
+	stopServing(t, a3)
+	got, err = c.Get(ctx, api.Get{AggregateID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, bogus := got.Metadata["bogus"]; bogus || got.Version != moved.Version || got.Metadata["k"] != "b" {
+		t.Fatalf("after ignoring the bad current snapshot: %+v", got)
+	}
+	if n := a4.snapshotReads(SnapshotIgnored); n != 1 {
+		t.Fatalf("%v current snapshots ignored, want 1", n)
 	}
 }
 
@@ -566,5 +587,135 @@ func TestRunPrimeSnapshots(t *testing.T) {
 	}
 	if n != 3 {
 		t.Fatalf("%d snapshots in the bucket, want 3", n)
+	}
+}
+
+// stopServing unsubscribes the instance's endpoints and waits until the server has them gone,
+// so that the next request (sent on another connection) cannot reach it.
+func stopServing(t testing.TB, in *instance) {
+	t.Helper()
+	if err := in.svc.micro.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStaleSnapshotForCommands: a command is decided on a snapshot without checking the
+// stream first; when another instance wrote since, a refusal on the stale state is not
+// reported (the tail is read and the command decided again) and an append on it conflicts and
+// is retried on the refreshed state.
+func TestStaleSnapshotForCommands(t *testing.T) {
+	t.Parallel()
+	url := natstest.RunServer(t).ClientURL()
+	ctx := testCtx(t)
+	c := newClient(t, url)
+	small := withOptions(func(o *Options) { o.CacheSize = 1 })
+
+	a := startInstance(t, url, small)
+	x, err := c.Register(ctx, api.Register{Hostname: "stale-x", ResourceType: "vm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := c.Register(ctx, api.Register{Hostname: "stale-y", ResourceType: "vm"}) // evicts x: snapshot
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSnapshotWrites(t, a, 1)
+	stopServing(t, a)
+	// Another instance, without snapshots, adds a policy to x.
+	b := startInstance(t, url, withOptions(func(o *Options) { o.NoSnapshots = true }))
+	first := newID()
+	if _, err := c.AddPolicy(ctx, api.AddPolicy{Target: api.Target{AggregateID: x.AggregateID}, PolicyID: first}); err != nil {
+		t.Fatal(err)
+	}
+	stopServing(t, b)
+
+	// Removing it is refused on the snapshot's state (no such policy), allowed now.
+	a2 := startInstance(t, url, small)
+	r, err := c.RemovePolicy(ctx, api.RemovePolicy{Target: api.Target{AggregateID: x.AggregateID}, PolicyID: first})
+	if err != nil {
+		t.Fatalf("a command refused on a stale snapshot's state: %v", err)
+	}
+	if len(r.Events) != 1 || a2.snapshotReads(SnapshotHit) != 1 {
+		t.Fatalf("reply %+v, %v snapshot hits; want one event from a snapshot", r, a2.snapshotReads(SnapshotHit))
+	}
+	// a2 evicts x (snapshot at r.Version); then another instance writes x again.
+	if _, err := c.Get(ctx, api.Get{AggregateID: y.AggregateID}); err != nil {
+		t.Fatal(err)
+	}
+	waitSnapshotWrites(t, a2, 1)
+	stopServing(t, a2)
+	b2 := startInstance(t, url, withOptions(func(o *Options) { o.NoSnapshots = true }))
+	moved, err := c.AddPolicy(ctx, api.AddPolicy{Target: api.Target{AggregateID: x.AggregateID}, PolicyID: newID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopServing(t, b2)
+
+	// A command that the stale state allows: its append conflicts, the tail is read, retried.
+	a3 := startInstance(t, url, small)
+	policy := newID()
+	r, err = c.AddPolicy(ctx, api.AddPolicy{Target: api.Target{AggregateID: x.AggregateID}, PolicyID: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Version <= moved.Version || r.Duplicate {
+		t.Fatalf("reply %+v after the other instance's write at %d", r, moved.Version)
+	}
+	if n := a3.counter(t, a3.svc.metrics.conflicts); n != 1 {
+		t.Fatalf("%v conflicts, want 1 (the append on the stale snapshot)", n)
+	}
+	got, err := c.Get(ctx, api.Get{AggregateID: x.AggregateID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Policies) != 2 || got.Version != r.Version {
+		t.Fatalf("resource %+v, want 2 policies at %d", got, r.Version)
+	}
+}
+
+// TestSnapshotOfAnotherStreamIgnored: a snapshot stamped with another incarnation of the
+// stream (a stream deleted and created again under the same name, the bucket kept) is not
+// used, even by a command, which does not check the stream before deciding.
+func TestSnapshotOfAnotherStreamIgnored(t *testing.T) {
+	t.Parallel()
+	url := natstest.RunServer(t).ClientURL()
+	ctx := testCtx(t)
+	c := newClient(t, url)
+	a := startInstance(t, url)
+	x, err := c.Register(ctx, api.Register{Hostname: "incarnation", ResourceType: "vm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.svc.Shutdown(ctx); err != nil { // writes x's snapshot
+		t.Fatal(err)
+	}
+	snaps, err := jetstore.OpenSnapshotStore(snapshotBucket(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := resourcestore.Ref(mustUUID(t, x.AggregateID))
+	snap, err := snaps.Get(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agg, stream, err := unmarshalSnapshot(snap.State)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.State, err = agg.marshalSnapshot(stream + 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := snaps.Put(ctx, ref, snap); err != nil {
+		t.Fatal(err)
+	}
+	b := startInstance(t, url)
+	if _, err := c.AddPolicy(ctx, api.AddPolicy{Target: api.Target{AggregateID: x.AggregateID}, PolicyID: newID()}); err != nil {
+		t.Fatal(err)
+	}
+	if ignored, hits := b.snapshotReads(SnapshotIgnored), b.snapshotReads(SnapshotHit); ignored != 1 || hits != 0 {
+		t.Fatalf("%v snapshots ignored and %v used, want 1 and 0", ignored, hits)
 	}
 }

@@ -317,3 +317,27 @@ func testUpcasting(t *testing.T, e env) {
 		t.Fatalf("upcaster without function: %v", err)
 	}
 }
+
+func testLastEvent(t *testing.T, e env) {
+	st, agg := e.Store, newAgg(t)
+	if _, ok, err := st.LastEvent(ctxT(t), agg); err != nil || ok {
+		t.Fatalf("last event of an aggregate without events: ok %v, %v", ok, err)
+	}
+	var head uint64
+	for n := 1; n <= 3; n++ {
+		evs := newEvents(n, "Last") // atomic batches too: the last event is the batch's last
+		head = mustAppend(t, st, agg, head, evs).LastSequence
+		// Another aggregate's event after it: the last event is per aggregate.
+		appendOneByOne(t, st, newAgg(t), 1)
+		last, ok, err := st.LastEvent(ctxT(t), agg)
+		if err != nil || !ok {
+			t.Fatalf("last event after %d appends: ok %v, %v", n, ok, err)
+		}
+		if want := evs[n-1]; last.Sequence != head || last.ID != want.ID || last.Aggregate != agg {
+			t.Fatalf("last event %d %s of %v, want %d %s of %v", last.Sequence, last.ID, last.Aggregate, head, want.ID, agg)
+		}
+	}
+	if _, _, err := st.LastEvent(ctxT(t), jetstore.AggregateRef{Type: "bad type", ID: "x"}); err == nil {
+		t.Fatal("last event of an invalid aggregate ref: no error")
+	}
+}

@@ -93,6 +93,7 @@ func runConformance(t *testing.T, start setup) {
 		{"RetryOfLostReply", testRetryOfLostReply},
 		{"ConflictReportsActual", testConflictReportsActual},
 		{"TailLoad", testTailLoad},
+		{"LastEvent", testLastEvent},
 		{"UpToSequence", testUpToSequence},
 		{"UpToTime", testUpToTime},
 		{"LongAggregate", testLongAggregate},

@@ -126,6 +126,41 @@ func (s *Store) directGetMsg(m *nats.Msg) (*jetstream.RawStreamMsg, error) {
 		// A server before 2.11 ignores "batch" and answers with one plain direct get reply.
 		return nil, &unavailableError{err: fmt.Errorf("direct get on stream %s: reply without Nats-Num-Pending (server older than 2.11?): batch direct get unsupported", s.cfg.Stream)}
 	}
+	return s.directReply(m)
+}
+
+// directLast reads the last message on subject with one (non-batch) direct get, answered by any
+// replica; a subject without messages is jetstream.ErrMsgNotFound.
+func (s *Store) directLast(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
+	body, err := json.Marshal(struct {
+		LastFor string `json:"last_by_subj"`
+	}{subject})
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.js.Options().DefaultTimeout)
+		defer cancel()
+	}
+	m, err := s.js.Conn().RequestWithContext(ctx, s.apiSubject("DIRECT.GET."+s.cfg.Stream), body)
+	if err != nil {
+		return nil, err
+	}
+	if len(m.Data) == 0 {
+		switch status := m.Header.Get("Status"); status {
+		case "":
+		case statusNotFound:
+			return nil, jetstream.ErrMsgNotFound
+		default:
+			return nil, &unavailableError{err: fmt.Errorf("direct get on stream %s: status %s %s", s.cfg.Stream, status, m.Header.Get("Description"))}
+		}
+	}
+	return s.directReply(m)
+}
+
+// directReply reads the stored message of a direct get reply from its headers and data.
+func (s *Store) directReply(m *nats.Msg) (*jetstream.RawStreamMsg, error) {
 	bad := func(header, value string) error {
 		return fmt.Errorf("direct get on stream %s: invalid reply: %s header %q", s.cfg.Stream, header, value)
 	}

@@ -185,6 +185,35 @@ func (w *replicaWait) wait(ctx context.Context, limit time.Duration) error {
 	}
 }
 
+// LastEvent returns the aggregate's last event, ok false when it has none, with one request (on
+// a replicated stream through the leader, so that a write already acknowledged is seen, as Load
+// sees it). It tells cheaply whether a state folded up to some sequence, a snapshot's or a
+// cache's, is current: Load After that sequence also answers, but the server's count of the
+// messages left, which a batch read reports, can cost a scan of a message block.
+func (s *Store) LastEvent(ctx context.Context, agg AggregateRef) (RecordedEvent, bool, error) {
+	subject, err := s.Subject(agg)
+	if err != nil {
+		return RecordedEvent{}, false, err
+	}
+	var m *jetstream.RawStreamMsg
+	if s.cfg.Replicas == 1 || s.staleReads {
+		m, err = s.directLast(ctx, subject)
+	} else {
+		m, err = s.leaderGet(ctx, msgGetRequest{LastFor: subject})
+	}
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return RecordedEvent{}, false, nil
+	}
+	if err != nil {
+		return RecordedEvent{}, false, fmt.Errorf("jetstore: last event of %s: %w", agg, classify(err))
+	}
+	e, err := s.decode(m)
+	if err != nil {
+		return RecordedEvent{}, false, err
+	}
+	return e, true, nil
+}
+
 // leaderLast returns the last sequence on subject according to the stream leader, 0 when the
 // subject is empty or when the stream has one replica (its direct gets are always current) or
 // stale reads were chosen.
