@@ -108,7 +108,7 @@ func newMetrics(reg prometheus.Registerer, cacheLen func() int) (*metrics, error
 		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "cache_hits_total",
 			Help: "Requests that found their aggregate's state in the cache."}),
 		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "cache_misses_total",
-			Help: "Requests that loaded their aggregate's whole history."}),
+			Help: "Requests that did not find their aggregate in the cache and loaded it (from its snapshot, see snapshot_reads_total, or its whole history)."}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "requests_in_flight",
 			Help: "Requests being processed."}),
 	}
