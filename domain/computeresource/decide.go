@@ -28,11 +28,8 @@ const MetadataKeyCharacters = "[A-Za-z0-9._/-]"
 // ErrAlreadyRegistered), then decommissioned (ErrDecommissioned, for every command), then
 // the command's rule. A command that would change nothing returns no events and no error.
 func Decide(s State, c Command) ([]Event, error) {
-	if c == nil {
-		return nil, &FieldError{Field: "command", Reason: "required"}
-	}
-	if err := validateCommand(c); err != nil {
-		return nil, fmt.Errorf("%s: %w", c.CommandName(), err)
+	if err := Validate(c); err != nil {
+		return nil, err
 	}
 	if s.Registered() && c.AggregateID() != s.id {
 		return nil, fmt.Errorf("%s: %w: command for %s, state of %s", c.CommandName(), ErrWrongAggregate, c.AggregateID(), s.id)
@@ -175,6 +172,20 @@ func (d *decision) emit(e Event) []Event {
 }
 
 // validateCommand checks the command's own values, independently of any state.
+// Validate checks a command's own values, without a state: nil, or the error (ErrInvalidInput)
+// that Decide returns for the command whatever the state (Decide may refuse more, for example a
+// command addressed to another resource). An edge that validates requests before deciding them
+// needs no state for it.
+func Validate(c Command) error {
+	if c == nil {
+		return &FieldError{Field: "command", Reason: "required"}
+	}
+	if err := validateCommand(c); err != nil {
+		return fmt.Errorf("%s: %w", c.CommandName(), err)
+	}
+	return nil
+}
+
 func validateCommand(c Command) error {
 	m := c.Metadata()
 	switch {

@@ -3,6 +3,7 @@ package computeresource
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -546,4 +547,44 @@ func ExampleDecide() {
 	// Output:
 	// ResourceRegistered web-01.example.com provisioning virtual_machine compute
 	// true change_status: rule violated: activation precondition not met: provisioning -> active needs an assigned organization and location
+}
+
+// TestValidateIsDecidesInputCheck: for random commands, valid and not, Validate reports exactly
+// the ErrInvalidInput errors Decide reports against the empty state, and Decide reports Validate's
+// error against any state.
+func TestValidateIsDecidesInputCheck(t *testing.T) {
+	t.Parallel()
+	invalid := 0
+	states := randomStates(t, 5, 20)
+	for seq := range 50 {
+		g := &commandGen{rng: rand.New(rand.NewPCG(uint64(seq), 11)), id: uid(fmt.Sprint("validate", seq))}
+		for range 40 {
+			c := g.next()
+			verr := Validate(c)
+			if verr != nil {
+				invalid++
+				if !errors.Is(verr, ErrInvalidInput) {
+					t.Fatalf("Validate(%T) = %v, not ErrInvalidInput", c, verr)
+				}
+			}
+			// Against the empty state, Decide's input errors are exactly Validate's.
+			_, derr := Decide(State{}, c)
+			if isInput := errors.Is(derr, ErrInvalidInput); isInput != (verr != nil) || isInput && derr.Error() != verr.Error() {
+				t.Fatalf("%T: Validate %v, Decide %v", c, verr, derr)
+			}
+			// Against any state, Validate's error is Decide's (which may add its own, such as a
+			// command addressed to another resource).
+			for _, s := range states[len(states)-3:] {
+				if _, derr := Decide(s, c); verr != nil && (derr == nil || derr.Error() != verr.Error()) {
+					t.Fatalf("%T: Validate %v, Decide %v", c, verr, derr)
+				}
+			}
+		}
+	}
+	if invalid == 0 {
+		t.Fatal("no invalid command drawn")
+	}
+	if err := Validate(nil); !errors.Is(err, ErrInvalidInput) {
+		t.Fatalf("Validate(nil) = %v", err)
+	}
 }

@@ -200,9 +200,8 @@ func decodeCommand(name string, data []byte, maxBytes int, now time.Time) (cr.Co
 	if err != nil {
 		return nil, err
 	}
-	// Decide checks the command's own values before anything else; against the empty state
-	// it has no other effect.
-	if _, err := cr.Decide(cr.State{}, cmd); errors.Is(err, cr.ErrInvalidInput) {
+	// The domain checks the command's own values (Decide does the same first).
+	if err := cr.Validate(cmd); err != nil {
 		return nil, err
 	}
 	return cmd, nil
