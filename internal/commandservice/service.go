@@ -344,9 +344,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("commandservice: shutdown: requests still in flight: %w", ctx.Err())
 	}
-	if err := s.flushSnapshots(ctx); err != nil {
-		return fmt.Errorf("commandservice: shutdown: %w", err)
-	}
+	s.flushSnapshots(ctx)
 	if stopErr != nil && !errors.Is(stopErr, nats.ErrConnectionClosed) {
 		return fmt.Errorf("commandservice: stop micro service: %w", stopErr)
 	}

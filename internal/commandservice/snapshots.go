@@ -318,7 +318,7 @@ func newSnapshots(store *jetstore.SnapshotStore, stream uint64, timeout time.Dur
 		reads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "snapshot_reads_total",
 			Help: "Snapshot reads on cache misses, by outcome (hit, none, ignored, error)."}, []string{"outcome"}),
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "snapshot_writes_total",
-			Help: "Snapshots of evicted aggregates, by outcome (written, dropped, too_large, error)."}, []string{"outcome"}),
+			Help: "Snapshots written in the background (aggregates evicted from the cache, and those cached at shutdown), by outcome (written, dropped, too_large, error)."}, []string{"outcome"}),
 		bytes: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "snapshot_bytes",
 			Help: "Size of the snapshots written.", Buckets: prometheus.ExponentialBuckets(256, 4, 8)}),
 	}
@@ -570,10 +570,16 @@ func (s *Service) openSnapshots(ctx context.Context, reg prometheus.Registerer) 
 
 // flushSnapshots writes the snapshots of the cached aggregates that moved past theirs, so that
 // the next instance to need them does not read their whole history, then stops the writers.
-// Call it once no request is in flight.
-func (s *Service) flushSnapshots(ctx context.Context) error {
+// Call it once no request is in flight. It takes at most half of ctx's remaining time (the
+// connection's drain needs the rest) and only logs a failure: snapshots are an optimisation.
+func (s *Service) flushSnapshots(ctx context.Context) {
 	if s.snaps == nil {
-		return nil
+		return
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Until(deadline)/2)
+		defer cancel()
 	}
 	var jobs []snapshotJob
 	s.cache.mu.Lock()
@@ -584,9 +590,12 @@ func (s *Service) flushSnapshots(ctx context.Context) error {
 	}
 	s.cache.mu.Unlock()
 	start := time.Now()
-	err := s.snaps.flush(ctx, jobs)
-	s.log.Info().Int("aggregates", len(jobs)).Dur("elapsed", time.Since(start)).Err(err).Msg("snapshots of the cached aggregates written")
-	return err
+	if err := s.snaps.flush(ctx, jobs); err != nil {
+		s.log.Warn().Err(err).Int("aggregates", len(jobs)).Dur("elapsed", time.Since(start)).
+			Msg("snapshots of the cached aggregates not all written; their next loads read their whole history")
+		return
+	}
+	s.log.Info().Int("aggregates", len(jobs)).Dur("elapsed", time.Since(start)).Msg("snapshots of the cached aggregates written")
 }
 
 // streamCreated returns the creation time of the stream in unix nanoseconds, which tells one
