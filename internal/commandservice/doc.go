@@ -39,20 +39,24 @@
 //
 // # Snapshots
 //
-// An aggregate evicted from the cache, and on shutdown every cached aggregate, is written in
-// the background to the key-value bucket -snapshot-bucket (history 1) if it moved past its last
-// snapshot: its state, its last event (sequence and id), the command-id index described below
-// and the hashes of the values it held. A cache miss reads the snapshot, then the stream from
-// the snapshot's last event on (jetstore.After(sequence-1)): the server finds that message at
-// once, and from its subject index that nothing, or only what other instances wrote since,
-// follows; a full load of an aggregate whose events are spread over a large stream instead
-// walks every message block in between. The snapshot is used only if the stream holds its last
-// event at its sequence; otherwise (a stream recreated under an old bucket, a corrupt or
-// foreign entry, another schema) it is ignored and the whole history read. Writes go through
-// four queues of 1,024 (by aggregate id, so one aggregate's snapshots are stored in order); a
-// full queue drops the snapshot. Outcomes are counted in
-// cim_command_service_snapshot_reads_total and _writes_total. Snapshots over 512 KB (about
-// 12,000 events) are not written. -snapshots=false turns all of it off.
+// An aggregate evicted from the cache, and on shutdown every cached aggregate (within half the
+// shutdown time left), is written in the background to the key-value bucket -snapshot-bucket
+// (history 1) if it moved past its last snapshot: its state, its last event (sequence and id),
+// the command-id index described below, the hashes of the values it held, and the creation time
+// of the event stream. A cache miss reads the snapshot (one direct get) instead of the history,
+// whose events may be spread over the whole stream (the server then walks every message block in
+// between). A command decides on it as on a cached state: the append is conditional on the
+// snapshot's sequence, so a stale snapshot conflicts and is refreshed, and a refusal or a
+// command that changes nothing on it is only reported after refresh, which first checks that
+// the stream holds the snapshot's last event at its sequence (else the whole history is read).
+// A query checks the aggregate's last event (jetstore.LastEvent) before answering from it. A
+// snapshot of another incarnation of the stream (deleted and created again under the same
+// name), of another schema, or corrupt, is ignored. Writes go through four queues of 1,024 (by
+// aggregate id, so one aggregate's snapshots are stored in order); a full queue drops the
+// snapshot. Snapshots over 512 KB (about 12,000 events) are not written. Outcomes are counted in
+// cim_command_service_snapshot_reads_total and _writes_total. -snapshots=false turns all of it
+// off; `command-service -prime-snapshots` writes every aggregate's snapshot from the stream (after
+// importing a history, or losing the bucket).
 //
 // # Idempotency: what a re-sent command id gets
 //
