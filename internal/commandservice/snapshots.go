@@ -19,19 +19,16 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Snapshots of aggregates.
+// Snapshots of aggregates (see the package documentation for the behaviour).
 //
 // Loading an aggregate whose events are spread over a large stream makes the server walk every
-// message block between its first and its last event (BENCHMARKS.md: 5 ms at 10^3 events, 99 ms
-// at 10^6, for 100 events). An aggregate evicted from the cache is therefore written, in the
-// background, to a key-value bucket (jetstore.SnapshotStore) with everything the cache knew of
-// it: the state and the command-id index that idempotency needs. A cache miss reads the
-// snapshot and then the stream from the snapshot's own last event on: the server finds that
-// message at once and, from the subject index, that nothing (or only the few newer events)
-// follows. The first event read must be the snapshot's last event, same sequence and id, or the
-// snapshot is ignored (a stream recreated under an old bucket, a corrupt entry) and the whole
-// history is read. Snapshots are an optimisation: any failure to read or write one costs a full
-// load, never a wrong reply.
+// message block between its first and its last event (BENCHMARKS.md: 73 ms for 100 events spread
+// over 10^6). An aggregate evicted from the cache is therefore written, in the background, to a
+// key-value bucket (jetstore.SnapshotStore) with everything the cache knew of it: the state and
+// the command-id index that idempotency needs. A miss reads the snapshot; a command trusts it
+// (load with current false: its append is conditional on the snapshot's sequence, and refresh
+// checks it before any refusal), a query checks the aggregate's last event first. Snapshots are
+// an optimisation: any failure to read or write one costs a full load, never a wrong reply.
 
 // snapshotSchema is the SchemaVersion of the command service's snapshots (the encoding of
 // marshalSnapshot). Snapshots of another version are ignored.
