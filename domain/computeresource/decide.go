@@ -250,30 +250,36 @@ func requireID(field string, zero bool) error {
 }
 
 func checkPrintable(field, v string, max int) error {
-	reason := fmt.Sprintf("must be 1-%d printable characters", max)
+	// The reason is only built for a refusal: this runs for every command that sets a value.
+	fail := func(detail string) error {
+		return &FieldError{Field: field, Value: v, Reason: fmt.Sprintf("must be 1-%d printable characters", max) + detail}
+	}
 	if !utf8.ValidString(v) {
-		return &FieldError{Field: field, Value: v, Reason: reason + " (not valid UTF-8)"}
+		return fail(" (not valid UTF-8)")
 	}
 	n := utf8.RuneCountInString(v)
 	if n == 0 || n > max {
-		return &FieldError{Field: field, Value: v, Reason: fmt.Sprintf("%s (has %d)", reason, n)}
+		return fail(fmt.Sprintf(" (has %d)", n))
 	}
 	for _, r := range v {
 		if !unicode.IsPrint(r) {
-			return &FieldError{Field: field, Value: v, Reason: fmt.Sprintf("%s (contains %U)", reason, r)}
+			return fail(fmt.Sprintf(" (contains %U)", r))
 		}
 	}
 	return nil
 }
 
 func checkMetadataKey(k string) error {
-	reason := fmt.Sprintf("must be 1-%d characters from %s", MaxMetadataKeyLength, MetadataKeyCharacters)
+	fail := func(detail string) error {
+		return &FieldError{Field: "metadata_key", Value: k,
+			Reason: fmt.Sprintf("must be 1-%d characters from %s", MaxMetadataKeyLength, MetadataKeyCharacters) + detail}
+	}
 	if len(k) == 0 || len(k) > MaxMetadataKeyLength {
-		return &FieldError{Field: "metadata_key", Value: k, Reason: fmt.Sprintf("%s (has %d)", reason, utf8.RuneCountInString(k))}
+		return fail(fmt.Sprintf(" (has %d)", utf8.RuneCountInString(k)))
 	}
 	for _, r := range k {
 		if r >= utf8.RuneSelf || !isMetadataKeyChar(byte(r)) {
-			return &FieldError{Field: "metadata_key", Value: k, Reason: fmt.Sprintf("%s (contains %q)", reason, r)}
+			return fail(fmt.Sprintf(" (contains %q)", r))
 		}
 	}
 	return nil

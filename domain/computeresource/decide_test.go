@@ -588,3 +588,27 @@ func TestValidateIsDecidesInputCheck(t *testing.T) {
 		t.Fatalf("Validate(nil) = %v", err)
 	}
 }
+
+// TestValueCheckMessages pins the reasons given for bad free-text values and metadata keys
+// (clients show them to people).
+func TestValueCheckMessages(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{checkPrintable("asset_tag", "", 64), "must be 1-64 printable characters (has 0)"},
+		{checkPrintable("model", "a\x00", 8), "must be 1-8 printable characters (contains U+0000)"},
+		{checkPrintable("model", "\xff", 8), "must be 1-8 printable characters (not valid UTF-8)"},
+		{checkMetadataKey("bad key"), fmt.Sprintf("must be 1-%d characters from %s (contains ' ')", MaxMetadataKeyLength, MetadataKeyCharacters)},
+		{checkMetadataKey(""), fmt.Sprintf("must be 1-%d characters from %s (has 0)", MaxMetadataKeyLength, MetadataKeyCharacters)},
+	} {
+		var fe *FieldError
+		if !errors.As(c.err, &fe) || fe.Reason != c.want {
+			t.Errorf("reason %v, want %q", c.err, c.want)
+		}
+	}
+	if checkPrintable("model", "R740", 8) != nil || checkMetadataKey("team") != nil {
+		t.Error("valid values refused")
+	}
+}
