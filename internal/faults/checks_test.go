@@ -234,6 +234,26 @@ func (w *world) checkDeadLetters() {
 	}
 }
 
+// waitDurables waits until the event stream has a consumer of each name.
+func (w *world) waitDurables(names ...string) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(w.ctx, recoveryDeadline)
+	defer cancel()
+	for _, name := range names {
+		for {
+			_, err := w.js.Consumer(ctx, jetstore.DefaultStream, name)
+			if err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				w.t.Fatalf("consumer %s not there within %s: %v", name, recoveryDeadline, err)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}
+
 // consumers counts the server's consumers of the account.
 func (w *world) consumers() int {
 	w.t.Helper()
