@@ -30,7 +30,16 @@ const (
 const (
 	defaultSeeds    = "1,2"
 	defaultDuration = 25 * time.Second
+	// smallCache is the command instances' cache size for even seeds.
+	smallCache = 8
 )
+
+func cacheLabel(size int) string {
+	if size == 0 {
+		return "default"
+	}
+	return fmt.Sprintf("of %d (misses load from snapshots)", size)
+}
 
 // TestFaults runs the fault-injection scenario once per seed. A failure names the seed and the
 // command that replays it.
@@ -108,7 +117,14 @@ func runSeed(t *testing.T, seed uint64, d time.Duration) {
 
 	t0 := time.Now()
 	t.Cleanup(func() { t.Logf("seed %d took %s in all", seed, time.Since(t0).Round(time.Millisecond)) })
-	w := newWorld(t, ctx, testLogger(t), withNeo4j())
+	// Even seeds run the command instances with a cache of 8 aggregates: most commands on the
+	// 40 cold aggregates then miss the cache and load from the snapshot their eviction wrote,
+	// under the same faults.
+	cacheSize := 0
+	if seed%2 == 0 {
+		cacheSize = smallCache
+	}
+	w := newWorld(t, ctx, testLogger(t), withNeo4j(), cacheSize)
 	rec := newRecorder()
 	l := newLoad(loadConfig{clients: 6, hot: 3, cold: 40}, seed, w.cluster.ClientURL(), rec)
 	l.setup(ctx, t)
@@ -121,8 +137,8 @@ func runSeed(t *testing.T, seed uint64, d time.Duration) {
 
 	t.Logf("set up in %s", time.Since(t0).Round(time.Millisecond))
 	schedule := Schedule(seed, d, w.kinds())
-	t.Logf("seed %d, load %s, %d clients, %d hot and %d cold aggregates; faults:\n%s",
-		seed, d, l.cfg.clients, l.cfg.hot, l.cfg.cold, FormatSchedule(schedule))
+	t.Logf("seed %d, load %s, %d clients, %d hot and %d cold aggregates, command cache %s; faults:\n%s",
+		seed, d, l.cfg.clients, l.cfg.hot, l.cfg.cold, cacheLabel(cacheSize), FormatSchedule(schedule))
 
 	// The load runs for d, and on until a while after the last fault has recovered.
 	loadCtx, stopLoad := context.WithCancel(ctx)
@@ -164,6 +180,12 @@ func runSeed(t *testing.T, seed uint64, d time.Duration) {
 	}
 	w.checkDeadLetters()
 	w.checkConsumers(baseConsumers)
+	if hits := w.liveSnapshotHits(); cacheSize > 0 {
+		t.Logf("command instances loaded %v cache misses from snapshots", hits)
+		if hits == 0 {
+			t.Errorf("a run with a command cache of %d loaded no aggregate from a snapshot: the snapshot path went untested", cacheSize)
+		}
+	}
 	t.Logf("%s: checked", time.Since(start).Round(time.Millisecond))
 
 }

@@ -53,7 +53,7 @@ func TestSoak(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d+5*time.Minute)
 	defer cancel()
-	w := newWorld(t, ctx, testLogger(t), withNeo4j())
+	w := newWorld(t, ctx, testLogger(t), withNeo4j(), 0)
 	rec := newRecorder()
 	rec.discard = true
 	l := newLoad(loadConfig{clients: 4, hot: 3, cold: 200}, 1, w.cluster.ClientURL(), rec)

@@ -53,11 +53,53 @@ type world struct {
 	metrics *metricsProc
 	neo4j   [neo4jReplicas]*neo4jProc
 	driver  neo4j.DriverWithContext // nil without Neo4j
+
+	cacheSize int // of the command instances; 0: the default
+	// snapshotHits counts the cache misses that the stopped instances loaded from snapshots.
+	mu           sync.Mutex // guards snapshotHits (instances stop concurrently)
+	snapshotHits float64
 }
 
-func newWorld(t *testing.T, ctx context.Context, log zerolog.Logger, withNeo4j bool) *world {
+// snapshotHits returns the cache misses an instance loaded from snapshots.
+func snapshotHits(t *testing.T, reg *prometheus.Registry) float64 {
 	t.Helper()
-	w := &world{t: t, ctx: ctx, log: log}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather the instance's metrics: %v", err)
+	}
+	for _, f := range families {
+		if f.GetName() != "cim_command_service_snapshot_reads_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == commandservice.SnapshotHit {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// liveSnapshotHits is snapshotHits over the stopped and the running instances.
+func (w *world) liveSnapshotHits() float64 {
+	w.mu.Lock()
+	n := w.snapshotHits
+	w.mu.Unlock()
+	for _, in := range w.cmd {
+		if in != nil {
+			n += snapshotHits(w.t, in.reg)
+		}
+	}
+	return n
+}
+
+// newWorld starts the system. cacheSize is the command instances' -cache-size (0: the default);
+// a small one makes most commands miss the cache and load their aggregate from its snapshot.
+func newWorld(t *testing.T, ctx context.Context, log zerolog.Logger, withNeo4j bool, cacheSize int) *world {
+	t.Helper()
+	w := &world{t: t, ctx: ctx, log: log, cacheSize: cacheSize}
 	if withNeo4j {
 		w.driver = neo4jtest.Acquire(t)
 		if err := neo4jprojector.EnsureSchema(ctx, w.driver, ""); err != nil {
@@ -99,6 +141,7 @@ type cmdInstance struct {
 	svc  *commandservice.Service
 	nc   *nats.Conn
 	kill *KillSwitch
+	reg  *prometheus.Registry
 }
 
 func (w *world) startInstance(slot int) {
@@ -112,15 +155,19 @@ func (w *world) startInstance(slot int) {
 	ks.OnFire(nc.Close)
 	opts := commandservice.DefaultOptions()
 	opts.RequestTimeout = serviceTimeout
+	if w.cacheSize > 0 {
+		opts.CacheSize = w.cacheSize
+	}
 	ctx, cancel := context.WithTimeout(w.ctx, 60*time.Second)
 	defer cancel()
+	reg := prometheus.NewRegistry()
 	svc, err := commandservice.New(ctx, nc, jetstore.Config{Replicas: 3}, opts,
-		w.log.With().Int("instance", slot).Logger(), prometheus.NewRegistry())
+		w.log.With().Int("instance", slot).Logger(), reg)
 	if err != nil {
 		nc.Close()
 		w.t.Fatalf("instance %d: start: %v", slot, err)
 	}
-	w.cmd[slot] = &cmdInstance{svc: svc, nc: nc, kill: ks}
+	w.cmd[slot] = &cmdInstance{svc: svc, nc: nc, kill: ks, reg: reg}
 }
 
 // stopInstance shuts an instance down gracefully (or cleans up after a killed one).
@@ -135,6 +182,10 @@ func (w *world) stopInstance(slot int) {
 		w.t.Errorf("instance %d: shutdown: %v", slot, err)
 	}
 	in.nc.Close()
+	hits := snapshotHits(w.t, in.reg)
+	w.mu.Lock()
+	w.snapshotHits += hits
+	w.mu.Unlock()
 	w.cmd[slot] = nil
 }
 
