@@ -58,31 +58,63 @@ func (n *Node) Restart() {
 	if n.srv != nil {
 		n.t.Fatalf("natstest: restart of running node %s", n.Name())
 	}
+	if err := n.start(); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// start starts the node; the error says why it did not become ready (a port another process
+// took between its choice and the server's bind, a slow start).
+func (n *Node) start() error {
 	opts := n.opts
 	s, err := server.NewServer(&opts)
 	if err != nil {
-		n.t.Fatalf("natstest: new server %s: %v", n.Name(), err)
+		return fmt.Errorf("natstest: new server %s: %w", n.Name(), err)
 	}
 	go s.Start()
 	if !s.ReadyForConnections(20 * time.Second) {
 		s.Shutdown()
-		n.t.Fatalf("natstest: server %s not ready", n.Name())
+		s.WaitForShutdown()
+		return fmt.Errorf("natstest: server %s not ready (client port %d) after 20s", n.Name(), n.opts.Port)
 	}
 	n.srv = s
+	return nil
 }
 
 // RunServer starts a single JetStream node on a free loopback port; it is shut down when the test
 // ends.
 func RunServer(t testing.TB, opts ...Option) *Node {
 	t.Helper()
-	o := baseOptions(t, "single", testkit.FreePort(t))
-	for _, f := range opts {
-		f(&o)
+	var n *Node
+	err := retryStart(t, func() error {
+		o := baseOptions(t, "single", testkit.FreePort(t))
+		for _, f := range opts {
+			f(&o)
+		}
+		n = &Node{t: t, opts: o}
+		return n.start()
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	n := &Node{t: t, opts: o}
-	n.Restart()
 	t.Cleanup(n.Shutdown)
 	return n
+}
+
+// startAttempts bounds the first starts of a server or cluster: ports are chosen free but bound
+// only later, and a test process running beside this one can take one in between.
+const startAttempts = 3
+
+func retryStart(t testing.TB, start func() error) error {
+	t.Helper()
+	var err error
+	for attempt := range startAttempts {
+		if err = start(); err == nil {
+			return nil
+		}
+		t.Logf("natstest: start attempt %d of %d: %v; again on new ports", attempt+1, startAttempts, err)
+	}
+	return err
 }
 
 // Cluster is an in-process JetStream cluster on loopback.
@@ -94,34 +126,46 @@ type Cluster struct {
 // sees every peer, so that streams can be created at once.
 func RunCluster(t testing.TB, size int, opts ...Option) *Cluster {
 	t.Helper()
-	clientPorts := make([]int, size)
-	routePorts := make([]int, size)
-	routes := make([]string, size)
-	for i := range size {
-		clientPorts[i] = testkit.FreePort(t)
-		routePorts[i] = testkit.FreePort(t)
-		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i])
-	}
 	c := &Cluster{}
-	for i := range size {
-		o := baseOptions(t, fmt.Sprintf("n%d", i+1), clientPorts[i])
-		o.Cluster = server.ClusterOpts{Name: "natstest", Host: "127.0.0.1", Port: routePorts[i]}
-		o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
-		for _, f := range opts {
-			f(&o)
+	t.Cleanup(func() { c.shutdown() })
+	err := retryStart(t, func() error {
+		c.shutdown()
+		c.Nodes = nil
+		clientPorts := make([]int, size)
+		routePorts := make([]int, size)
+		routes := make([]string, size)
+		for i := range size {
+			clientPorts[i] = testkit.FreePort(t)
+			routePorts[i] = testkit.FreePort(t)
+			routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i])
 		}
-		c.Nodes = append(c.Nodes, &Node{t: t, opts: o})
-	}
-	for _, n := range c.Nodes {
-		n.Restart()
-	}
-	t.Cleanup(func() {
+		for i := range size {
+			o := baseOptions(t, fmt.Sprintf("n%d", i+1), clientPorts[i])
+			o.Cluster = server.ClusterOpts{Name: "natstest", Host: "127.0.0.1", Port: routePorts[i]}
+			o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+			for _, f := range opts {
+				f(&o)
+			}
+			c.Nodes = append(c.Nodes, &Node{t: t, opts: o})
+		}
 		for _, n := range c.Nodes {
-			n.Shutdown()
+			if err := n.start(); err != nil {
+				return err
+			}
 		}
+		return nil
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	c.WaitReady(t)
 	return c
+}
+
+func (c *Cluster) shutdown() {
+	for _, n := range c.Nodes {
+		n.Shutdown()
+	}
 }
 
 // WaitReady waits until a running node is the JetStream meta leader and sees all peers.
