@@ -237,14 +237,19 @@ func (b *cmdBench) coldRaw(ctx context.Context, e *env, clients int) (loadResult
 		k := w + ((i*7919)%max(owned, 1))*clients
 		subject := b.coldSubjects[k]
 		agg := jetstore.AggregateRef{Type: resourcestore.AggregateType, ID: subject[strings.LastIndexByte(subject, '.')+1:]}
-		m := eventMsg(subject, agg, fillerEvent(fmt.Sprintf("cold-%d-%d-%d-%d", clients, round, w, i)))
-		ack, err := b.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(b.coldLast[k]))
-		if err != nil {
-			return fmt.Errorf("raw publish to %s: %w", subject, err)
-		}
-		b.coldLast[k] = ack.Sequence
-		return nil
+		return b.rawPublish(ctx, subject, agg, fmt.Sprintf("cold-%d-%d-%d-%d", clients, round, w, i), &b.coldLast[k])
 	})
+}
+
+// rawPublish publishes a filler event with the id to subject, expecting *last as the subject's
+// last sequence, and sets *last to the new one.
+func (b *cmdBench) rawPublish(ctx context.Context, subject string, agg jetstore.AggregateRef, id string, last *uint64) error {
+	ack, err := b.js.PublishMsg(ctx, eventMsg(subject, agg, fillerEvent(id)), jetstream.WithExpectLastSequencePerSubject(*last))
+	if err != nil {
+		return fmt.Errorf("raw publish to %s: %w", subject, err)
+	}
+	*last = ack.Sequence
+	return nil
 }
 
 func (b *cmdBench) snapshotBucket() string { return b.sc.Stream + "_SNAPSHOTS" }
@@ -381,13 +386,7 @@ func (b *cmdBench) measure(ctx context.Context, e *env, clients, rounds int) (lo
 			owned := (b.aggs - w + clients - 1) / clients
 			k := w + (i%max(owned, 1))*clients
 			agg := jetstore.AggregateRef{Type: "rawbench", ID: fmt.Sprintf("a%d", k)}
-			m := eventMsg(prefix+".rawbench."+agg.ID, agg, fillerEvent(fmt.Sprintf("raw-%d-%d-%d-%d", clients, round, w, i)))
-			ack, err := b.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(b.rawLast[k]))
-			if err != nil {
-				return fmt.Errorf("raw publish to %s: %w", m.Subject, err)
-			}
-			b.rawLast[k] = ack.Sequence
-			return nil
+			return b.rawPublish(ctx, prefix+".rawbench."+agg.ID, agg, fmt.Sprintf("raw-%d-%d-%d-%d", clients, round, w, i), &b.rawLast[k])
 		})
 	}
 	return alternate(rounds, cmd, raw)

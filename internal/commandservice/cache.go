@@ -161,7 +161,7 @@ func (a *aggregate) result(commandID uuid.UUID) (commandResult, bool) {
 }
 
 // apply folds stored events (read from the store, in order, all after lastSeq) into a.
-func (a *aggregate) apply(recs []jetstore.RecordedEvent) error {
+func (a *aggregate) apply(recs ...jetstore.RecordedEvent) error {
 	for _, rec := range recs {
 		e, err := resourcestore.FromStore(rec)
 		if err != nil {

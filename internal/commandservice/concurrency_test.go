@@ -121,7 +121,7 @@ func TestInstancesShareAggregates(t *testing.T) {
 		}
 		// The state every instance serves is the fold of the stream.
 		var want aggregate
-		if err := want.apply(stored); err != nil {
+		if err := want.apply(stored...); err != nil {
 			t.Fatal(err)
 		}
 		for _, in := range instances {

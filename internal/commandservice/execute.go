@@ -193,7 +193,7 @@ func (s *Service) loadHistory(ctx context.Context, e *entry) error {
 		return err
 	}
 	var agg aggregate
-	if err := agg.apply(loaded.Events); err != nil {
+	if err := agg.apply(loaded.Events...); err != nil {
 		return err
 	}
 	e.agg, e.loaded = agg, true
@@ -221,7 +221,7 @@ func (s *Service) refresh(ctx context.Context, e *entry) error {
 	if err != nil {
 		return err
 	}
-	return e.agg.apply(loaded.Events)
+	return e.agg.apply(loaded.Events...)
 }
 
 // pause waits a random time before retry attempt+1, growing with attempt, so that instances

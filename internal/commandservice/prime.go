@@ -76,19 +76,9 @@ func PrimeSnapshots(ctx context.Context, js jetstream.JetStream, sc jetstore.Con
 	if err != nil {
 		return PrimeResult{}, fmt.Errorf("commandservice: prime snapshots: stream %s: %w", cfg.Stream, unavailable(err))
 	}
-	kv, err := openBucket(ctx, js, jetstream.KeyValueConfig{
-		Bucket:      o.Bucket,
-		Description: "Snapshots of aggregates evicted from the command service's cache (state and command-id index)",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
-	})
+	snaps, err := openSnapshotStore(ctx, js, o.Bucket, cfg.Replicas)
 	if err != nil {
-		return PrimeResult{}, fmt.Errorf("commandservice: prime snapshots: bucket %s: %w", o.Bucket, err)
-	}
-	snaps, err := jetstore.OpenSnapshotStore(kv)
-	if err != nil {
-		return PrimeResult{}, err
+		return PrimeResult{}, fmt.Errorf("commandservice: prime snapshots: %w", err)
 	}
 	created := uint64(info.Created.UnixNano())
 
@@ -122,7 +112,7 @@ func PrimeSnapshots(ctx context.Context, js jetstream.JetStream, sc jetstore.Con
 				a = &aggregate{}
 				aggs[id] = a
 			}
-			if err := a.apply([]jetstore.RecordedEvent{rec}); err != nil {
+			if err := a.apply(rec); err != nil {
 				return res, fmt.Errorf("commandservice: prime snapshots: event %d of %s: %w", rec.Sequence, id, err)
 			}
 		}
@@ -149,13 +139,10 @@ func writeSnapshots(ctx context.Context, snaps *jetstore.SnapshotStore, stream u
 				if !a.state.Registered() {
 					continue // events of an aggregate never registered: nothing to load quickly
 				}
-				data, err := a.marshalSnapshot(stream)
-				if err == nil && len(data) > maxSnapshotBytes {
+				_, err := putSnapshot(ctx, snaps, stream, id, a)
+				if errors.Is(err, errSnapshotTooLarge) {
 					tooLarge.Add(1)
 					continue
-				}
-				if err == nil {
-					err = snaps.Put(ctx, resourcestore.Ref(id), jetstore.Snapshot{State: data, Sequence: a.lastSeq, SchemaVersion: snapshotSchema})
 				}
 				if err != nil {
 					mu.Lock()

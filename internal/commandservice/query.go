@@ -41,7 +41,7 @@ func (s *Service) get(ctx context.Context, data []byte) (api.Resource, error) {
 		return api.Resource{}, err
 	}
 	var agg aggregate
-	if err := agg.apply(loaded.Events); err != nil {
+	if err := agg.apply(loaded.Events...); err != nil {
 		return api.Resource{}, err
 	}
 	if !agg.state.Registered() {

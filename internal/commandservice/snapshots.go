@@ -410,26 +410,35 @@ func (s *snapshots) flush(ctx context.Context, jobs []snapshotJob) error {
 }
 
 func (s *snapshots) write(job snapshotJob) {
-	data, err := job.agg.marshalSnapshot(s.stream)
-	if err != nil {
-		s.writes.WithLabelValues(SnapshotError).Inc()
-		s.warn(err, job.id)
-		return
-	}
-	if len(data) > maxSnapshotBytes {
-		s.writes.WithLabelValues(SnapshotTooLarge).Inc()
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
-	err = s.store.Put(ctx, resourcestore.Ref(job.id), jetstore.Snapshot{State: data, Sequence: job.agg.lastSeq, SchemaVersion: snapshotSchema})
-	if err != nil {
+	size, err := putSnapshot(ctx, s.store, s.stream, job.id, &job.agg)
+	switch {
+	case errors.Is(err, errSnapshotTooLarge):
+		s.writes.WithLabelValues(SnapshotTooLarge).Inc()
+	case err != nil:
 		s.writes.WithLabelValues(SnapshotError).Inc()
 		s.warn(err, job.id)
-		return
+	default:
+		s.writes.WithLabelValues(SnapshotWritten).Inc()
+		s.bytes.Observe(float64(size))
 	}
-	s.writes.WithLabelValues(SnapshotWritten).Inc()
-	s.bytes.Observe(float64(len(data)))
+}
+
+// errSnapshotTooLarge: an encoded snapshot over maxSnapshotBytes, not written.
+var errSnapshotTooLarge = errors.New("snapshot too large")
+
+// putSnapshot encodes the aggregate and stores it as its snapshot, and returns its size.
+func putSnapshot(ctx context.Context, store *jetstore.SnapshotStore, stream uint64, id uuid.UUID, a *aggregate) (int, error) {
+	data, err := a.marshalSnapshot(stream)
+	if err != nil {
+		return 0, err
+	}
+	if len(data) > maxSnapshotBytes {
+		return len(data), errSnapshotTooLarge
+	}
+	snap := jetstore.Snapshot{State: data, Sequence: a.lastSeq, SchemaVersion: snapshotSchema}
+	return len(data), store.Put(ctx, resourcestore.Ref(id), snap)
 }
 
 // warn logs a failed write, at most once a minute: when the bucket is down every eviction fails.
@@ -521,7 +530,7 @@ func (s *snapshots) verify(ctx context.Context, store *jetstore.Store, id uuid.U
 		return false, nil
 	}
 	verified := *agg
-	if err := verified.apply(loaded.Events[1:]); err != nil {
+	if err := verified.apply(loaded.Events[1:]...); err != nil {
 		return false, err
 	}
 	verified.unverified = false
@@ -540,19 +549,9 @@ func matches(events []jetstore.RecordedEvent, seq uint64, id uuid.UUID) bool {
 
 // openSnapshots opens (or creates) the snapshot bucket and has evicted aggregates snapshotted.
 func (s *Service) openSnapshots(ctx context.Context, reg prometheus.Registerer) error {
-	kv, err := openBucket(ctx, s.js, jetstream.KeyValueConfig{
-		Bucket:      s.opts.SnapshotBucket,
-		Description: "Snapshots of aggregates evicted from the command service's cache (state and command-id index)",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    s.store.Config().Replicas,
-	})
+	store, err := openSnapshotStore(ctx, s.js, s.opts.SnapshotBucket, s.store.Config().Replicas)
 	if err != nil {
-		return fmt.Errorf("commandservice: snapshot bucket %s: %w", s.opts.SnapshotBucket, err)
-	}
-	store, err := jetstore.OpenSnapshotStore(kv)
-	if err != nil {
-		return fmt.Errorf("commandservice: snapshot bucket %s: %w", s.opts.SnapshotBucket, err)
+		return err
 	}
 	created, err := streamCreated(ctx, s.js, s.store.Config().Stream)
 	if err != nil {
@@ -593,6 +592,22 @@ func (s *Service) flushSnapshots(ctx context.Context) {
 		return
 	}
 	s.log.Info().Int("aggregates", len(jobs)).Dur("elapsed", time.Since(start)).Msg("snapshots of the cached aggregates written")
+}
+
+// openSnapshotStore opens the snapshot bucket, creating it (with the event stream's replicas) if
+// it does not exist.
+func openSnapshotStore(ctx context.Context, js jetstream.JetStream, bucket string, replicas int) (*jetstore.SnapshotStore, error) {
+	kv, err := openBucket(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      bucket,
+		Description: "Snapshots of aggregates evicted from the command service's cache (state and command-id index)",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("commandservice: snapshot bucket %s: %w", bucket, err)
+	}
+	return jetstore.OpenSnapshotStore(kv)
 }
 
 // streamCreated returns the creation time of the stream in unix nanoseconds, which tells one

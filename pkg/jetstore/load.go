@@ -108,15 +108,14 @@ func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOp
 					yield(RecordedEvent{}, fmt.Errorf("%w: direct get returned sequence %d, asked from %d", ErrCorruptEvent, m.Sequence, from))
 					return
 				}
+				got++
+				from = m.Sequence + 1
+				if pending, err = strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64); err != nil {
+					yield(RecordedEvent{}, fmt.Errorf("%w: message %d: bad Nats-Num-Pending", ErrCorruptEvent, m.Sequence))
+					return
+				}
 				if o.prefix != "" && !strings.HasPrefix(m.Subject, o.prefix) {
-					// Another subject of a stream shared with others: skipped.
-					got++
-					from = m.Sequence + 1
-					if pending, err = strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64); err != nil {
-						yield(RecordedEvent{}, fmt.Errorf("%w: message %d: bad Nats-Num-Pending", ErrCorruptEvent, m.Sequence))
-						return
-					}
-					continue
+					continue // another subject of a stream shared with others
 				}
 				if !o.includes(m.Sequence, m.Time) {
 					return
@@ -129,13 +128,7 @@ func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOp
 				if !yield(e, nil) {
 					return
 				}
-				got++
 				yielded++
-				from = m.Sequence + 1
-				if pending, err = strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64); err != nil {
-					yield(RecordedEvent{}, fmt.Errorf("%w: message %d: bad Nats-Num-Pending", ErrCorruptEvent, m.Sequence))
-					return
-				}
 			}
 			switch {
 			case got == 0 && !noMore:
