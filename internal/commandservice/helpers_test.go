@@ -49,13 +49,18 @@ func withOptions(f func(*Options)) instanceOption {
 // ends.
 func startInstance(t testing.TB, url string, opts ...instanceOption) *instance {
 	t.Helper()
+	return startInstanceOn(t, natstest.Connect(t, url), opts...)
+}
+
+// startInstanceOn is startInstance on the connection nc.
+func startInstanceOn(t testing.TB, nc *nats.Conn, opts ...instanceOption) *instance {
+	t.Helper()
 	o := DefaultOptions()
 	o.RequestTimeout = testTimeout
 	var sc jetstore.Config
 	for _, f := range opts {
 		f(&o, &sc)
 	}
-	nc := natstest.Connect(t, url)
 	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

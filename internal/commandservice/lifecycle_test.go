@@ -241,9 +241,15 @@ func TestDiscovery(t *testing.T) {
 // runService runs Run in the background; stop cancels it and returns Run's error.
 func runService(t *testing.T, cfg Config) (stop func() error) {
 	t.Helper()
+	return runServiceLog(t, cfg, zerolog.Nop())
+}
+
+// runServiceLog is runService with the service's log going to log.
+func runServiceLog(t *testing.T, cfg Config, log zerolog.Logger) (stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, zerolog.Nop()) }()
+	go func() { done <- Run(ctx, cfg, log) }()
 	var once sync.Once
 	var err error
 	stop = func() error {
@@ -310,7 +316,8 @@ func TestRunServesOpsAndStops(t *testing.T) {
 }
 
 // TestRunEmbedded runs the service without a NATS URL: it starts its own JetStream server,
-// serves commands on it, and finds its data again after a restart.
+// connects to it in-process, serves commands on it to clients on the TCP port, and finds its
+// data again after a restart.
 func TestRunEmbedded(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
@@ -319,7 +326,8 @@ func TestRunEmbedded(t *testing.T) {
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
 	ctx := testCtx(t)
 
-	stop := runService(t, cfg)
+	var logs testkit.LogBuffer
+	stop := runServiceLog(t, cfg, zerolog.New(&logs))
 	waitListening(t, port)
 	c := newClient(t, url, api.WithRetries(10))
 	r, err := c.Register(ctx, api.Register{Hostname: "embedded-1", ResourceType: "vm"})
@@ -328,6 +336,18 @@ func TestRunEmbedded(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+	connected := 0
+	for line := range strings.Lines(logs.String()) {
+		if strings.Contains(line, `"message":"nats connected"`) {
+			connected++
+			if !strings.Contains(line, `"in_process":true`) {
+				t.Errorf("the service connected to its embedded server over the network: %s", line)
+			}
+		}
+	}
+	if connected != 1 {
+		t.Errorf("%d \"nats connected\" log lines, want 1:\n%s", connected, logs.String())
 	}
 
 	cfg.Ops.Addr = testkit.FreeAddr(t)

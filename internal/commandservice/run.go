@@ -19,7 +19,12 @@ import (
 // goes false, the micro service stops taking requests, requests in flight finish (for at most
 // ShutdownTimeout), the NATS connection drains, and the embedded server, if any, stops last.
 //
-// Without a NATS URL it starts an embedded JetStream server (cfg.Embedded) and connects to it.
+// Without a NATS URL it starts an embedded JetStream server (cfg.Embedded) and connects to it
+// in-process (nats.InProcessServer): no socket, and no system call, between the service and its
+// server. At one client that takes a command from 2.2-2.5 times the CPU of a raw publish to
+// 1.4-1.7 times, and its throughput from 0.40-0.44 of raw to 0.59-0.71 (BenchmarkCommands,
+// service=tcp against service=in-process). Projectors and clients connect to the server's TCP
+// port as usual.
 func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	if err := cfg.Options.validate(); err != nil {
 		return err
@@ -39,6 +44,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		log.Info().Str("url", url).Str("store_dir", cfg.Embedded.StoreDir).Str("sync", cfg.Embedded.Sync.String()).
 			Msg("no -nats-url given: running an embedded NATS server; projectors and cimctl can connect to it at this url")
 		natsCfg.URL = url
+		natsCfg.InProcess = emb.NATSServer()
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

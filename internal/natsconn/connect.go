@@ -29,6 +29,9 @@ func Connect(ctx context.Context, cfg Config, log zerolog.Logger) (*nats.Conn, e
 	log = log.With().Str("component", "nats").Logger()
 	opts = append(opts, handlers(log)...)
 	target := redact(cfg.URLOrDefault())
+	if cfg.InProcess != nil {
+		target = "the in-process server"
+	}
 	wait := cfg.ReconnectWait
 	if wait <= 0 {
 		wait = DefaultReconnectWait
@@ -39,8 +42,14 @@ func Connect(ctx context.Context, cfg Config, log zerolog.Logger) (*nats.Conn, e
 		}
 		nc, err := nats.Connect(cfg.URLOrDefault(), opts...)
 		if err == nil {
-			log.Info().Str("url", nc.ConnectedUrlRedacted()).Str("server_id", nc.ConnectedServerId()).
-				Str("server_name", nc.ConnectedServerName()).Int("attempt", attempt).Msg("nats connected")
+			ev := log.Info()
+			if cfg.InProcess != nil {
+				ev = ev.Bool("in_process", true)
+			} else {
+				ev = ev.Str("url", nc.ConnectedUrlRedacted())
+			}
+			ev.Str("server_id", nc.ConnectedServerId()).Str("server_name", nc.ConnectedServerName()).
+				Int("attempt", attempt).Msg("nats connected")
 			return nc, nil
 		}
 		if errors.Is(err, nats.ErrAuthorization) {

@@ -266,3 +266,38 @@ func TestConnectionLogsDisconnectAndReconnect(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestConnectInProcess connects to a server inside the process: the URL names a port nobody
+// listens on, so the connection works only if it dials nothing, and the server sees a client
+// without a TCP address.
+func TestConnectInProcess(t *testing.T) {
+	t.Parallel()
+	node := natstest.RunServer(t)
+	cfg := Config{URL: "nats://127.0.0.1:" + strconv.Itoa(testkit.FreePort(t)), Name: "in-process-test",
+		InProcess: node.Server(), ReconnectWait: 10 * time.Millisecond}
+	if err := connectCheck(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := Connect(ctxFor(t), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	connz, err := node.Server().Connz(&server.ConnzOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range connz.Conns {
+		if c.Name != cfg.Name {
+			continue
+		}
+		found = true
+		if c.Port != 0 {
+			t.Errorf("connection %q comes from TCP %s:%d, want an in-process one", c.Name, c.IP, c.Port)
+		}
+	}
+	if !found {
+		t.Fatalf("the server lists no connection named %q: %+v", cfg.Name, connz.Conns)
+	}
+}

@@ -86,6 +86,11 @@ type Config struct {
 	// "_INBOX". A user whose subscribe permission covers only <prefix>.> cannot read the replies
 	// meant for other users, which all of them could if everyone subscribed to _INBOX.>.
 	InboxPrefix string
+
+	// InProcess, when set, connects to that server inside this process (nats.InProcessServer)
+	// instead of dialling URL: no socket, no system call per message. A service that started
+	// an embedded server sets it for its own connection; there is no flag for it.
+	InProcess nats.InProcessConnProvider
 }
 
 // RegisterFlags defines the nats-* flags on fs, storing into c. The defaults shown are c's
@@ -112,7 +117,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.InboxPrefix, FlagInboxPrefix, c.InboxPrefix, "prefix of this connection's reply subjects instead of _INBOX, such as _INBOX_<user> where the NATS user may subscribe only to its own inboxes")
 }
 
-// URLOrDefault returns c.URL, or nats.DefaultURL when it is empty.
+// URLOrDefault returns c.URL, or nats.DefaultURL when it is empty. An in-process connection
+// (InProcess) dials no URL.
 func (c Config) URLOrDefault() string {
 	if c.URL == "" {
 		return nats.DefaultURL
@@ -206,6 +212,9 @@ func (c Config) Options() ([]nats.Option, error) {
 			return nil, invalid(FlagInboxPrefix, "%q: %v", c.InboxPrefix, err)
 		}
 		opts = append(opts, nats.CustomInboxPrefix(c.InboxPrefix))
+	}
+	if c.InProcess != nil {
+		opts = append(opts, nats.InProcessServer(c.InProcess))
 	}
 	return opts, nil
 }

@@ -214,6 +214,14 @@ func Connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	return nc
 }
 
+// ConnectInProcess opens a client connection to the running node without a socket
+// (nats.InProcessServer), as a service that embeds its server connects; it is closed when the
+// test ends.
+func ConnectInProcess(t testing.TB, n *Node, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	return Connect(t, "", append([]nats.Option{nats.InProcessServer(n.Server())}, opts...)...)
+}
+
 func baseOptions(t testing.TB, name string, port int) server.Options {
 	return server.Options{
 		ServerName: name,
