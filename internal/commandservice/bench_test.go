@@ -107,7 +107,7 @@ func benchmarkCommands(b *testing.B, inProcess bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rawLast := make([]uint64, resources) // expected last sequence of each raw subject
+	rawOp := rawPublisher(js, resources)
 	payload := []byte(`{"event_id":"` + uuid.NewString() + `","aggregate_id":"` + uuid.NewString() + `","command_id":"` +
 		uuid.NewString() + `","correlation_id":"` + uuid.NewString() + `","timestamp":"2026-01-01T00:00:00Z","key":"k","value":"` +
 		strings.Repeat("v", 16) + `"}`)
@@ -140,28 +140,8 @@ func benchmarkCommands(b *testing.B, inProcess bool) {
 	for _, clients := range []int{1, 16, 64} {
 		for _, cmd := range commands {
 			b.Run(fmt.Sprintf("clients=%d/%s", clients, cmd.name), func(b *testing.B) {
-				rawOp := func(worker, i, res int) error {
-					msg := nats.NewMsg(fmt.Sprintf("cim.evt.benchraw.r%d", res))
-					msg.Data = payload
-					msg.Header.Set(jetstream.MsgIDHeader, uuid.NewString())
-					ack, err := js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(rawLast[res]))
-					if err != nil {
-						return err
-					}
-					rawLast[res] = ack.Sequence
-					return nil
-				}
 				svcOp := func(worker, i, res int) error { return cmd.send(worker, i, ids[res]) }
-				floorOp := func(worker, i, res int) error {
-					m, err := floorNC.Request(floorSubject(res), payload, 30*time.Second)
-					if err != nil {
-						return err
-					}
-					if m.Header.Get(floorErrorHeader) != "" {
-						return fmt.Errorf("floor: %s", m.Header.Get(floorErrorHeader))
-					}
-					return nil
-				}
+				floorOp := func(worker, i, res int) error { return request(floorNC, floorSubject(res), payload) }
 				// The three alternate in rounds, so that all see the same load from whatever else
 				// runs on the machine.
 				var raw, svc, floor measurement
@@ -171,7 +151,7 @@ func benchmarkCommands(b *testing.B, inProcess bool) {
 					if r < b.N%rounds {
 						n++
 					}
-					raw.add(measure(n, clients, resources, rawOp))
+					raw.add(measure(n, clients, resources, func(_, _, res int) error { return rawOp(res, payload) }))
 					svc.add(measure(n, clients, resources, svcOp))
 					floor.add(measure(n, clients, resources, floorOp))
 				}
@@ -223,18 +203,13 @@ func startFloor(b *testing.B, nc *nats.Conn, resources int) {
 		b.Fatal(err)
 	}
 	last := make([]atomic.Uint64, resources)
-	fail := func(m *nats.Msg, err error) {
-		r := nats.NewMsg(m.Reply)
-		r.Header.Set(floorErrorHeader, err.Error())
-		_ = nc.PublishMsg(r)
-	}
 	// A subscription's callbacks run one at a time: each request goes to a goroutine of its own,
 	// as the service hands each to a worker, so that requests wait for the store concurrently.
 	_, err = nc.QueueSubscribe("bench.floor.*", "bench-floor", func(m *nats.Msg) {
 		go func() {
-			res, err := strconv.Atoi(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:])
-			if err != nil || res < 0 || res >= resources {
-				fail(m, fmt.Errorf("subject %s names no resource", m.Subject))
+			res, err := resourceOf(m.Subject, resources)
+			if err != nil {
+				replyFailure(nc, m, err)
 				return
 			}
 			pub := nats.NewMsg("cim.evt.benchfloor.r" + strconv.Itoa(res))
@@ -242,7 +217,7 @@ func startFloor(b *testing.B, nc *nats.Conn, resources int) {
 			pub.Header.Set(jetstream.MsgIDHeader, uuid.NewString())
 			ack, err := js.PublishMsg(context.Background(), pub, jetstream.WithExpectLastSequencePerSubject(last[res].Load()))
 			if err != nil {
-				fail(m, err)
+				replyFailure(nc, m, err)
 				return
 			}
 			last[res].Store(ack.Sequence)
@@ -254,6 +229,53 @@ func startFloor(b *testing.B, nc *nats.Conn, resources int) {
 	}
 	if err := nc.Flush(); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// resourceOf reads the resource a floor or lean request subject names in its last token.
+func resourceOf(subject string, resources int) (int, error) {
+	res, err := strconv.Atoi(subject[strings.LastIndexByte(subject, '.')+1:])
+	if err != nil || res < 0 || res >= resources {
+		return 0, fmt.Errorf("subject %s names no resource", subject)
+	}
+	return res, nil
+}
+
+// replyFailure answers a floor or lean request with err in floorErrorHeader.
+func replyFailure(nc *nats.Conn, m *nats.Msg, err error) {
+	r := nats.NewMsg(m.Reply)
+	r.Header.Set(floorErrorHeader, err.Error())
+	_ = nc.PublishMsg(r)
+}
+
+// request sends a floor or lean request and turns a reply carrying floorErrorHeader into an
+// error.
+func request(nc *nats.Conn, subject string, payload []byte) error {
+	m, err := nc.Request(subject, payload, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	if e := m.Header.Get(floorErrorHeader); e != "" {
+		return fmt.Errorf("%s: %s", subject, e)
+	}
+	return nil
+}
+
+// rawPublisher returns the raw operation of the benchmarks: a publish of payload to the
+// resource's subject of the event stream with a new Nats-Msg-Id, conditional on the subject's
+// last sequence, which it keeps.
+func rawPublisher(js jetstream.JetStream, resources int) func(res int, payload []byte) error {
+	last := make([]uint64, resources)
+	return func(res int, payload []byte) error {
+		msg := nats.NewMsg("cim.evt.benchraw.r" + strconv.Itoa(res))
+		msg.Data = payload
+		msg.Header.Set(jetstream.MsgIDHeader, uuid.NewString())
+		ack, err := js.PublishMsg(context.Background(), msg, jetstream.WithExpectLastSequencePerSubject(last[res]))
+		if err != nil {
+			return err
+		}
+		last[res] = ack.Sequence
+		return nil
 	}
 }
 
@@ -346,34 +368,13 @@ func BenchmarkLeanResponder(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rawLast := make([]uint64, resources)
+	rawOp := rawPublisher(js, resources)
 	startFloor(b, natstest.Connect(b, url), resources)
 	startLean(b, natstest.Connect(b, url), resources)
 	clientNC := natstest.Connect(b, url)
 
-	rawOp := func(_, _, res int) error {
-		msg := nats.NewMsg("cim.evt.benchraw.r" + strconv.Itoa(res))
-		msg.Data = payload
-		msg.Header.Set(jetstream.MsgIDHeader, uuid.NewString())
-		ack, err := js.PublishMsg(context.Background(), msg, jetstream.WithExpectLastSequencePerSubject(rawLast[res]))
-		if err != nil {
-			return err
-		}
-		rawLast[res] = ack.Sequence
-		return nil
-	}
-	request := func(subject string) error {
-		m, err := clientNC.Request(subject, payload, 30*time.Second)
-		if err != nil {
-			return err
-		}
-		if e := m.Header.Get(floorErrorHeader); e != "" {
-			return fmt.Errorf("%s: %s", subject, e)
-		}
-		return nil
-	}
-	floorOp := func(_, _, res int) error { return request(floorSubject(res)) }
-	leanOp := func(_, _, res int) error { return request(leanSubject(res)) }
+	floorOp := func(_, _, res int) error { return request(clientNC, floorSubject(res), payload) }
+	leanOp := func(_, _, res int) error { return request(clientNC, leanSubject(res), payload) }
 	var raw, floor, lean measurement
 	const rounds = 10
 	for r := range rounds {
@@ -381,7 +382,7 @@ func BenchmarkLeanResponder(b *testing.B) {
 		if r < b.N%rounds {
 			n++
 		}
-		raw.add(measure(n, 1, resources, rawOp))
+		raw.add(measure(n, 1, resources, func(_, _, res int) error { return rawOp(res, payload) }))
 		floor.add(measure(n, 1, resources, floorOp))
 		lean.add(measure(n, 1, resources, leanOp))
 	}
@@ -410,11 +411,6 @@ func startLean(b *testing.B, nc *nats.Conn, resources int) {
 	}
 	last := make([]uint64, resources)
 	work := make(chan *nats.Msg)
-	fail := func(m *nats.Msg, err error) {
-		r := nats.NewMsg(m.Reply)
-		r.Header.Set(floorErrorHeader, err.Error())
-		_ = nc.PublishMsg(r)
-	}
 	done := make(chan struct{})
 	b.Cleanup(func() { close(done) })
 	go func() {
@@ -425,9 +421,9 @@ func startLean(b *testing.B, nc *nats.Conn, resources int) {
 			case <-done:
 				return
 			}
-			res, err := strconv.Atoi(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:])
-			if err != nil || res < 0 || res >= resources {
-				fail(m, fmt.Errorf("subject %s names no resource", m.Subject))
+			res, err := resourceOf(m.Subject, resources)
+			if err != nil {
+				replyFailure(nc, m, err)
 				continue
 			}
 			pub := nats.NewMsg("cim.evt.benchlean.r" + strconv.Itoa(res))
@@ -436,22 +432,26 @@ func startLean(b *testing.B, nc *nats.Conn, resources int) {
 			pub.Header.Set(jetstream.MsgIDHeader, uuid.NewString())
 			pub.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(last[res], 10))
 			if err := nc.PublishMsg(pub); err != nil {
-				fail(m, err)
+				replyFailure(nc, m, err)
 				continue
 			}
 			var ack *nats.Msg
 			select {
 			case ack = <-acks:
 			case <-time.After(30 * time.Second):
-				fail(m, errors.New("no acknowledgement"))
+				replyFailure(nc, m, errors.New("no acknowledgement"))
 				continue
 			}
 			var pa struct {
 				Seq   uint64              `json:"seq"`
 				Error *jetstream.APIError `json:"error"`
 			}
-			if err := json.Unmarshal(ack.Data, &pa); err != nil || pa.Error != nil {
-				fail(m, fmt.Errorf("acknowledgement %s: %v", ack.Data, err))
+			if err := json.Unmarshal(ack.Data, &pa); err != nil {
+				replyFailure(nc, m, fmt.Errorf("acknowledgement %s: %w", ack.Data, err))
+				continue
+			}
+			if pa.Error != nil {
+				replyFailure(nc, m, pa.Error)
 				continue
 			}
 			last[res] = pa.Seq

@@ -13,10 +13,7 @@ import (
 // same value without error (FuzzDecodeCommandReply checks it).
 func decodeCommandReply(data []byte, r *CommandReply) bool {
 	s := replyScanner{data: data}
-	var seen uint8
-	ok := s.object(func(name []byte) bool {
-		var bit uint8
-		var ok bool
+	ok := s.object(func(name []byte) (bit uint8, ok bool) {
 		switch string(name) {
 		case "aggregate_id":
 			bit = 1
@@ -31,11 +28,7 @@ func decodeCommandReply(data []byte, r *CommandReply) bool {
 			bit = 8
 			r.Duplicate, ok = s.bool()
 		}
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		return ok
+		return bit, ok
 	})
 	if !ok || s.space() != len(data) {
 		*r = CommandReply{}
@@ -79,8 +72,11 @@ func (s *replyScanner) next(c byte) bool {
 }
 
 // object reads an object, calling member with each member's name once the value is the next
-// thing to read; member reads the value.
-func (s *replyScanner) object(member func(name []byte) bool) bool {
+// thing to read; member reads the value and returns the member's bit (a power of two of its
+// own for each name it knows) and whether it read the value. A member member does not read, or
+// one that appears twice, fails the object.
+func (s *replyScanner) object(member func(name []byte) (bit uint8, ok bool)) bool {
+	var seen uint8
 	if !s.next('{') {
 		return false
 	}
@@ -94,9 +90,11 @@ func (s *replyScanner) object(member func(name []byte) bool) bool {
 			return false
 		}
 		s.space()
-		if !member(name) {
+		bit, ok := member(name)
+		if !ok || seen&bit != 0 {
 			return false
 		}
+		seen |= bit
 		if s.next('}') {
 			return true
 		}
@@ -168,11 +166,8 @@ func (s *replyScanner) events() ([]EventRef, bool) {
 	}
 	for {
 		var e EventRef
-		var seen uint8
 		s.space()
-		ok := s.object(func(name []byte) bool {
-			var bit uint8
-			var ok bool
+		ok := s.object(func(name []byte) (bit uint8, ok bool) {
 			switch string(name) {
 			case "type":
 				bit = 1
@@ -184,11 +179,7 @@ func (s *replyScanner) events() ([]EventRef, bool) {
 				bit = 4
 				e.Sequence, ok = s.uint()
 			}
-			if seen&bit != 0 {
-				return false
-			}
-			seen |= bit
-			return ok
+			return bit, ok
 		})
 		if !ok {
 			return nil, false

@@ -113,11 +113,8 @@ func (s *Store) publishOne(ctx context.Context, agg AggregateRef, subject string
 // without encoding/json: decoding it was 3% of the command service's CPU. Any other reply is
 // decoded as nats.go decodes it.
 func (s *Store) publishMsg(ctx context.Context, m *nats.Msg) (*jetstream.PubAck, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.js.Options().DefaultTimeout)
-		defer cancel()
-	}
+	ctx, cancel := s.withDefaultTimeout(ctx)
+	defer cancel()
 	nc := s.js.Conn()
 	resp, err := nc.RequestMsgWithContext(ctx, m)
 	for r := 0; errors.Is(err, nats.ErrNoResponders) && r < jetstream.DefaultPubRetryAttempts; r++ {

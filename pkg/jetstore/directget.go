@@ -132,18 +132,9 @@ func (s *Store) directGetMsg(m *nats.Msg) (*jetstream.RawStreamMsg, error) {
 // directLast reads the last message on subject with one (non-batch) direct get, answered by any
 // replica; a subject without messages is jetstream.ErrMsgNotFound.
 func (s *Store) directLast(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
-	body, err := json.Marshal(struct {
+	m, err := s.apiRequest(ctx, "DIRECT.GET.", struct {
 		LastFor string `json:"last_by_subj"`
 	}{subject})
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.js.Options().DefaultTimeout)
-		defer cancel()
-	}
-	m, err := s.js.Conn().RequestWithContext(ctx, s.apiSubject("DIRECT.GET."+s.cfg.Stream), body)
 	if err != nil {
 		return nil, err
 	}

@@ -34,16 +34,7 @@ type msgGetResponse struct {
 // applied the latest writes; deciding whether a write happened needs the leader's view.
 // A missing message is jetstream.ErrMsgNotFound.
 func (s *Store) leaderGet(ctx context.Context, req msgGetRequest) (*jetstream.RawStreamMsg, error) {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.js.Options().DefaultTimeout)
-		defer cancel()
-	}
-	reply, err := s.js.Conn().RequestWithContext(ctx, s.apiSubject("STREAM.MSG.GET."+s.cfg.Stream), body)
+	reply, err := s.apiRequest(ctx, "STREAM.MSG.GET.", req)
 	if err != nil {
 		return nil, err
 	}
@@ -67,6 +58,28 @@ func (s *Store) leaderGet(ctx context.Context, req msgGetRequest) (*jetstream.Ra
 		}
 	}
 	return m, nil
+}
+
+// apiRequest sends req as JSON to the stream's JetStream API subject <api><stream> (api is
+// "DIRECT.GET.", say) and returns the reply; ctx is bounded by the JetStream default timeout when
+// it has no deadline.
+func (s *Store) apiRequest(ctx context.Context, api string, req any) (*nats.Msg, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.withDefaultTimeout(ctx)
+	defer cancel()
+	return s.js.Conn().RequestWithContext(ctx, s.apiSubject(api+s.cfg.Stream), body)
+}
+
+// withDefaultTimeout returns ctx bounded by the JetStream default timeout when it has no
+// deadline, as nats.go's JetStream calls bound theirs.
+func (s *Store) withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.js.Options().DefaultTimeout)
 }
 
 // apiSubject prefixes a JetStream API subject the way the JetStream context does (domain or
