@@ -53,7 +53,7 @@ import (
 // of a raw publish (one more request and reply through the server, four more socket writes and
 // reads), so floor-ratio is about 0.42-0.5 at 1 client, where every step is on the critical
 // path. The floor is what nats.go's usual calls cost, not a hard bound: a hand-tuned responder
-// with no work of its own reaches 0.51-0.53 there (BenchmarkLeanResponder).
+// with no work of its own reaches 0.51-0.55 there (BenchmarkLeanResponder).
 //
 //	go test -run '^$' -bench BenchmarkCommands -benchtime 10000x ./internal/commandservice/
 func BenchmarkCommands(b *testing.B) {
