@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strconv"
 	"time"
+
+	"github.com/cim-infra/registry/internal/freeport"
 )
 
 // The memory scenario measures the heap of the command service in this process; a server in the
@@ -61,7 +63,7 @@ func startChild(base string) (*childServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return nil, err
 	}

@@ -3,11 +3,11 @@ package bench
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/cim-infra/registry/internal/freeport"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -77,7 +77,7 @@ func startSingle(base string, syncAlways bool) (*servers, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return nil, err
 	}
@@ -96,10 +96,10 @@ func startCluster(base string, size int, syncAlways bool) (*servers, error) {
 	routes := make([]string, size)
 	for i := range size {
 		var err error
-		if clientPorts[i], err = freePort(); err != nil {
+		if clientPorts[i], err = freeport.Port(); err != nil {
 			return nil, err
 		}
-		if routePorts[i], err = freePort(); err != nil {
+		if routePorts[i], err = freeport.Port(); err != nil {
 			return nil, err
 		}
 		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i])
@@ -133,15 +133,6 @@ func startCluster(base string, size int, syncAlways bool) (*servers, error) {
 	}
 	c.Shutdown()
 	return nil, fmt.Errorf("bench: cluster has no JetStream meta leader with %d peers after 60s", size)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("bench: free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // baseDir returns a fresh directory for server stores, removed by the returned function.

@@ -6,6 +6,7 @@ package natstest
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,6 +64,9 @@ func (n *Node) Restart() {
 	}
 }
 
+// readyTimeout bounds the wait for a starting node's listeners.
+var readyTimeout = 20 * time.Second
+
 // start starts the node; the error says why it did not become ready (a port another process
 // took between its choice and the server's bind, a slow start).
 func (n *Node) start() error {
@@ -71,15 +75,53 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("natstest: new server %s: %w", n.Name(), err)
 	}
+	errs := &errorLog{}
+	s.SetLogger(errs, false, false)
 	go s.Start()
-	if !s.ReadyForConnections(20 * time.Second) {
+	if !s.ReadyForConnections(readyTimeout) {
 		s.Shutdown()
 		s.WaitForShutdown()
-		return fmt.Errorf("natstest: server %s not ready (client port %d) after 20s", n.Name(), n.opts.Port)
+		return fmt.Errorf("natstest: server %s not ready (client port %d, route port %d) after %v; its errors: %s",
+			n.Name(), n.opts.Port, n.opts.Cluster.Port, readyTimeout, errs)
 	}
 	n.srv = s
 	return nil
 }
+
+// errorLog keeps the last errors a server logged, so that a start that fails can say why (a
+// listener that could not bind, for one: the server logs it and keeps waiting). Notices,
+// warnings, debug and trace lines are dropped, as with NoLog.
+type errorLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+const errorLogLines = 10
+
+func (l *errorLog) add(format string, v []any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) == errorLogLines {
+		l.lines = l.lines[1:]
+	}
+	l.lines = append(l.lines, fmt.Sprintf(format, v...))
+}
+
+func (l *errorLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) == 0 {
+		return "none"
+	}
+	return strings.Join(l.lines, "; ")
+}
+
+func (l *errorLog) Fatalf(format string, v ...any) { l.add(format, v) }
+func (l *errorLog) Errorf(format string, v ...any) { l.add(format, v) }
+func (*errorLog) Noticef(string, ...any)           {}
+func (*errorLog) Warnf(string, ...any)             {}
+func (*errorLog) Debugf(string, ...any)            {}
+func (*errorLog) Tracef(string, ...any)            {}
 
 // RunServer starts a single JetStream node on a free loopback port; it is shut down when the test
 // ends.
@@ -127,9 +169,7 @@ type Cluster struct {
 func RunCluster(t testing.TB, size int, opts ...Option) *Cluster {
 	t.Helper()
 	c := &Cluster{}
-	t.Cleanup(func() { c.shutdown() })
 	err := retryStart(t, func() error {
-		c.shutdown()
 		c.Nodes = nil
 		clientPorts := make([]int, size)
 		routePorts := make([]int, size)
@@ -150,6 +190,7 @@ func RunCluster(t testing.TB, size int, opts ...Option) *Cluster {
 		}
 		for _, n := range c.Nodes {
 			if err := n.start(); err != nil {
+				c.shutdown()
 				return err
 			}
 		}
@@ -158,6 +199,9 @@ func RunCluster(t testing.TB, size int, opts ...Option) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Registered after the nodes' t.TempDir calls, so that it runs before their removal: a
+	// running node keeps writing to its store, and the removal then fails the test.
+	t.Cleanup(c.shutdown)
 	c.WaitReady(t)
 	return c
 }

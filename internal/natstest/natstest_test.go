@@ -2,6 +2,9 @@ package natstest
 
 import (
 	"context"
+	"net"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,5 +59,30 @@ func TestSingleServer(t *testing.T) {
 	nc := Connect(t, n.ClientURL())
 	if !nc.IsConnected() {
 		t.Fatal("not connected")
+	}
+}
+
+// A node whose port is taken says so: the server logs the failed bind and waits, and without its
+// errors the start would only report a timeout.
+func TestStartReportsWhyNotReady(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	defer func(d time.Duration) { readyTimeout = d }(readyTimeout)
+	readyTimeout = time.Second
+	n := &Node{t: t, opts: baseOptions(t, "taken", port)}
+	err = n.start()
+	if err == nil {
+		n.Shutdown()
+		t.Fatal("started on a taken port")
+	}
+	if !strings.Contains(err.Error(), "Error listening on port") || !strings.Contains(err.Error(), strconv.Itoa(port)) {
+		t.Fatalf("error does not say why: %v", err)
+	}
+	if n.Running() {
+		t.Fatal("node reported running after a failed start")
 	}
 }

@@ -1,36 +1,37 @@
-// Package testkit holds the small helpers many packages' tests share: a free loopback address,
-// a plain HTTP GET, and a log buffer safe for concurrent writers. (Embedded NATS servers are in
-// internal/natstest.)
+// Package testkit holds the small helpers many packages' tests share: a free loopback address
+// outside the ephemeral port range, a plain HTTP GET, and a log buffer safe for concurrent
+// writers. (Embedded NATS servers are in internal/natstest.)
 package testkit
 
 import (
 	"bytes"
 	"io"
-	"net"
 	"net/http"
 	"sync"
 	"testing"
+
+	"github.com/cim-infra/registry/internal/freeport"
 )
 
-// FreeAddr returns a loopback address ("127.0.0.1:port") that was free a moment ago.
+// FreeAddr returns a loopback address ("127.0.0.1:port") that was free a moment ago, outside the
+// kernel's ephemeral port range (see internal/freeport).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatalf("testkit: free address: %v", err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // FreePort returns the port of FreeAddr.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	addr, err := net.ResolveTCPAddr("tcp", FreeAddr(t))
+	p, err := freeport.Port()
 	if err != nil {
 		t.Fatalf("testkit: free port: %v", err)
 	}
-	return addr.Port
+	return p
 }
 
 // HTTPGet returns the status code and body of a GET; a failed request gives status 0 and the
