@@ -88,6 +88,8 @@ func runConformance(t *testing.T, start setup) {
 	}{
 		{"RoundTrip", testRoundTrip},
 		{"MessageHeaders", testMessageHeaders},
+		{"CallerHeaders", testCallerHeaders},
+		{"ForeignHeaders", testForeignHeaders},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"FailedBatchWritesNothing", testFailedBatchWritesNothing},
 		{"RetryOfLostReply", testRetryOfLostReply},

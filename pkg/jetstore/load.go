@@ -110,7 +110,7 @@ func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOp
 				}
 				got++
 				from = m.Sequence + 1
-				if pending, err = strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64); err != nil {
+				if pending, err = strconv.ParseUint(serverHeader(m.Header, numPendingHeader), 10, 64); err != nil {
 					yield(RecordedEvent{}, fmt.Errorf("%w: message %d: bad Nats-Num-Pending", ErrCorruptEvent, m.Sequence))
 					return
 				}
