@@ -20,9 +20,9 @@ type AppendResult struct {
 	// FirstSequence and LastSequence are the stream sequences of the first and last event.
 	// LastSequence is the expected sequence of the aggregate's next append.
 	FirstSequence, LastSequence uint64
-	// Duplicate is true when the events had already been written by an earlier Append with the
-	// same event ids (a retry whose reply was lost); the sequences are the original ones and
-	// nothing new was written.
+	// Duplicate is true when the events had already been written, as one write of this
+	// aggregate with the same event ids in the same order, by an earlier Append (a retry whose
+	// reply was lost); the sequences are the original ones and nothing new was written.
 	Duplicate bool
 }
 
@@ -43,10 +43,18 @@ const (
 // Config.MaxEventsPerAppend events fail with ErrTooManyEvents and no events with ErrNoEvents,
 // before anything is sent. Every event needs a unique ID, which becomes its Nats-Msg-Id.
 //
-// Retrying an Append whose reply was lost (same events, same expected sequence) is safe: whether
-// the server de-duplicates it (replicated stream) or rejects it on the expected sequence (single
-// server), Append recognises its own earlier write by the event ids and returns Duplicate: true
-// with the original sequences.
+// Retrying an Append whose reply was lost is safe. When the same write is already stored (the
+// same event ids, in the same order, as one write of this aggregate), Append returns Duplicate:
+// true with the original sequences and writes nothing: retried with the same expected sequence,
+// or with the aggregate's current one after a reload, on single servers and replicated streams
+// alike. (Retried with an expected sequence that is behind the aggregate, with other writes
+// between it and the stored write, it may first fail with a *ConcurrencyError; after a reload
+// it is recognised.)
+//
+// Event ids stored within the stream's duplicates window, but not as this same write (on
+// another aggregate, or as part of another write), fail with an *EventIDReusedError
+// (errors.Is(err, ErrEventIDReused)) and nothing is written: a retry cannot succeed, the events
+// need new ids.
 func (s *Store) Append(ctx context.Context, agg AggregateRef, expected uint64, events []Event) (AppendResult, error) {
 	subject, err := s.Subject(agg)
 	if err != nil {
@@ -78,11 +86,12 @@ func (s *Store) Append(ctx context.Context, agg AggregateRef, expected uint64, e
 		return AppendResult{}, err
 	}
 
+	w := &write{agg: agg, subject: subject, events: events}
 	var res AppendResult
 	if len(events) == 1 {
-		res, err = s.publishOne(ctx, agg, subject, expected, &events[0])
+		res, err = s.publishOne(ctx, w, expected)
 	} else {
-		res, err = s.publishBatch(ctx, agg, subject, expected, events)
+		res, err = s.publishBatch(ctx, w, expected)
 	}
 	if err == nil {
 		return res, nil
@@ -90,21 +99,27 @@ func (s *Store) Append(ctx context.Context, agg AggregateRef, expected uint64, e
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode {
-		case codeWrongLastSequence, codeWrongLastSequenceConstant, jetstreamext.JSErrCodeBatchPublishDuplicateMsgID:
-			return s.resolveConflict(ctx, agg, subject, expected, events, err)
+		case codeWrongLastSequence, codeWrongLastSequenceConstant:
+			return s.resolveConflict(ctx, w, expected, err)
+		case jetstreamext.JSErrCodeBatchPublishDuplicateMsgID:
+			return s.resolveDuplicateID(ctx, w, err)
 		}
 	}
 	return AppendResult{}, fmt.Errorf("jetstore: append %d events to %s: %w", len(events), agg, classify(err))
 }
 
-func (s *Store) publishOne(ctx context.Context, agg AggregateRef, subject string, expected uint64, e *Event) (AppendResult, error) {
-	m := e.message(subject, agg)
+func (s *Store) publishOne(ctx context.Context, w *write, expected uint64) (AppendResult, error) {
+	m := w.events[0].message(w.subject, w.agg)
 	m.Header[jetstream.ExpectedLastSubjSeqHeader] = []string{strconv.FormatUint(expected, 10)}
 	ack, err := s.publishMsg(ctx, m)
 	if err != nil {
 		return AppendResult{}, err
 	}
-	return AppendResult{FirstSequence: ack.Sequence, LastSequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+	if ack.Duplicate {
+		// The id is stored: by this write (a retry), or by another.
+		return s.duplicateAck(ctx, w, ack.Sequence)
+	}
+	return w.result(ack.Sequence, false), nil
 }
 
 // publishMsg is jetstream.JetStream's PublishMsg as nats.go implements it (the ctx bounded by
@@ -258,10 +273,10 @@ func skipJSONSpace(data []byte, i int) int {
 	return i
 }
 
-func (s *Store) publishBatch(ctx context.Context, agg AggregateRef, subject string, expected uint64, events []Event) (AppendResult, error) {
-	msgs := make([]*nats.Msg, len(events))
-	for i := range events {
-		msgs[i] = events[i].message(subject, agg)
+func (s *Store) publishBatch(ctx context.Context, w *write, expected uint64) (AppendResult, error) {
+	msgs := make([]*nats.Msg, len(w.events))
+	for i := range w.events {
+		msgs[i] = w.events[i].message(w.subject, w.agg)
 	}
 	// The expectation goes on the first message only; the server checks it at commit against the
 	// stream as it was before the batch.
@@ -277,37 +292,5 @@ func (s *Store) publishBatch(ctx context.Context, agg AggregateRef, subject stri
 		return AppendResult{}, err
 	}
 	// An atomic batch is stored contiguously; the ack names the commit (last) message.
-	n := uint64(len(events))
-	return AppendResult{FirstSequence: ack.Sequence - n + 1, LastSequence: ack.Sequence}, nil
-}
-
-// resolveConflict decides whether a rejected append is a retry of a write that already happened
-// (the events right after expected on the subject carry our event ids) or a real conflict. It
-// reads from the stream leader, which has every acknowledged write, rather than from a possibly
-// lagging replica.
-func (s *Store) resolveConflict(ctx context.Context, agg AggregateRef, subject string, expected uint64, events []Event, cause error) (AppendResult, error) {
-	first, err := s.leaderGet(ctx, msgGetRequest{Seq: expected + 1, NextFor: subject})
-	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return AppendResult{}, fmt.Errorf("jetstore: append to %s rejected (%v), and reading it back failed: %w", agg, cause, classify(err))
-	}
-	if err == nil && first.Header.Get(HeaderEventID) == events[0].ID {
-		res := AppendResult{FirstSequence: first.Sequence, LastSequence: first.Sequence, Duplicate: true}
-		if len(events) == 1 {
-			return res, nil
-		}
-		// The batch was atomic and contiguous: its last message closes it.
-		res.LastSequence = first.Sequence + uint64(len(events)) - 1
-		last, err := s.leaderGet(ctx, msgGetRequest{Seq: res.LastSequence})
-		if err == nil && last.Subject == subject && last.Header.Get(HeaderEventID) == events[len(events)-1].ID {
-			return res, nil
-		}
-		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			return AppendResult{}, fmt.Errorf("jetstore: append to %s rejected (%v), and reading it back failed: %w", agg, cause, classify(err))
-		}
-	}
-	cerr := &ConcurrencyError{Aggregate: agg, Expected: expected, Err: cause}
-	if last, err := s.leaderGet(ctx, msgGetRequest{LastFor: subject}); err == nil {
-		cerr.Actual = last.Sequence
-	}
-	return AppendResult{}, cerr
+	return w.result(ack.Sequence-uint64(w.size())+1, false), nil
 }

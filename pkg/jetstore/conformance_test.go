@@ -93,6 +93,8 @@ func runConformance(t *testing.T, start setup) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"FailedBatchWritesNothing", testFailedBatchWritesNothing},
 		{"RetryOfLostReply", testRetryOfLostReply},
+		{"RetryAfterReload", testRetryAfterReload},
+		{"EventIDReused", testEventIDReused},
 		{"ConflictReportsActual", testConflictReportsActual},
 		{"TailLoad", testTailLoad},
 		{"LastEvent", testLastEvent},
