@@ -1,14 +1,11 @@
 package jetstore
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -111,7 +108,7 @@ func (s *Store) Append(ctx context.Context, agg AggregateRef, expected uint64, e
 func (s *Store) publishOne(ctx context.Context, w *write, expected uint64) (AppendResult, error) {
 	m := w.events[0].message(w.subject, w.agg)
 	m.Header[jetstream.ExpectedLastSubjSeqHeader] = []string{strconv.FormatUint(expected, 10)}
-	ack, err := s.publishMsg(ctx, m)
+	ack, err := s.js.PublishMsg(ctx, m)
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -120,157 +117,6 @@ func (s *Store) publishOne(ctx context.Context, w *write, expected uint64) (Appe
 		return s.duplicateAck(ctx, w, ack.Sequence)
 	}
 	return w.result(ack.Sequence, false), nil
-}
-
-// publishMsg is jetstream.JetStream's PublishMsg as nats.go implements it (the ctx bounded by
-// the default timeout if it has no deadline; the request retried twice, 250ms apart, while
-// no stream responds; the same errors), except that the usual acknowledgement is read
-// without encoding/json: decoding it was 3% of the command service's CPU. Any other reply is
-// decoded as nats.go decodes it.
-func (s *Store) publishMsg(ctx context.Context, m *nats.Msg) (*jetstream.PubAck, error) {
-	ctx, cancel := s.withDefaultTimeout(ctx)
-	defer cancel()
-	nc := s.js.Conn()
-	resp, err := nc.RequestMsgWithContext(ctx, m)
-	for r := 0; errors.Is(err, nats.ErrNoResponders) && r < jetstream.DefaultPubRetryAttempts; r++ {
-		// A stream without a leader for a moment (an election) has no responder.
-		select {
-		case <-ctx.Done():
-		case <-time.After(jetstream.DefaultPubRetryWait):
-		}
-		resp, err = nc.RequestMsgWithContext(ctx, m)
-	}
-	switch {
-	case errors.Is(err, nats.ErrNoResponders):
-		return nil, jetstream.ErrNoStreamResponse
-	case err != nil:
-		return nil, err
-	}
-	if ack, ok := readPubAck(resp.Data); ok {
-		return ack, nil
-	}
-	return unmarshalPubAck(resp.Data)
-}
-
-// unmarshalPubAck reads a reply to a publish as nats.go's PublishMsg does.
-func unmarshalPubAck(data []byte) (*jetstream.PubAck, error) {
-	var reply struct {
-		Type  string              `json:"type"`
-		Error *jetstream.APIError `json:"error,omitempty"`
-		*jetstream.PubAck
-	}
-	if err := json.Unmarshal(data, &reply); err != nil {
-		return nil, jetstream.ErrInvalidJSAck
-	}
-	if reply.Error != nil {
-		return nil, fmt.Errorf("nats: %w", reply.Error)
-	}
-	if reply.PubAck == nil || reply.PubAck.Stream == "" {
-		return nil, jetstream.ErrInvalidJSAck
-	}
-	return reply.PubAck, nil
-}
-
-// readPubAck reads an acknowledgement of the usual form, {"stream":"S","seq":N} with perhaps
-// "duplicate" and "domain", with no other member, no member twice, no escape sequence and a
-// stream name: what the server sends for a stored message. ok is false for anything else,
-// which unmarshalPubAck must read. FuzzReadPubAck compares the two.
-func readPubAck(data []byte) (ack *jetstream.PubAck, ok bool) {
-	var a jetstream.PubAck
-	var seen uint8
-	i := skipJSONSpace(data, 0)
-	if i >= len(data) || data[i] != '{' {
-		return nil, false
-	}
-	for {
-		i = skipJSONSpace(data, i+1)
-		name, end, ok := plainJSONBytes(data, i)
-		if !ok {
-			return nil, false
-		}
-		i = skipJSONSpace(data, end)
-		if i >= len(data) || data[i] != ':' {
-			return nil, false
-		}
-		i = skipJSONSpace(data, i+1)
-		var bit uint8
-		ok = false
-		switch string(name) {
-		case "stream":
-			bit = 1
-			a.Stream, i, ok = plainJSONString(data, i)
-		case "seq":
-			bit = 2
-			a.Sequence, i, ok = jsonUint(data, i)
-		case "duplicate":
-			bit = 4
-			switch {
-			case bytes.HasPrefix(data[i:], []byte("true")):
-				a.Duplicate, i, ok = true, i+4, true
-			case bytes.HasPrefix(data[i:], []byte("false")):
-				i, ok = i+5, true
-			}
-		case "domain":
-			bit = 8
-			a.Domain, i, ok = plainJSONString(data, i)
-		}
-		if !ok || seen&bit != 0 {
-			return nil, false
-		}
-		seen |= bit
-		i = skipJSONSpace(data, i)
-		if i < len(data) && data[i] == ',' {
-			continue
-		}
-		if i >= len(data) || data[i] != '}' || skipJSONSpace(data, i+1) != len(data) || a.Stream == "" {
-			return nil, false
-		}
-		return &a, true
-	}
-}
-
-// plainJSONString reads the JSON string at data[i] if it has no escape sequence and is valid
-// UTF-8, and returns its content and the index after it.
-func plainJSONString(data []byte, i int) (s string, end int, ok bool) {
-	content, end, ok := plainJSONBytes(data, i)
-	return string(content), end, ok
-}
-
-func plainJSONBytes(data []byte, i int) (content []byte, end int, ok bool) {
-	if i >= len(data) || data[i] != '"' {
-		return nil, i, false
-	}
-	for j := i + 1; j < len(data); j++ {
-		switch c := data[j]; {
-		case c == '"':
-			content := data[i+1 : j]
-			return content, j + 1, utf8.Valid(content)
-		case c == '\\' || c < ' ':
-			return nil, i, false
-		}
-	}
-	return nil, i, false
-}
-
-// jsonUint reads an unsigned integer with neither sign, fraction nor exponent that fits a
-// uint64, and returns it and the index after it.
-func jsonUint(data []byte, i int) (n uint64, end int, ok bool) {
-	j := i
-	for j < len(data) && '0' <= data[j] && data[j] <= '9' {
-		j++
-	}
-	if j == i || (data[i] == '0' && j > i+1) {
-		return 0, i, false
-	}
-	n, err := strconv.ParseUint(string(data[i:j]), 10, 64)
-	return n, j, err == nil
-}
-
-func skipJSONSpace(data []byte, i int) int {
-	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
-		i++
-	}
-	return i
 }
 
 func (s *Store) publishBatch(ctx context.Context, w *write, expected uint64) (AppendResult, error) {
