@@ -52,7 +52,12 @@ const (
 // another aggregate, or as part of another write), fail with an *EventIDReusedError
 // (errors.Is(err, ErrEventIDReused)) and nothing is written: a retry cannot succeed, the events
 // need new ids.
-func (s *Store) Append(ctx context.Context, agg AggregateRef, expected uint64, events []Event) (AppendResult, error) {
+//
+// Options add key claims and releases (Claim, Release) to the same atomic batch: a key claimed
+// by another aggregate fails the append with a *KeyTakenError (errors.Is(err, ErrKeyTaken)),
+// told apart from the aggregate's *ConcurrencyError, and nothing is written. A retried append
+// with keys is recognised by its events as above.
+func (s *Store) Append(ctx context.Context, agg AggregateRef, expected uint64, events []Event, opts ...AppendOption) (AppendResult, error) {
 	subject, err := s.Subject(agg)
 	if err != nil {
 		return AppendResult{}, err
@@ -79,30 +84,64 @@ func (s *Store) Append(ctx context.Context, agg AggregateRef, expected uint64, e
 		}
 		ids[events[i].ID] = struct{}{}
 	}
+	var o appendOptions
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return AppendResult{}, err
+		}
+	}
+	switch {
+	case len(o.keys) > 0 && s.cfg.KeyPrefix == "":
+		return AppendResult{}, ErrKeysDisabled
+	case len(events)+len(o.keys) > MaxBatch:
+		return AppendResult{}, fmt.Errorf("%w: %d events and %d keys for %s, at most %d messages", ErrTooManyEvents, len(events), len(o.keys), agg, MaxBatch)
+	}
 	if err := ctxErr(ctx); err != nil {
 		return AppendResult{}, err
 	}
 
 	w := &write{agg: agg, subject: subject, events: events}
-	var res AppendResult
-	if len(events) == 1 {
-		res, err = s.publishOne(ctx, w, expected)
-	} else {
-		res, err = s.publishBatch(ctx, w, expected)
-	}
-	if err == nil {
-		return res, nil
-	}
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
+	for attempt := 1; ; attempt++ {
+		var keys []keyMessage
+		if len(o.keys) > 0 {
+			if keys, err = s.planKeys(ctx, w, o.keys); err != nil {
+				return AppendResult{}, err
+			}
+		}
+		var res AppendResult
+		if len(events) == 1 && len(keys) == 0 {
+			res, err = s.publishOne(ctx, w, expected)
+		} else {
+			res, err = s.publishBatch(ctx, w, expected, keys)
+		}
+		if err == nil {
+			return res, nil
+		}
+		var apiErr *jetstream.APIError
+		if !errors.As(err, &apiErr) {
+			return AppendResult{}, fmt.Errorf("jetstore: append %d events to %s: %w", len(events), agg, classify(err))
+		}
 		switch apiErr.ErrorCode {
 		case codeWrongLastSequence, codeWrongLastSequenceConstant:
-			return s.resolveConflict(ctx, w, expected, err)
+			res, rerr := s.resolveConflict(ctx, w, expected, err)
+			var cerr *ConcurrencyError
+			if len(keys) == 0 || !errors.As(rerr, &cerr) || cerr.Actual != expected {
+				return res, rerr
+			}
+			// The aggregate was where expected: which expectation failed?
+			retry, kerr := s.keyConflict(ctx, w, expected, keys, cerr)
+			if kerr != nil {
+				return AppendResult{}, kerr
+			}
+			if !retry || attempt == maxKeyAttempts {
+				return AppendResult{}, cerr
+			}
 		case jetstreamext.JSErrCodeBatchPublishDuplicateMsgID:
 			return s.resolveDuplicateID(ctx, w, err)
+		default:
+			return AppendResult{}, fmt.Errorf("jetstore: append %d events to %s: %w", len(events), agg, classify(err))
 		}
 	}
-	return AppendResult{}, fmt.Errorf("jetstore: append %d events to %s: %w", len(events), agg, classify(err))
 }
 
 func (s *Store) publishOne(ctx context.Context, w *write, expected uint64) (AppendResult, error) {
@@ -119,14 +158,18 @@ func (s *Store) publishOne(ctx context.Context, w *write, expected uint64) (Appe
 	return w.result(ack.Sequence, false), nil
 }
 
-func (s *Store) publishBatch(ctx context.Context, w *write, expected uint64) (AppendResult, error) {
-	msgs := make([]*nats.Msg, len(w.events))
+// publishBatch sends the events, then the key messages, as one atomic batch.
+func (s *Store) publishBatch(ctx context.Context, w *write, expected uint64, keys []keyMessage) (AppendResult, error) {
+	msgs := make([]*nats.Msg, 0, len(w.events)+len(keys))
 	for i := range w.events {
-		msgs[i] = w.events[i].message(w.subject, w.agg)
+		msgs = append(msgs, w.events[i].message(w.subject, w.agg))
 	}
-	// The expectation goes on the first message only; the server checks it at commit against the
-	// stream as it was before the batch.
+	// The aggregate's expectation goes on its first message only; the server checks it at commit
+	// against the stream as it was before the batch. Each key message carries its key's.
 	msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqHeader, fmt.Sprint(expected))
+	for i := range keys {
+		msgs = append(msgs, keys[i].message(w, i))
+	}
 	// The first message is acknowledged (the library's default) so that a batch the stream refuses
 	// fails at once rather than at commit; that wait is bounded by ctx's deadline.
 	fc := jetstreamext.BatchFlowControl{AckFirst: true, AckTimeout: s.js.Options().DefaultTimeout}
@@ -138,5 +181,5 @@ func (s *Store) publishBatch(ctx context.Context, w *write, expected uint64) (Ap
 		return AppendResult{}, err
 	}
 	// An atomic batch is stored contiguously; the ack names the commit (last) message.
-	return w.result(ack.Sequence-uint64(w.size())+1, false), nil
+	return w.result(ack.Sequence-uint64(len(msgs))+1, false), nil
 }

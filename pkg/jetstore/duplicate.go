@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -22,12 +23,6 @@ type write struct {
 	events  []Event
 }
 
-// size is the number of messages of the write.
-func (w *write) size() int { return len(w.events) }
-
-// message returns the subject and id of the write's i-th message.
-func (w *write) message(i int) (subject, id string) { return w.subject, w.events[i].ID }
-
 // result is the AppendResult of the write stored from sequence first on.
 func (w *write) result(first uint64, duplicate bool) AppendResult {
 	return AppendResult{FirstSequence: first, LastSequence: first + uint64(len(w.events)) - 1, Duplicate: duplicate}
@@ -41,55 +36,73 @@ const (
 )
 
 // storedAt reports whether the write is stored from sequence first on, read through the stream
-// leader (which has every acknowledged write). m, if not nil, is the message at first.
+// leader (which has every acknowledged write). m, if not nil, is the message at first. The
+// events identify the write: its key messages, which follow them in the batch, are derived from
+// them, and a retry may need fewer (a key it holds by then).
 func (s *Store) storedAt(ctx context.Context, w *write, first uint64, m *jetstream.RawStreamMsg) (bool, error) {
-	n := w.size()
-	last := first + uint64(n) - 1
-	var batchID string
-	matches := func(i int, m *jetstream.RawStreamMsg) bool {
-		subject, id := w.message(i)
-		if m.Sequence != first+uint64(i) || m.Subject != subject || m.Header.Get(HeaderEventID) != id {
-			return false
-		}
-		if n == 1 {
-			return len(m.Header[batchIDHeader]) == 0
-		}
-		if i == 0 {
-			batchID = m.Header.Get(batchIDHeader)
-		}
-		return batchID != "" && m.Header.Get(batchIDHeader) == batchID &&
-			m.Header.Get(batchSequenceHeader) == strconv.Itoa(i+1) &&
-			(i == n-1) == (len(m.Header[batchCommitHeader]) > 0)
-	}
+	n := len(w.events)
 	if m == nil {
 		var err error
 		if m, err = s.leaderGet(ctx, msgGetRequest{Seq: first}); err != nil {
 			return false, notFoundIsFalse(err)
 		}
 	}
-	if !matches(0, m) || n == 1 {
-		return n == 1 && matches(0, m), nil
+	batchID := m.Header.Get(batchIDHeader)
+	matches := func(i int, m *jetstream.RawStreamMsg) bool {
+		if m.Sequence != first+uint64(i) || m.Header.Get(batchIDHeader) != batchID ||
+			batchID != "" && m.Header.Get(batchSequenceHeader) != strconv.Itoa(i+1) {
+			return false
+		}
+		if i >= n {
+			return s.cfg.KeyPrefix != "" && strings.HasPrefix(m.Subject, s.cfg.KeyPrefix+".") && m.Header.Get(HeaderEventID) == w.keyMsgID(i-n)
+		}
+		return m.Subject == w.subject && m.Header.Get(HeaderEventID) == w.events[i].ID
 	}
-	// The leader has the last message: a replica that lags will reach it, so a direct read up to
-	// it cannot wait for a message that does not exist.
-	lm, err := s.leaderGet(ctx, msgGetRequest{Seq: last})
-	if err != nil {
-		return false, notFoundIsFalse(err)
-	}
-	if !matches(n-1, lm) {
+	if !matches(0, m) {
 		return false, nil
 	}
-	i := 1
-	for m, err := range s.messages(ctx, "", first+1, &loadOptions{upToSeq: last}, last) {
-		if err != nil {
-			return false, err
+	if batchID == "" {
+		return n == 1, nil
+	}
+	last := m
+	if n > 1 {
+		// The leader has the last event: a replica that lags will reach it, so a direct read up
+		// to it cannot wait for a message that does not exist.
+		var err error
+		if last, err = s.leaderGet(ctx, msgGetRequest{Seq: first + uint64(n) - 1}); err != nil {
+			return false, notFoundIsFalse(err)
 		}
-		if !matches(i, m) {
+		if !matches(n-1, last) {
 			return false, nil
 		}
-		i++
+		i := 1
+		for m, err := range s.messages(ctx, "", first+1, &loadOptions{upToSeq: last.Sequence}, last.Sequence) {
+			if err != nil {
+				return false, err
+			}
+			if !matches(i, m) {
+				return false, nil
+			}
+			i++
+		}
+		if i != n {
+			return false, nil
+		}
 	}
-	return i == n, nil
+	// The key messages, up to the batch's commit.
+	for i := n; len(last.Header[batchCommitHeader]) == 0; i++ {
+		if i >= MaxBatch {
+			return false, nil
+		}
+		var err error
+		if last, err = s.leaderGet(ctx, msgGetRequest{Seq: first + uint64(i)}); err != nil {
+			return false, notFoundIsFalse(err)
+		}
+		if !matches(i, last) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 func notFoundIsFalse(err error) error {
@@ -113,8 +126,7 @@ func (s *Store) duplicateAck(ctx context.Context, w *write, seq uint64) (AppendR
 	if same {
 		return w.result(seq, true), nil
 	}
-	_, id := w.message(0)
-	return AppendResult{}, &EventIDReusedError{Aggregate: w.agg, EventID: id, Sequence: seq, StoredOn: storedOn(m)}
+	return AppendResult{}, &EventIDReusedError{Aggregate: w.agg, EventID: w.events[0].ID, Sequence: seq, StoredOn: storedOn(m)}
 }
 
 // storedOn returns the aggregate a stored message names in its headers.
