@@ -227,6 +227,14 @@ func testKeysAreNotEvents(t *testing.T, e env) {
 	if _, err := noKeys.Append(ctxT(t), newAgg(t), 0, newEvents(1, "Bad"), jetstore.Claim(space, "k")); !errors.Is(err, jetstore.ErrKeysDisabled) {
 		t.Errorf("claim without a key prefix: %v, want ErrKeysDisabled", err)
 	}
+	if _, err := noKeys.Key(ctxT(t), space, "k"); !errors.Is(err, jetstore.ErrKeysDisabled) {
+		t.Errorf("Key without a key prefix: %v, want ErrKeysDisabled", err)
+	}
+	for _, prefix := range []string{"cim.evt", "cim.evt.keys", "cim", "a..b", "a.*"} {
+		if _, err := jetstore.New(e.JS, jetstore.Config{KeyPrefix: prefix}); !errors.Is(err, jetstore.ErrInvalidConfig) {
+			t.Errorf("key prefix %q: %v, want ErrInvalidConfig", prefix, err)
+		}
+	}
 }
 
 // testKeyUpgrade: a stream made before keys (events only) is refused by a store with keys,
