@@ -1,14 +1,11 @@
 package jetstore
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,9 +17,9 @@ type AppendResult struct {
 	// FirstSequence and LastSequence are the stream sequences of the first and last event.
 	// LastSequence is the expected sequence of the aggregate's next append.
 	FirstSequence, LastSequence uint64
-	// Duplicate is true when the events had already been written by an earlier Append with the
-	// same event ids (a retry whose reply was lost); the sequences are the original ones and
-	// nothing new was written.
+	// Duplicate is true when the events had already been written, as one write of this
+	// aggregate with the same event ids in the same order, by an earlier Append (a retry whose
+	// reply was lost); the sequences are the original ones and nothing new was written.
 	Duplicate bool
 }
 
@@ -43,11 +40,24 @@ const (
 // Config.MaxEventsPerAppend events fail with ErrTooManyEvents and no events with ErrNoEvents,
 // before anything is sent. Every event needs a unique ID, which becomes its Nats-Msg-Id.
 //
-// Retrying an Append whose reply was lost (same events, same expected sequence) is safe: whether
-// the server de-duplicates it (replicated stream) or rejects it on the expected sequence (single
-// server), Append recognises its own earlier write by the event ids and returns Duplicate: true
-// with the original sequences.
-func (s *Store) Append(ctx context.Context, agg AggregateRef, expected uint64, events []Event) (AppendResult, error) {
+// Retrying an Append whose reply was lost is safe. When the same write is already stored (the
+// same event ids, in the same order, as one write of this aggregate), Append returns Duplicate:
+// true with the original sequences and writes nothing: retried with the same expected sequence,
+// or with the aggregate's current one after a reload, on single servers and replicated streams
+// alike. (Retried with an expected sequence that is behind the aggregate, with other writes
+// between it and the stored write, it may first fail with a *ConcurrencyError; after a reload
+// it is recognised.)
+//
+// Event ids stored within the stream's duplicates window, but not as this same write (on
+// another aggregate, or as part of another write), fail with an *EventIDReusedError
+// (errors.Is(err, ErrEventIDReused)) and nothing is written: a retry cannot succeed, the events
+// need new ids.
+//
+// Options add key claims and releases (Claim, Release) to the same atomic batch: a key claimed
+// by another aggregate fails the append with a *KeyTakenError (errors.Is(err, ErrKeyTaken)),
+// told apart from the aggregate's *ConcurrencyError, and nothing is written. A retried append
+// with keys is recognised by its events as above.
+func (s *Store) Append(ctx context.Context, agg AggregateRef, expected uint64, events []Event, opts ...AppendOption) (AppendResult, error) {
 	subject, err := s.Subject(agg)
 	if err != nil {
 		return AppendResult{}, err
@@ -74,198 +84,92 @@ func (s *Store) Append(ctx context.Context, agg AggregateRef, expected uint64, e
 		}
 		ids[events[i].ID] = struct{}{}
 	}
+	var o appendOptions
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return AppendResult{}, err
+		}
+	}
+	switch {
+	case len(o.keys) > 0 && s.cfg.KeyPrefix == "":
+		return AppendResult{}, ErrKeysDisabled
+	case len(events)+len(o.keys) > MaxBatch:
+		return AppendResult{}, fmt.Errorf("%w: %d events and %d keys for %s, at most %d messages", ErrTooManyEvents, len(events), len(o.keys), agg, MaxBatch)
+	}
 	if err := ctxErr(ctx); err != nil {
 		return AppendResult{}, err
 	}
 
-	var res AppendResult
-	if len(events) == 1 {
-		res, err = s.publishOne(ctx, agg, subject, expected, &events[0])
-	} else {
-		res, err = s.publishBatch(ctx, agg, subject, expected, events)
-	}
-	if err == nil {
-		return res, nil
-	}
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
+	w := &write{agg: agg, subject: subject, events: events}
+	for attempt := 1; ; attempt++ {
+		var keys []keyMessage
+		if len(o.keys) > 0 {
+			if keys, err = s.planKeys(ctx, w, o.keys); err != nil {
+				return AppendResult{}, err
+			}
+		}
+		var res AppendResult
+		if len(events) == 1 && len(keys) == 0 {
+			res, err = s.publishOne(ctx, w, expected)
+		} else {
+			res, err = s.publishBatch(ctx, w, expected, keys)
+		}
+		if err == nil {
+			return res, nil
+		}
+		var apiErr *jetstream.APIError
+		if !errors.As(err, &apiErr) {
+			return AppendResult{}, fmt.Errorf("jetstore: append %d events to %s: %w", len(events), agg, classify(err))
+		}
 		switch apiErr.ErrorCode {
-		case codeWrongLastSequence, codeWrongLastSequenceConstant, jetstreamext.JSErrCodeBatchPublishDuplicateMsgID:
-			return s.resolveConflict(ctx, agg, subject, expected, events, err)
+		case codeWrongLastSequence, codeWrongLastSequenceConstant:
+			res, rerr := s.resolveConflict(ctx, w, expected, err)
+			var cerr *ConcurrencyError
+			if len(keys) == 0 || !errors.As(rerr, &cerr) || cerr.Actual != expected {
+				return res, rerr
+			}
+			// The aggregate was where expected: which expectation failed?
+			retry, kerr := s.keyConflict(ctx, w, expected, keys, cerr)
+			if kerr != nil {
+				return AppendResult{}, kerr
+			}
+			if !retry || attempt == maxKeyAttempts {
+				return AppendResult{}, cerr
+			}
+		case jetstreamext.JSErrCodeBatchPublishDuplicateMsgID:
+			return s.resolveDuplicateID(ctx, w, err)
+		default:
+			return AppendResult{}, fmt.Errorf("jetstore: append %d events to %s: %w", len(events), agg, classify(err))
 		}
 	}
-	return AppendResult{}, fmt.Errorf("jetstore: append %d events to %s: %w", len(events), agg, classify(err))
 }
 
-func (s *Store) publishOne(ctx context.Context, agg AggregateRef, subject string, expected uint64, e *Event) (AppendResult, error) {
-	m := e.message(subject, agg)
+func (s *Store) publishOne(ctx context.Context, w *write, expected uint64) (AppendResult, error) {
+	m := w.events[0].message(w.subject, w.agg)
 	m.Header[jetstream.ExpectedLastSubjSeqHeader] = []string{strconv.FormatUint(expected, 10)}
-	ack, err := s.publishMsg(ctx, m)
+	ack, err := s.js.PublishMsg(ctx, m)
 	if err != nil {
 		return AppendResult{}, err
 	}
-	return AppendResult{FirstSequence: ack.Sequence, LastSequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+	if ack.Duplicate {
+		// The id is stored: by this write (a retry), or by another.
+		return s.duplicateAck(ctx, w, ack.Sequence)
+	}
+	return w.result(ack.Sequence, false), nil
 }
 
-// publishMsg is jetstream.JetStream's PublishMsg as nats.go implements it (the ctx bounded by
-// the default timeout if it has no deadline; the request retried twice, 250ms apart, while
-// no stream responds; the same errors), except that the usual acknowledgement is read
-// without encoding/json: decoding it was 3% of the command service's CPU. Any other reply is
-// decoded as nats.go decodes it.
-func (s *Store) publishMsg(ctx context.Context, m *nats.Msg) (*jetstream.PubAck, error) {
-	ctx, cancel := s.withDefaultTimeout(ctx)
-	defer cancel()
-	nc := s.js.Conn()
-	resp, err := nc.RequestMsgWithContext(ctx, m)
-	for r := 0; errors.Is(err, nats.ErrNoResponders) && r < jetstream.DefaultPubRetryAttempts; r++ {
-		// A stream without a leader for a moment (an election) has no responder.
-		select {
-		case <-ctx.Done():
-		case <-time.After(jetstream.DefaultPubRetryWait):
-		}
-		resp, err = nc.RequestMsgWithContext(ctx, m)
+// publishBatch sends the events, then the key messages, as one atomic batch.
+func (s *Store) publishBatch(ctx context.Context, w *write, expected uint64, keys []keyMessage) (AppendResult, error) {
+	msgs := make([]*nats.Msg, 0, len(w.events)+len(keys))
+	for i := range w.events {
+		msgs = append(msgs, w.events[i].message(w.subject, w.agg))
 	}
-	switch {
-	case errors.Is(err, nats.ErrNoResponders):
-		return nil, jetstream.ErrNoStreamResponse
-	case err != nil:
-		return nil, err
-	}
-	if ack, ok := readPubAck(resp.Data); ok {
-		return ack, nil
-	}
-	return unmarshalPubAck(resp.Data)
-}
-
-// unmarshalPubAck reads a reply to a publish as nats.go's PublishMsg does.
-func unmarshalPubAck(data []byte) (*jetstream.PubAck, error) {
-	var reply struct {
-		Type  string              `json:"type"`
-		Error *jetstream.APIError `json:"error,omitempty"`
-		*jetstream.PubAck
-	}
-	if err := json.Unmarshal(data, &reply); err != nil {
-		return nil, jetstream.ErrInvalidJSAck
-	}
-	if reply.Error != nil {
-		return nil, fmt.Errorf("nats: %w", reply.Error)
-	}
-	if reply.PubAck == nil || reply.PubAck.Stream == "" {
-		return nil, jetstream.ErrInvalidJSAck
-	}
-	return reply.PubAck, nil
-}
-
-// readPubAck reads an acknowledgement of the usual form, {"stream":"S","seq":N} with perhaps
-// "duplicate" and "domain", with no other member, no member twice, no escape sequence and a
-// stream name: what the server sends for a stored message. ok is false for anything else,
-// which unmarshalPubAck must read. FuzzReadPubAck compares the two.
-func readPubAck(data []byte) (ack *jetstream.PubAck, ok bool) {
-	var a jetstream.PubAck
-	var seen uint8
-	i := skipJSONSpace(data, 0)
-	if i >= len(data) || data[i] != '{' {
-		return nil, false
-	}
-	for {
-		i = skipJSONSpace(data, i+1)
-		name, end, ok := plainJSONBytes(data, i)
-		if !ok {
-			return nil, false
-		}
-		i = skipJSONSpace(data, end)
-		if i >= len(data) || data[i] != ':' {
-			return nil, false
-		}
-		i = skipJSONSpace(data, i+1)
-		var bit uint8
-		ok = false
-		switch string(name) {
-		case "stream":
-			bit = 1
-			a.Stream, i, ok = plainJSONString(data, i)
-		case "seq":
-			bit = 2
-			a.Sequence, i, ok = jsonUint(data, i)
-		case "duplicate":
-			bit = 4
-			switch {
-			case bytes.HasPrefix(data[i:], []byte("true")):
-				a.Duplicate, i, ok = true, i+4, true
-			case bytes.HasPrefix(data[i:], []byte("false")):
-				i, ok = i+5, true
-			}
-		case "domain":
-			bit = 8
-			a.Domain, i, ok = plainJSONString(data, i)
-		}
-		if !ok || seen&bit != 0 {
-			return nil, false
-		}
-		seen |= bit
-		i = skipJSONSpace(data, i)
-		if i < len(data) && data[i] == ',' {
-			continue
-		}
-		if i >= len(data) || data[i] != '}' || skipJSONSpace(data, i+1) != len(data) || a.Stream == "" {
-			return nil, false
-		}
-		return &a, true
-	}
-}
-
-// plainJSONString reads the JSON string at data[i] if it has no escape sequence and is valid
-// UTF-8, and returns its content and the index after it.
-func plainJSONString(data []byte, i int) (s string, end int, ok bool) {
-	content, end, ok := plainJSONBytes(data, i)
-	return string(content), end, ok
-}
-
-func plainJSONBytes(data []byte, i int) (content []byte, end int, ok bool) {
-	if i >= len(data) || data[i] != '"' {
-		return nil, i, false
-	}
-	for j := i + 1; j < len(data); j++ {
-		switch c := data[j]; {
-		case c == '"':
-			content := data[i+1 : j]
-			return content, j + 1, utf8.Valid(content)
-		case c == '\\' || c < ' ':
-			return nil, i, false
-		}
-	}
-	return nil, i, false
-}
-
-// jsonUint reads an unsigned integer with neither sign, fraction nor exponent that fits a
-// uint64, and returns it and the index after it.
-func jsonUint(data []byte, i int) (n uint64, end int, ok bool) {
-	j := i
-	for j < len(data) && '0' <= data[j] && data[j] <= '9' {
-		j++
-	}
-	if j == i || (data[i] == '0' && j > i+1) {
-		return 0, i, false
-	}
-	n, err := strconv.ParseUint(string(data[i:j]), 10, 64)
-	return n, j, err == nil
-}
-
-func skipJSONSpace(data []byte, i int) int {
-	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-func (s *Store) publishBatch(ctx context.Context, agg AggregateRef, subject string, expected uint64, events []Event) (AppendResult, error) {
-	msgs := make([]*nats.Msg, len(events))
-	for i := range events {
-		msgs[i] = events[i].message(subject, agg)
-	}
-	// The expectation goes on the first message only; the server checks it at commit against the
-	// stream as it was before the batch.
+	// The aggregate's expectation goes on its first message only; the server checks it at commit
+	// against the stream as it was before the batch. Each key message carries its key's.
 	msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqHeader, fmt.Sprint(expected))
+	for i := range keys {
+		msgs = append(msgs, keys[i].message(w, i))
+	}
 	// The first message is acknowledged (the library's default) so that a batch the stream refuses
 	// fails at once rather than at commit; that wait is bounded by ctx's deadline.
 	fc := jetstreamext.BatchFlowControl{AckFirst: true, AckTimeout: s.js.Options().DefaultTimeout}
@@ -277,37 +181,5 @@ func (s *Store) publishBatch(ctx context.Context, agg AggregateRef, subject stri
 		return AppendResult{}, err
 	}
 	// An atomic batch is stored contiguously; the ack names the commit (last) message.
-	n := uint64(len(events))
-	return AppendResult{FirstSequence: ack.Sequence - n + 1, LastSequence: ack.Sequence}, nil
-}
-
-// resolveConflict decides whether a rejected append is a retry of a write that already happened
-// (the events right after expected on the subject carry our event ids) or a real conflict. It
-// reads from the stream leader, which has every acknowledged write, rather than from a possibly
-// lagging replica.
-func (s *Store) resolveConflict(ctx context.Context, agg AggregateRef, subject string, expected uint64, events []Event, cause error) (AppendResult, error) {
-	first, err := s.leaderGet(ctx, msgGetRequest{Seq: expected + 1, NextFor: subject})
-	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return AppendResult{}, fmt.Errorf("jetstore: append to %s rejected (%v), and reading it back failed: %w", agg, cause, classify(err))
-	}
-	if err == nil && first.Header.Get(HeaderEventID) == events[0].ID {
-		res := AppendResult{FirstSequence: first.Sequence, LastSequence: first.Sequence, Duplicate: true}
-		if len(events) == 1 {
-			return res, nil
-		}
-		// The batch was atomic and contiguous: its last message closes it.
-		res.LastSequence = first.Sequence + uint64(len(events)) - 1
-		last, err := s.leaderGet(ctx, msgGetRequest{Seq: res.LastSequence})
-		if err == nil && last.Subject == subject && last.Header.Get(HeaderEventID) == events[len(events)-1].ID {
-			return res, nil
-		}
-		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			return AppendResult{}, fmt.Errorf("jetstore: append to %s rejected (%v), and reading it back failed: %w", agg, cause, classify(err))
-		}
-	}
-	cerr := &ConcurrencyError{Aggregate: agg, Expected: expected, Err: cause}
-	if last, err := s.leaderGet(ctx, msgGetRequest{LastFor: subject}); err == nil {
-		cerr.Actual = last.Sequence
-	}
-	return AppendResult{}, cerr
+	return w.result(ack.Sequence-uint64(len(msgs))+1, false), nil
 }

@@ -301,3 +301,73 @@ func BenchmarkLoadByStreamSize(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendWithClaim appends one event with the claim of a new key (a 2-message atomic
+// batch, after reading the key) against one event alone, and a raw 2-message atomic batch
+// against a raw single publish, interleaved in the same run, on a single server and on a
+// 3-node cluster with sync always (R3). claim/one is the cost of a claim.
+func BenchmarkAppendWithClaim(b *testing.B) {
+	cfg := jetstore.Config{KeyPrefix: jetstore.DefaultKeyPrefix}
+	b.Run("R1", func(b *testing.B) {
+		st, js := benchStore(b, cfg)
+		benchAppendWithClaim(b, st, js)
+	})
+	b.Run("R3-sync-always", func(b *testing.B) {
+		c := natstest.RunCluster(b, 3, natstest.SyncAlways())
+		js, err := jetstream.New(natstest.Connect(b, c.ClientURL()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg := cfg
+		cfg.Replicas = 3
+		benchAppendWithClaim(b, ensure(b, js, cfg), js)
+	})
+}
+
+func benchAppendWithClaim(b *testing.B, st *jetstore.Store, js jetstream.JetStream) {
+	ctx := context.Background()
+	var one, claim, rawOne, rawBatch time.Duration
+	var oneLast uint64
+	b.ResetTimer()
+	for i := range b.N {
+		ev := func(kind string) []jetstore.Event {
+			return []jetstore.Event{{ID: fmt.Sprintf("%s-%d", kind, i), Type: "Benchmarked", SchemaVersion: 1, Data: []byte(`{"n":1}`)}}
+		}
+		timed(&one, func() {
+			res, err := st.Append(ctx, jetstore.AggregateRef{Type: "bench", ID: "one"}, oneLast, ev("one"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			oneLast = res.LastSequence
+		})
+		timed(&claim, func() {
+			agg := jetstore.AggregateRef{Type: "bench", ID: fmt.Sprint("claim", i)}
+			if _, err := st.Append(ctx, agg, 0, ev("claim"), jetstore.Claim("hostname", fmt.Sprintf("host-%d.example.com", i))); err != nil {
+				b.Fatal(err)
+			}
+		})
+		raw := func(subject, id string) *nats.Msg {
+			m := nats.NewMsg(subject)
+			m.Header.Set(jetstore.HeaderEventID, id)
+			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+			m.Data = []byte(`{"n":1}`)
+			return m
+		}
+		timed(&rawOne, func() {
+			if _, err := js.PublishMsg(ctx, raw(fmt.Sprint("cim.evt.raw.one", i), fmt.Sprint("r1-", i))); err != nil {
+				b.Fatal(err)
+			}
+		})
+		timed(&rawBatch, func() {
+			msgs := []*nats.Msg{raw(fmt.Sprint("cim.evt.raw.batch", i), fmt.Sprint("rb-", i)), raw(fmt.Sprint("cim.key.raw.k", i), fmt.Sprint("rk-", i))}
+			if _, err := jetstreamext.PublishMsgBatch(ctx, js, msgs); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(one.Microseconds())/n, "one-us/append")
+	b.ReportMetric(float64(claim.Microseconds())/n, "claim-us/append")
+	b.ReportMetric(float64(claim)/float64(one), "claim/one")
+	b.ReportMetric(float64(rawBatch)/float64(rawOne), "rawbatch2/rawone")
+}

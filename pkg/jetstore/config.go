@@ -29,7 +29,14 @@ type Config struct {
 	Duplicates time.Duration
 	// MaxEventsPerAppend caps the events of one Append (default and maximum MaxBatch).
 	MaxEventsPerAppend int
+	// KeyPrefix is the subject prefix of unique keys (Claim, Release, Key), outside
+	// SubjectPrefix; the stream then captures <KeyPrefix>.> too. Empty (the default): keys are
+	// disabled. DefaultKeyPrefix is the registry's.
+	KeyPrefix string
 }
+
+// DefaultKeyPrefix is the registry's Config.KeyPrefix.
+const DefaultKeyPrefix = "cim.key"
 
 // withDefaults returns c with zero fields set to their defaults, or an error wrapping
 // ErrInvalidConfig.
@@ -57,6 +64,16 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("%w: subject prefix %q: token %q: %s", ErrInvalidConfig, c.SubjectPrefix, tok, err)
 		}
 	}
+	if c.KeyPrefix != "" {
+		for _, tok := range strings.Split(c.KeyPrefix, ".") {
+			if err := validateToken(tok); err != nil {
+				return c, fmt.Errorf("%w: key prefix %q: token %q: %s", ErrInvalidConfig, c.KeyPrefix, tok, err)
+			}
+		}
+		if within(c.KeyPrefix, c.SubjectPrefix) || within(c.SubjectPrefix, c.KeyPrefix) {
+			return c, fmt.Errorf("%w: key prefix %q and subject prefix %q overlap", ErrInvalidConfig, c.KeyPrefix, c.SubjectPrefix)
+		}
+	}
 	switch {
 	case c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5:
 		return c, fmt.Errorf("%w: replicas %d, want 1, 3 or 5", ErrInvalidConfig, c.Replicas)
@@ -67,3 +84,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	return c, nil
 }
+
+// within reports whether the subjects under prefix a are among those under prefix b.
+func within(a, b string) bool { return a == b || strings.HasPrefix(a, b+".") }

@@ -191,13 +191,13 @@ func testRetryOfLostReply(t *testing.T, e env) {
 			}
 		})
 	}
-	// The same first event with a different rest is not the same write.
+	// The same first event with a different rest is not the same write: its first id is reused.
 	agg := newAgg(t)
 	evs := newEvents(3, "Changed")
 	mustAppend(t, st, agg, 0, evs)
 	other := append([]jetstore.Event{evs[0]}, newEvents(2, "Other")...)
-	if _, err := st.Append(ctxT(t), agg, 0, other); !errors.Is(err, jetstore.ErrConcurrency) {
-		t.Fatalf("partial retry: %v, want a conflict", err)
+	if _, err := st.Append(ctxT(t), agg, 0, other); !errors.Is(err, jetstore.ErrEventIDReused) {
+		t.Fatalf("partial retry: %v, want ErrEventIDReused", err)
 	}
 }
 

@@ -57,7 +57,7 @@ func TestConformanceClusterR3SyncAlways(t *testing.T) {
 func newEnv(t *testing.T, url string, replicas int, servers func() []*server.Server) env {
 	t.Helper()
 	js := newJS(t, url)
-	st, err := jetstore.New(js, jetstore.Config{Replicas: replicas})
+	st, err := jetstore.New(js, jetstore.Config{Replicas: replicas, KeyPrefix: jetstore.DefaultKeyPrefix})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -88,9 +88,13 @@ func runConformance(t *testing.T, start setup) {
 	}{
 		{"RoundTrip", testRoundTrip},
 		{"MessageHeaders", testMessageHeaders},
+		{"CallerHeaders", testCallerHeaders},
+		{"ForeignHeaders", testForeignHeaders},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"FailedBatchWritesNothing", testFailedBatchWritesNothing},
 		{"RetryOfLostReply", testRetryOfLostReply},
+		{"RetryAfterReload", testRetryAfterReload},
+		{"EventIDReused", testEventIDReused},
 		{"ConflictReportsActual", testConflictReportsActual},
 		{"TailLoad", testTailLoad},
 		{"LastEvent", testLastEvent},
@@ -107,6 +111,12 @@ func runConformance(t *testing.T, start setup) {
 		{"NoConsumersLeftBehind", testNoConsumersLeftBehind},
 		{"ReadAll", testReadAll},
 		{"EnsureStream", testEnsureStream},
+		{"KeyClaims", testKeyClaims},
+		{"KeyConflictToldApart", testKeyConflictToldApart},
+		{"ConcurrentClaims", testConcurrentClaims},
+		{"KeyRetry", testKeyRetry},
+		{"KeysAreNotEvents", testKeysAreNotEvents},
+		{"KeyUpgrade", testKeyUpgrade},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

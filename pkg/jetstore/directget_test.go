@@ -62,6 +62,9 @@ func TestLoadMissingStreamIsUnavailable(t *testing.T) {
 	if !jetstore.IsUnavailable(err) || !errors.Is(err, nats.ErrNoResponders) {
 		t.Errorf("ReadAll from a missing stream: %v, want ErrUnavailable wrapping ErrNoResponders", err)
 	}
+	if _, _, err := st.LastEvent(context.Background(), jetstore.AggregateRef{Type: "order", ID: "o1"}); !jetstore.IsUnavailable(err) || !errors.Is(err, nats.ErrNoResponders) {
+		t.Errorf("LastEvent from a missing stream: %v, want ErrUnavailable wrapping ErrNoResponders", err)
+	}
 	if n := nc.NumSubscriptions(); n != subs {
 		t.Errorf("client subscriptions: %d -> %d", subs, n)
 	}
@@ -81,6 +84,9 @@ func TestLoadUnansweredIsUnavailable(t *testing.T) {
 	defer cancel()
 	if _, err := st.Load(ctx, agg); !jetstore.IsUnavailable(err) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("unanswered Load with a deadline: %v, want ErrUnavailable wrapping DeadlineExceeded", err)
+	}
+	if _, _, err := st.LastEvent(ctx, agg); !jetstore.IsUnavailable(err) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("unanswered LastEvent with a deadline: %v, want ErrUnavailable wrapping DeadlineExceeded", err)
 	}
 	if n := nc.NumSubscriptions(); n != subs {
 		t.Errorf("client subscriptions: %d -> %d", subs, n)

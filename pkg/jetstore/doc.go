@@ -11,5 +11,10 @@
 // [Upcaster]s that the domain supplies. Snapshots live in a JetStream key-value bucket
 // ([SnapshotStore]); the caller folds the events, the store only keeps bytes.
 //
+// With Config.KeyPrefix set, an append may also claim and release unique keys ([Claim],
+// [Release]) in the same atomic batch, each key on a subject of its own outside the events'
+// prefix, guarded by the server with the expected last sequence of the key's subject; [Store.Key]
+// says who holds a key.
+//
 // The package knows nothing of any particular aggregate: a new aggregate type needs no change here.
 package jetstore

@@ -15,6 +15,12 @@ var (
 	// writer appended first. The error is a *ConcurrencyError; reload and decide again.
 	ErrConcurrency = errors.New("jetstore: concurrency conflict")
 
+	// ErrEventIDReused reports that an event id of an Append is already stored, but not as this
+	// same write: on another aggregate, or as part of another write. The error is an
+	// *EventIDReusedError; nothing was written. Retrying cannot succeed: give the events new
+	// ids.
+	ErrEventIDReused = errors.New("jetstore: event id reused")
+
 	// ErrNoEvents is returned by Append when it is given no events.
 	ErrNoEvents = errors.New("jetstore: no events to append")
 
@@ -171,3 +177,32 @@ func ctxErr(ctx context.Context) error {
 	}
 	return nil
 }
+
+// EventIDReusedError is returned by Append when an event id is already stored, within the
+// stream's duplicates window, but not as the same write (the same ids, in the same order, as
+// one write of the same aggregate). errors.Is(err, ErrEventIDReused) is true.
+type EventIDReusedError struct {
+	// Aggregate is the aggregate that was appended to.
+	Aggregate AggregateRef
+	// EventID is the id found stored, Sequence where and StoredOn on which aggregate; all zero
+	// when the server refused a batch for an id stored elsewhere without saying which.
+	EventID  string
+	Sequence uint64
+	StoredOn AggregateRef
+	// Err is the server's error, if it refused the append.
+	Err error
+}
+
+// Error implements error.
+func (e *EventIDReusedError) Error() string {
+	if e.EventID == "" {
+		return fmt.Sprintf("jetstore: append to %s: an event id is already stored by another write", e.Aggregate)
+	}
+	return fmt.Sprintf("jetstore: append to %s: event id %q is already stored at sequence %d (%s) by another write", e.Aggregate, e.EventID, e.Sequence, e.StoredOn)
+}
+
+// Is makes errors.Is(err, ErrEventIDReused) true.
+func (e *EventIDReusedError) Is(target error) bool { return target == ErrEventIDReused }
+
+// Unwrap returns the server's error.
+func (e *EventIDReusedError) Unwrap() error { return e.Err }

@@ -53,7 +53,9 @@ type Event struct {
 	CausationID   string
 	CommandID     string
 	// Headers are extra message headers, optional. Names must not start with "Nats-" or "Cim-"
-	// (reserved) and neither names nor values may contain control characters.
+	// (the server's and the store's), nor be Status or Description (NATS clients read those as
+	// the server's status on a message without data), in any case; neither names nor values may
+	// contain control characters.
 	Headers map[string]string
 }
 
@@ -96,7 +98,7 @@ func (e *Event) validate() error {
 		switch {
 		case k == "" || strings.IndexFunc(k, notPrintable) >= 0 || strings.ContainsRune(k, ':'):
 			return fmt.Errorf("%w: event %s: header name %q", ErrInvalidEvent, e.ID, k)
-		case reservedHeader(k):
+		case reservedHeader(k) || statusHeader(k):
 			return fmt.Errorf("%w: event %s: header name %q is reserved", ErrInvalidEvent, e.ID, k)
 		case strings.IndexFunc(v, unicode.IsControl) >= 0:
 			return fmt.Errorf("%w: event %s: header %s value %q contains control characters", ErrInvalidEvent, e.ID, k, v)
@@ -107,9 +109,19 @@ func (e *Event) validate() error {
 
 func notPrintable(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
 
+// reservedHeader reports whether k is a header name of the server or the store: not a caller's
+// header, on write or on read.
 func reservedHeader(k string) bool {
 	k = strings.ToLower(k)
 	return strings.HasPrefix(k, "nats-") || strings.HasPrefix(k, "cim-")
+}
+
+// statusHeader reports whether k is a header name that NATS clients read as the server's
+// status on a message without data: nats.go's consumers skip such a message (Status 100) or end
+// a fetch at it (404, 408, 409). The store tells them apart on read (isStatus); a consumer of
+// the stream may not, so Append refuses them.
+func statusHeader(k string) bool {
+	return strings.EqualFold(k, "Status") || strings.EqualFold(k, "Description")
 }
 
 // message encodes e as a message on subject for agg. The store's own headers share one

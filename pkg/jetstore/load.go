@@ -66,15 +66,32 @@ func (s *Store) Load(ctx context.Context, agg AggregateRef, opts ...LoadOption) 
 }
 
 // read yields the events on subject (which may be a wildcard) from stream sequence from on, upcast,
-// within o's upper bounds, paging with batch direct gets until the stream holds no more. With
-// MaxEvents, no page asks for more than the one event beyond the limit that tells whether more
-// follow.
+// within o's upper bounds: messages, decoded.
+func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOptions, target uint64) iter.Seq2[RecordedEvent, error] {
+	return func(yield func(RecordedEvent, error) bool) {
+		for m, err := range s.messages(ctx, subject, from, o, target) {
+			if err != nil {
+				yield(RecordedEvent{}, err)
+				return
+			}
+			e, err := s.decode(m)
+			if !yield(e, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// messages yields the stored messages on subject (which may be a wildcard) from stream sequence
+// from on, within o's upper bounds, paging with batch direct gets until the stream holds no more.
+// With MaxEvents, no page asks for more than the one message beyond the limit that tells
+// whether more follow.
 //
 // target is the last sequence on subject according to the stream leader (0: unknown, or a
 // single server whose direct gets are always current). A replica that answers without reaching
-// it is behind the leader: read waits for it to catch up rather than return a stale result.
-func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOptions, target uint64) iter.Seq2[RecordedEvent, error] {
-	return func(yield func(RecordedEvent, error) bool) {
+// it is behind the leader: messages waits for it to catch up rather than return a stale result.
+func (s *Store) messages(ctx context.Context, subject string, from uint64, o *loadOptions, target uint64) iter.Seq2[*jetstream.RawStreamMsg, error] {
+	return func(yield func(*jetstream.RawStreamMsg, error) bool) {
 		if from == 0 {
 			from = 1
 		}
@@ -82,7 +99,7 @@ func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOp
 		yielded := 0
 		for {
 			if err := ctxErr(ctx); err != nil {
-				yield(RecordedEvent{}, err)
+				yield(nil, err)
 				return
 			}
 			if o.upToSeq != 0 && from > o.upToSeq || target != 0 && from > target {
@@ -101,17 +118,17 @@ func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOp
 					break
 				}
 				if err != nil {
-					yield(RecordedEvent{}, classify(err))
+					yield(nil, classify(err))
 					return
 				}
 				if m.Sequence < from {
-					yield(RecordedEvent{}, fmt.Errorf("%w: direct get returned sequence %d, asked from %d", ErrCorruptEvent, m.Sequence, from))
+					yield(nil, fmt.Errorf("%w: direct get returned sequence %d, asked from %d", ErrCorruptEvent, m.Sequence, from))
 					return
 				}
 				got++
 				from = m.Sequence + 1
-				if pending, err = strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64); err != nil {
-					yield(RecordedEvent{}, fmt.Errorf("%w: message %d: bad Nats-Num-Pending", ErrCorruptEvent, m.Sequence))
+				if pending, err = strconv.ParseUint(serverHeader(m.Header, numPendingHeader), 10, 64); err != nil {
+					yield(nil, fmt.Errorf("%w: message %d: bad Nats-Num-Pending", ErrCorruptEvent, m.Sequence))
 					return
 				}
 				if o.prefix != "" && !strings.HasPrefix(m.Subject, o.prefix) {
@@ -120,12 +137,7 @@ func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOp
 				if !o.includes(m.Sequence, m.Time) {
 					return
 				}
-				e, err := s.decode(m)
-				if err != nil {
-					yield(RecordedEvent{}, err)
-					return
-				}
-				if !yield(e, nil) {
+				if !yield(m, nil) {
 					return
 				}
 				yielded++
@@ -134,9 +146,9 @@ func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOp
 			case got == 0 && !noMore:
 				// directBatch ends a page silently when its deadline passes.
 				if err := ctxErr(ctx); err != nil {
-					yield(RecordedEvent{}, err)
+					yield(nil, err)
 				} else {
-					yield(RecordedEvent{}, classify(fmt.Errorf("direct get on stream %s: %w", s.cfg.Stream, nats.ErrTimeout)))
+					yield(nil, classify(fmt.Errorf("direct get on stream %s: %w", s.cfg.Stream, nats.ErrTimeout)))
 				}
 				return
 			case pending > 0 && !noMore:
@@ -145,7 +157,7 @@ func (s *Store) read(ctx context.Context, subject string, from uint64, o *loadOp
 				return
 			}
 			if err := lag.wait(ctx, s.js.Options().DefaultTimeout); err != nil {
-				yield(RecordedEvent{}, fmt.Errorf("direct get on stream %s: replica still behind sequence %d: %w", s.cfg.Stream, target, err))
+				yield(nil, fmt.Errorf("direct get on stream %s: replica still behind sequence %d: %w", s.cfg.Stream, target, err))
 				return
 			}
 		}

@@ -57,10 +57,14 @@ func (s *Store) Subject(agg AggregateRef) (string, error) {
 
 // StreamConfig returns the stream configuration EnsureStream creates.
 func (s *Store) StreamConfig() jetstream.StreamConfig {
+	subjects := []string{s.cfg.SubjectPrefix + ".>"}
+	if s.cfg.KeyPrefix != "" {
+		subjects = append(subjects, s.cfg.KeyPrefix+".>")
+	}
 	return jetstream.StreamConfig{
 		Name:               s.cfg.Stream,
 		Description:        "Event store: one subject per aggregate, <prefix>.<type>.<id>",
-		Subjects:           []string{s.cfg.SubjectPrefix + ".>"},
+		Subjects:           subjects,
 		Retention:          jetstream.LimitsPolicy,
 		Storage:            jetstream.FileStorage,
 		Replicas:           s.cfg.Replicas,
@@ -154,6 +158,9 @@ func (s *Store) verify(got jetstream.StreamConfig) error {
 	}
 	if !coversPrefix(got.Subjects, s.cfg.SubjectPrefix) {
 		add("subjects %v do not cover %s.>", got.Subjects, s.cfg.SubjectPrefix)
+	}
+	if s.cfg.KeyPrefix != "" && !coversPrefix(got.Subjects, s.cfg.KeyPrefix) {
+		add("subjects %v do not cover %s.> (key claims; add it to the stream's subjects)", got.Subjects, s.cfg.KeyPrefix)
 	}
 	if len(problems) > 0 {
 		return &IncompatibleStreamError{Stream: got.Name, Problems: problems}
