@@ -77,7 +77,8 @@ func jsonError(data []byte, err error) error {
 				return e
 			}
 		}
-		return newError(api.CodeInvalid, KindMalformedJSON, "", "the request body is not valid JSON: %s", strings.TrimPrefix(err.Error(), "jsontext: "))
+		// field is where the syntax broke, when that is within a member.
+		return newError(api.CodeInvalid, KindMalformedJSON, field, "the request body is not valid JSON: %s", strings.TrimPrefix(err.Error(), "jsontext: "))
 	case errors.As(err, &semantic):
 		if errors.Is(semantic.Err, json.ErrUnknownName) {
 			name := semantic.JSONPointer.LastToken()

@@ -353,3 +353,40 @@ func sameTimes(a, b reflect.Value) bool {
 	}
 	return true
 }
+
+// TestFreeTextRefusesControlCharacters sends free text with control characters, as JSON
+// escapes and raw, to every free-text field: each is refused with 400 naming the field, and
+// nothing is written (so that no reader, cimctl get included, ever prints them).
+func TestFreeTextRefusesControlCharacters(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunServer(t)
+	in := startInstance(t, srv.ClientURL())
+	reg, err := newClient(t, srv.ClientURL()).Register(testCtx(t), api.Register{Hostname: "web-1", ResourceType: "vm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := `"` + reg.AggregateID + `"`
+	var tests []badRequest
+	for _, f := range []struct{ command, field, extra string }{
+		{api.CmdUpdateMetadata, "value", `"key":"k",`},
+		{api.CmdAssignAssetTag, "asset_tag", ``},
+		{api.CmdSetHardwareDetails, "manufacturer", ``},
+		{api.CmdSetHardwareDetails, "model", ``},
+		{api.CmdSetHardwareDetails, "serial_number", ``},
+	} {
+		for _, v := range []struct{ name, json string }{
+			{"NUL", `a\u0000b`}, {"ESC", `\u001b[2J\u001b[31mred`}, {"newline", `a\nb`},
+			{"tab", `a\tb`}, {"DEL", "a\x7fb"}, {"right-to-left override", `a\u202eb`},
+		} {
+			tests = append(tests, badRequest{f.field + ": " + v.name, api.CommandSubject(f.command),
+				`{"aggregate_id":` + id + `,` + f.extra + `"` + f.field + `":"` + v.json + `"}`, KindInvalidField, f.field,
+				[]string{"printable characters"}})
+		}
+		// A raw control character is not even JSON.
+		tests = append(tests, badRequest{f.field + ": raw newline", api.CommandSubject(f.command),
+			"{\"aggregate_id\":" + id + "," + f.extra + "\"" + f.field + "\":\"a\nb\"}", KindMalformedJSON, f.field, nil})
+		tests = append(tests, badRequest{f.field + ": raw 0xff", api.CommandSubject(f.command),
+			"{\"aggregate_id\":" + id + "," + f.extra + "\"" + f.field + "\":\"a\xffb\"}", KindInvalidField, f.field, []string{"UTF-8"}})
+	}
+	checkBadRequests(t, srv.ClientURL(), in, tests)
+}
