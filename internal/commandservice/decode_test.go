@@ -53,8 +53,8 @@ func checkBadRequests(t *testing.T, url string, in *instance, tests []badRequest
 // TestStrictDecoding checks the promise of subjects.md that bodies are decoded strictly, at its
 // edges: a name matches its field exactly (case included), a field given twice, an unknown field
 // (in the envelope too) and invalid UTF-8 are refused with 400 naming the key, on commands and
-// queries alike; a body that is not an object, null included, says so; and a sequence that is
-// not an unsigned 64-bit integer says what is accepted.
+// queries alike; a body that is not an object, null included, says so; a sequence that is not
+// an unsigned 64-bit integer says what is accepted; a hostname names its wrong character.
 func TestStrictDecoding(t *testing.T) {
 	t.Parallel()
 	srv := natstest.RunServer(t)
@@ -95,6 +95,7 @@ func TestStrictDecoding(t *testing.T) {
 		{"sequence as a string", get, `{"aggregate_id":` + id + `,"as_of_sequence":"1"}`, KindInvalidField, "as_of_sequence", []string{sequence, `not "1"`}},
 		{"negative history sequence", history, `{"aggregate_id":` + id + `,"after_sequence":-1}`, KindInvalidField, "after_sequence", []string{sequence}},
 		{"bad time", get, `{"aggregate_id":` + id + `,"as_of_time":"noon"}`, KindInvalidField, "as_of_time", []string{"RFC 3339", `"noon"`}},
+		{"non-ASCII hostname", register, `{"hostname":"wéb.example.com","resource_type":"vm"}`, KindInvalidField, "hostname", []string{`'é'`}},
 		{"hostname of wrong type", register, `{"hostname":42,"resource_type":"vm"}`, KindInvalidField, "hostname", []string{"must be a string, not 42"}},
 		{"trailing value", register, `{"hostname":"a","resource_type":"vm"} {}`, KindMalformedJSON, "", nil},
 		{"truncated", register, `{"hostname":"a",`, KindMalformedJSON, "", []string{"truncated"}},
