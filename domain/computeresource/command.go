@@ -108,7 +108,7 @@ type ClearAccountConcept struct {
 }
 
 // SetHardwareDetails sets some of manufacturer, model and serial number; a nil field is
-// left unchanged. Each given value must be 1-256 printable characters.
+// left unchanged. Each given value is free text (text.go) of 1-256 characters.
 type SetHardwareDetails struct {
 	Meta         CommandMeta
 	ID           uuid.UUID
@@ -117,7 +117,7 @@ type SetHardwareDetails struct {
 	SerialNumber *string
 }
 
-// AssignAssetTag sets the asset tag: 1-64 printable characters.
+// AssignAssetTag sets the asset tag: free text (text.go) of 1-64 characters.
 type AssignAssetTag struct {
 	Meta     CommandMeta
 	ID       uuid.UUID
@@ -125,7 +125,7 @@ type AssignAssetTag struct {
 }
 
 // UpdateMetadata upserts one metadata entry. Key: 1-128 characters from [A-Za-z0-9._/-];
-// value: at most 4096 bytes of valid UTF-8 (empty allowed).
+// value: free text (text.go) of at most 4096 characters, empty allowed.
 type UpdateMetadata struct {
 	Meta  CommandMeta
 	ID    uuid.UUID

@@ -3,19 +3,14 @@ package computeresource
 import (
 	"encoding/binary"
 	"fmt"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
 
-// Bounds of free-text inputs.
-const (
-	MaxMetadataKeyLength   = 128  // characters, from MetadataKeyCharacters
-	MaxMetadataValueBytes  = 4096 // bytes of valid UTF-8
-	MaxAssetTagLength      = 64   // printable characters
-	MaxHardwareFieldLength = 256  // printable characters
-)
+// MaxMetadataKeyLength bounds a metadata key, in characters from MetadataKeyCharacters. The
+// bounds of free text are in text.go.
+const MaxMetadataKeyLength = 128
 
 // MetadataKeyCharacters describes the characters allowed in a metadata key.
 const MetadataKeyCharacters = "[A-Za-z0-9._/-]"
@@ -222,18 +217,18 @@ func validateCommand(c Command) error {
 			value *string
 		}{{"manufacturer", c.Manufacturer}, {"model", c.Model}, {"serial_number", c.SerialNumber}} {
 			if f.value != nil {
-				if err := checkPrintable(f.name, *f.value, MaxHardwareFieldLength); err != nil {
+				if err := checkText(f.name, *f.value, 1, MaxHardwareFieldLength); err != nil {
 					return err
 				}
 			}
 		}
 	case AssignAssetTag:
-		return checkPrintable("asset_tag", c.AssetTag, MaxAssetTagLength)
+		return checkText("asset_tag", c.AssetTag, 1, MaxAssetTagLength)
 	case UpdateMetadata:
 		if err := checkMetadataKey(c.Key); err != nil {
 			return err
 		}
-		return checkMetadataValue(c.Value)
+		return checkText("metadata_value", c.Value, 0, MaxMetadataValueLength)
 	case ChangeStatus:
 		if c.To.IsZero() {
 			return &FieldError{Field: "to_status", Reason: "required"}
@@ -245,26 +240,6 @@ func validateCommand(c Command) error {
 func requireID(field string, zero bool) error {
 	if zero {
 		return &FieldError{Field: field, Reason: "required (not the nil UUID)"}
-	}
-	return nil
-}
-
-func checkPrintable(field, v string, max int) error {
-	// The reason is only built for a refusal: this runs for every command that sets a value.
-	fail := func(detail string) error {
-		return &FieldError{Field: field, Value: v, Reason: fmt.Sprintf("must be 1-%d printable characters", max) + detail}
-	}
-	if !utf8.ValidString(v) {
-		return fail(" (not valid UTF-8)")
-	}
-	n := utf8.RuneCountInString(v)
-	if n == 0 || n > max {
-		return fail(fmt.Sprintf(" (has %d)", n))
-	}
-	for _, r := range v {
-		if !unicode.IsPrint(r) {
-			return fail(fmt.Sprintf(" (contains %U)", r))
-		}
 	}
 	return nil
 }
@@ -288,14 +263,4 @@ func checkMetadataKey(k string) error {
 func isMetadataKeyChar(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
 		c == '.' || c == '_' || c == '/' || c == '-'
-}
-
-func checkMetadataValue(v string) error {
-	if len(v) > MaxMetadataValueBytes {
-		return &FieldError{Field: "metadata_value", Value: v, Reason: fmt.Sprintf("must be at most %d bytes of UTF-8 (has %d)", MaxMetadataValueBytes, len(v))}
-	}
-	if !utf8.ValidString(v) {
-		return &FieldError{Field: "metadata_value", Value: v, Reason: "must be valid UTF-8"}
-	}
-	return nil
 }

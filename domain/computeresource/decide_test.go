@@ -381,8 +381,8 @@ func TestBoundsAreInclusive(t *testing.T) {
 		SetHardwareDetails{Meta: meta("1"), ID: resID, Manufacturer: ptr(strings.Repeat("é", MaxHardwareFieldLength))},
 		AssignAssetTag{Meta: meta("2"), ID: resID, AssetTag: strings.Repeat("T", MaxAssetTagLength)},
 		AssignAssetTag{Meta: meta("3"), ID: resID, AssetTag: "Tag with spaces & ünïcode"},
-		UpdateMetadata{Meta: meta("4"), ID: resID, Key: strings.Repeat("k", MaxMetadataKeyLength), Value: strings.Repeat("v", MaxMetadataValueBytes)},
-		UpdateMetadata{Meta: meta("5"), ID: resID, Key: "Aa0._/-", Value: "multi\nline\tvalue"},
+		UpdateMetadata{Meta: meta("4"), ID: resID, Key: strings.Repeat("k", MaxMetadataKeyLength), Value: strings.Repeat("é", MaxMetadataValueLength)},
+		UpdateMetadata{Meta: meta("5"), ID: resID, Key: "Aa0._/-", Value: "one line, with spaces & ünïcode"},
 	} {
 		if events, err := Decide(s, c); err != nil || len(events) != 1 {
 			t.Errorf("%s: %v, %v", c.CommandName(), eventTypes(events), err)
@@ -399,7 +399,7 @@ func TestFieldErrorMessagesSayTheBound(t *testing.T) {
 	}{
 		{UpdateMetadata{Meta: meta("k"), ID: resID, Key: "bad key"}, []string{"metadata_key", `"bad key"`, "1-128", "[A-Za-z0-9._/-]", "' '"}},
 		{UpdateMetadata{Meta: meta("k2"), ID: resID, Key: "clé"}, []string{"metadata_key", `'é'`}},
-		{UpdateMetadata{Meta: meta("v"), ID: resID, Key: "k", Value: strings.Repeat("v", 5000)}, []string{"metadata_value", "4096 bytes", "5000", "(5000 bytes)"}},
+		{UpdateMetadata{Meta: meta("v"), ID: resID, Key: "k", Value: strings.Repeat("v", 5000)}, []string{"metadata_value", "at most 4096 printable characters", "(has 5000)"}},
 		{AssignAssetTag{Meta: meta("t"), ID: resID, AssetTag: "a\tb"}, []string{"asset_tag", "1-64 printable", "U+0009"}},
 		{SetHardwareDetails{Meta: meta("h"), ID: resID, Model: ptr("")}, []string{"model", "1-256 printable", "has 0"}},
 		{AssignOwner{Meta: meta("o"), ID: resID}, []string{"owner_id", "required"}},
@@ -597,9 +597,10 @@ func TestValueCheckMessages(t *testing.T) {
 		err  error
 		want string
 	}{
-		{checkPrintable("asset_tag", "", 64), "must be 1-64 printable characters (has 0)"},
-		{checkPrintable("model", "a\x00", 8), "must be 1-8 printable characters (contains U+0000)"},
-		{checkPrintable("model", "\xff", 8), "must be 1-8 printable characters (not valid UTF-8)"},
+		{checkText("asset_tag", "", 1, 64), "must be 1-64 printable characters (has 0)"},
+		{checkText("model", "a\x00", 1, 8), "must be 1-8 printable characters (contains U+0000)"},
+		{checkText("model", "\xff", 1, 8), "must be 1-8 printable characters (not valid UTF-8)"},
+		{checkText("metadata_value", "a\x1b[31m", 0, 8), "must be at most 8 printable characters (contains U+001B)"},
 		{checkMetadataKey("bad key"), fmt.Sprintf("must be 1-%d characters from %s (contains ' ')", MaxMetadataKeyLength, MetadataKeyCharacters)},
 		{checkMetadataKey(""), fmt.Sprintf("must be 1-%d characters from %s (has 0)", MaxMetadataKeyLength, MetadataKeyCharacters)},
 	} {
@@ -608,7 +609,7 @@ func TestValueCheckMessages(t *testing.T) {
 			t.Errorf("reason %v, want %q", c.err, c.want)
 		}
 	}
-	if checkPrintable("model", "R740", 8) != nil || checkMetadataKey("team") != nil {
+	if checkText("model", "R740", 1, 8) != nil || checkMetadataKey("team") != nil {
 		t.Error("valid values refused")
 	}
 }

@@ -3,6 +3,7 @@ package computeresource
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Hostname is an RFC 1123 host name, stored lower-case without a trailing dot. The only
@@ -49,6 +50,19 @@ func ParseHostname(s string) (Hostname, error) {
 	if name == "" {
 		return fail("must not be empty")
 	}
+	// Characters first, so that the lengths below, in bytes, are in characters too.
+	for i := 0; i < len(name); {
+		r, size := utf8.DecodeRuneInString(name[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return fail("byte %#x at offset %d is not UTF-8: only ASCII letters, digits, '-' and '.' are allowed", name[i], i)
+		case r >= utf8.RuneSelf || r != '.' && !isHostnameChar(byte(r)):
+			label := name[strings.LastIndexByte(name[:i], '.')+1:]
+			label, _, _ = strings.Cut(label, ".")
+			return fail("label %q contains %q: only ASCII letters, digits and '-' are allowed", shorten(label), r)
+		}
+		i += size
+	}
 	if len(name) > MaxHostnameLength {
 		return fail("is %d characters long, at most %d allowed", len(name), MaxHostnameLength)
 	}
@@ -59,11 +73,6 @@ func ParseHostname(s string) (Hostname, error) {
 		}
 		if len(label) > MaxLabelLength {
 			return fail("label %q is %d characters long, at most %d allowed", shorten(label), len(label), MaxLabelLength)
-		}
-		for j := 0; j < len(label); j++ {
-			if c := label[j]; !isHostnameChar(c) {
-				return fail("label %q contains %q: only ASCII letters, digits and '-' are allowed", shorten(label), rune(c))
-			}
 		}
 		if label[0] == '-' || label[len(label)-1] == '-' {
 			return fail("label %q starts or ends with '-'", label)

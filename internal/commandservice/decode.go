@@ -2,14 +2,18 @@ package commandservice
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/cim-infra/registry/pkg/api"
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/uuid"
 )
 
@@ -18,35 +22,29 @@ import (
 // command id therefore names the same resource. Never change it.
 var registerNamespace = uuid.MustParse("6f1d5c1e-3b0a-4d1e-9c55-2f8e7a4b9d10")
 
-// decodeStrict decodes data, one JSON object, into v, refusing unknown fields and trailing
-// data. timeField names v's only time.Time field, if any: encoding/json reports a bad time
-// without saying which field it was. The usual command request takes the fast path
-// (decodeFast); anything else, and every error, is the reference decoder's.
-func decodeStrict(data []byte, maxBytes int, v any, timeField string) error {
-	if decodeFast(data, maxBytes, v) {
-		return nil
-	}
-	return decodeReference(data, maxBytes, v, timeField)
-}
+// strict is what json v2 adds to its defaults for a request: unknown members are refused.
+// Its defaults do the rest: names match exactly (case included), a name given twice and
+// invalid UTF-8 are refused, and nothing but white space may follow the object.
+var strict = json.RejectUnknownMembers(true)
 
-// decodeReference is decodeStrict with encoding/json alone: it defines what a request means
-// and how each error is worded.
-func decodeReference(data []byte, maxBytes int, v any, timeField string) error {
+// decodeStrict decodes data, one JSON object, into v, strictly: see strict. Every error is an
+// *api.Error that names the field at fault where there is one.
+func decodeStrict(data []byte, maxBytes int, v any) error {
+	trimmed := bytes.TrimLeft(data, jsonSpace)
 	switch {
-	case len(bytes.TrimSpace(data)) == 0:
+	case len(trimmed) == 0:
 		return newError(api.CodeInvalid, KindEmptyRequest, "", "the request body is empty; send a JSON object")
 	case len(data) > maxBytes:
 		e := newError(api.CodeInvalid, KindRequestTooLarge, "", "the request body has %d bytes, at most %d are accepted", len(data), maxBytes)
 		e.Details = map[string]any{"bytes": len(data), "max_bytes": maxBytes}
 		return e
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err, timeField)
+	if err := json.Unmarshal(data, v, strict); err != nil {
+		return jsonError(data, err)
 	}
-	if len(bytes.TrimLeft(data[dec.InputOffset():], jsonSpace)) != 0 {
-		return newError(api.CodeInvalid, KindMalformedJSON, "", "the request body holds more than one JSON value")
+	if trimmed[0] == 'n' {
+		// null decodes into a struct without error, leaving it as it was.
+		return notAnObject("null")
 	}
 	return nil
 }
@@ -54,51 +52,117 @@ func decodeReference(data []byte, maxBytes int, v any, timeField string) error {
 // jsonSpace is the white space JSON allows between values.
 const jsonSpace = " \t\r\n"
 
-// jsonError explains a decoding error, naming the field at fault where there is one.
-func jsonError(err error, timeField string) error {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
+// jsonError explains an error of json.Unmarshal on data, naming the field at fault where there
+// is one.
+func jsonError(data []byte, err error) error {
+	var syntax *jsontext.SyntacticError
+	var semantic *json.SemanticError
 	switch {
 	case errors.As(err, &syntax):
-		return newError(api.CodeInvalid, KindMalformedJSON, "", "the request body is not valid JSON: %v (at byte %d)", err, syntax.Offset)
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return newError(api.CodeInvalid, KindMalformedJSON, "", "the request body is truncated JSON")
-	case errors.As(err, &typ):
-		if typ.Field == "" {
-			return newError(api.CodeInvalid, KindMalformedJSON, "", "the request body must be a JSON object, not %s", typ.Value)
+		field := syntax.JSONPointer.LastToken()
+		switch {
+		case errors.Is(syntax.Err, jsontext.ErrDuplicateName):
+			return newError(api.CodeInvalid, KindDuplicateField, field, "field %q appears more than once; give each field once", field)
+		case errors.Is(syntax.Err, io.ErrUnexpectedEOF):
+			return newError(api.CodeInvalid, KindMalformedJSON, "", "the request body is truncated JSON")
 		}
-		// Fields promoted from embedded structs come as "Target.Envelope.command_id".
-		field := typ.Field[strings.LastIndexByte(typ.Field, '.')+1:]
-		e := invalidField(field, "%s must be a JSON %s, not %s", field, jsonType(typ.Type.Kind().String()), typ.Value)
-		e.Details = map[string]any{"expected": jsonType(typ.Type.Kind().String()), "got": typ.Value}
+		if off := syntax.ByteOffset; off >= 0 && off < int64(len(data)) {
+			if r, size := utf8.DecodeRune(data[off:]); r == utf8.RuneError && size <= 1 {
+				e := newError(api.CodeInvalid, KindInvalidField, field, "the request body holds invalid UTF-8 (byte %#x at offset %d); JSON text must be UTF-8", data[off], off)
+				if field != "" {
+					e.Message = fmt.Sprintf("%s holds invalid UTF-8 (byte %#x at offset %d); JSON text must be UTF-8", field, data[off], off)
+				} else {
+					e.Kind = KindMalformedJSON
+				}
+				return e
+			}
+		}
+		// field is where the syntax broke, when that is within a member.
+		return newError(api.CodeInvalid, KindMalformedJSON, field, "the request body is not valid JSON: %s", strings.TrimPrefix(err.Error(), "jsontext: "))
+	case errors.As(err, &semantic):
+		if errors.Is(semantic.Err, json.ErrUnknownName) {
+			name := semantic.JSONPointer.LastToken()
+			return newError(api.CodeInvalid, KindUnknownField, name, "unknown field %q (names are case-sensitive)", name)
+		}
+		if semantic.JSONPointer == "" {
+			return notAnObject(kindName(semantic.JSONKind))
+		}
+		field := semantic.JSONPointer.LastToken()
+		want := expected(semantic.GoType)
+		got := scalarAt(data, semantic.ByteOffset)
+		if got == "" {
+			got = kindName(semantic.JSONKind)
+		}
+		e := invalidField(field, "%s must be %s, not %s", field, want, got)
+		e.Details = map[string]any{"expected": want, "got": got}
 		return e
-	}
-	// encoding/json has no typed error for unknown fields.
-	if name, ok := strings.CutPrefix(err.Error(), `json: unknown field "`); ok {
-		name = strings.TrimSuffix(name, `"`)
-		return newError(api.CodeInvalid, KindUnknownField, name, "unknown field %q", name)
-	}
-	if timeField != "" {
-		// The only other errors come from the one time.Time field's UnmarshalJSON.
-		return invalidField(timeField, "%s must be an RFC 3339 time such as \"2026-01-02T15:04:05Z\": %v", timeField, err)
 	}
 	return newError(api.CodeInvalid, KindMalformedJSON, "", "the request body cannot be decoded: %v", err)
 }
 
-func jsonType(goKind string) string {
-	switch goKind {
-	case "string":
-		return "string"
-	case "int", "int64", "uint64", "uint", "int32", "uint32":
-		return "number"
-	case "bool":
-		return "boolean"
-	case "struct", "map":
-		return "object"
-	case "slice", "array":
-		return "array"
+// scalarAt returns the JSON number, string or literal that starts at data[off:], as written,
+// if it is short enough to quote in an error message; else "".
+func scalarAt(data []byte, off int64) string {
+	if off < 0 || off >= int64(len(data)) {
+		return ""
+	}
+	v, err := jsontext.NewDecoder(bytes.NewReader(data[off:])).ReadValue()
+	if err != nil || len(v) > 64 || v.Kind() == '{' || v.Kind() == '[' {
+		return ""
+	}
+	return string(v)
+}
+
+func notAnObject(got string) *api.Error {
+	return newError(api.CodeInvalid, KindMalformedJSON, "", "the request body must be a JSON object, not %s", got)
+}
+
+// kindName names a kind of JSON value for an error message.
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "a boolean"
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
 	default:
-		return goKind
+		return "another JSON value"
+	}
+}
+
+// expected says what a request field of Go type t accepts.
+func expected(t reflect.Type) string {
+	if t == nil {
+		return "another JSON value"
+	}
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == reflect.TypeFor[time.Time]() {
+		return `an RFC 3339 time such as "2026-01-02T15:04:05Z"`
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Uint64:
+		return "a non-negative integer below 2^64"
+	case reflect.Int:
+		return "an integer"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	default:
+		return "a " + t.Kind().String()
 	}
 }
 
@@ -209,7 +273,7 @@ func decodeCommand(name string, data []byte, maxBytes int, now time.Time) (cr.Co
 
 func decodeRegister(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
 	var req api.Register
-	if err := decodeStrict(data, maxBytes, &req, "timestamp"); err != nil {
+	if err := decodeStrict(data, maxBytes, &req); err != nil {
 		return nil, err
 	}
 	m, err := meta(req.Envelope, now)
@@ -243,7 +307,7 @@ func decodeRegister(data []byte, maxBytes int, now time.Time) (cr.Command, error
 // target decodes a request addressed to an existing resource into req and returns its
 // metadata and aggregate id.
 func target[T any](data []byte, maxBytes int, now time.Time, req *T, t func(*T) *api.Target) (cr.CommandMeta, uuid.UUID, error) {
-	if err := decodeStrict(data, maxBytes, req, "timestamp"); err != nil {
+	if err := decodeStrict(data, maxBytes, req); err != nil {
 		return cr.CommandMeta{}, uuid.Nil, err
 	}
 	tg := t(req)
@@ -399,7 +463,7 @@ func decodeChangeStatus(data []byte, maxBytes int, now time.Time) (cr.Command, e
 // decodeGet decodes a get query.
 func decodeGet(data []byte, maxBytes int) (api.Get, uuid.UUID, error) {
 	var q api.Get
-	if err := decodeStrict(data, maxBytes, &q, "as_of_time"); err != nil {
+	if err := decodeStrict(data, maxBytes, &q); err != nil {
 		return q, uuid.Nil, err
 	}
 	id, err := parseUUID("aggregate_id", q.AggregateID)
@@ -421,7 +485,7 @@ const (
 // decodeHistory decodes a history query, with the default page size filled in.
 func decodeHistory(data []byte, maxBytes int) (api.History, uuid.UUID, error) {
 	var q api.History
-	if err := decodeStrict(data, maxBytes, &q, ""); err != nil {
+	if err := decodeStrict(data, maxBytes, &q); err != nil {
 		return q, uuid.Nil, err
 	}
 	id, err := parseUUID("aggregate_id", q.AggregateID)

@@ -5,11 +5,13 @@
 //
 // # Requests
 //
-// Requests are JSON objects decoded strictly: unknown fields, wrong JSON types, missing
-// required fields, malformed or nil UUIDs, values out of the domain's bounds, bad hostnames,
-// resource types and statuses, malformed JSON, an empty body and a body over
-// -max-request-bytes are refused with code 400 and an api.Error naming the field (Field) and
-// the reason (Kind: malformed_json, empty_request, request_too_large, unknown_field,
+// Requests are JSON objects decoded strictly (github.com/go-json-experiment/json, the
+// encoding/json/v2 design): unknown fields and names in another case, a field given twice,
+// invalid UTF-8, wrong JSON types, missing required fields, malformed or nil UUIDs, values out
+// of the domain's bounds, bad hostnames, resource types and statuses, malformed JSON, a body
+// that is not an object (null included), an empty body and a body over -max-request-bytes are
+// refused with code 400 and an api.Error naming the field (Field) and the reason (Kind:
+// malformed_json, empty_request, request_too_large, unknown_field, duplicate_field,
 // missing_field, invalid_field). The service fills in a missing command_id (a new UUID),
 // correlation_id (the command id) and timestamp (its clock, UTC). A register without
 // aggregate_id gets uuid.NewSHA1(registerNamespace, command id), so its retries name the same

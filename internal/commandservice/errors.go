@@ -18,7 +18,8 @@ const (
 	KindMalformedJSON   = "malformed_json"    // 400: not one JSON object
 	KindEmptyRequest    = "empty_request"     // 400: no body
 	KindRequestTooLarge = "request_too_large" // 400: body over -max-request-bytes
-	KindUnknownField    = "unknown_field"     // 400: a field the request does not have
+	KindUnknownField    = "unknown_field"     // 400: a field the request does not have (names are case-sensitive)
+	KindDuplicateField  = "duplicate_field"   // 400: a field given more than once
 	KindMissingField    = "missing_field"     // 400: a required field is absent or empty
 	KindInvalidField    = "invalid_field"     // 400: wrong JSON type or invalid value
 	KindNotRegistered   = "not_registered"    // 404: a command for a resource never registered

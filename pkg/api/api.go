@@ -127,9 +127,9 @@ type ClearAccountConcept struct {
 // SetHardwareDetails sets hardware facts; an omitted field is left as it is.
 type SetHardwareDetails struct {
 	Target
-	Manufacturer *string `json:"manufacturer,omitempty"`
-	Model        *string `json:"model,omitempty"`
-	SerialNumber *string `json:"serial_number,omitempty"`
+	Manufacturer *string `json:"manufacturer,omitzero"`
+	Model        *string `json:"model,omitzero"`
+	SerialNumber *string `json:"serial_number,omitzero"`
 }
 
 // AssignAssetTag sets the asset tag.
@@ -175,7 +175,7 @@ type EventRef struct {
 // Get asks for a resource's state: the current one, or as of a stream sequence or a time.
 type Get struct {
 	AggregateID  string     `json:"aggregate_id"`
-	AsOfSequence uint64     `json:"as_of_sequence,omitempty"`
+	AsOfSequence uint64     `json:"as_of_sequence,omitzero"`
 	AsOfTime     *time.Time `json:"as_of_time,omitempty"`
 }
 
@@ -205,9 +205,9 @@ type Resource struct {
 // History asks for a page of a resource's events after a stream sequence.
 type History struct {
 	AggregateID   string `json:"aggregate_id"`
-	AfterSequence uint64 `json:"after_sequence,omitempty"`
+	AfterSequence uint64 `json:"after_sequence,omitzero"`
 	// Limit is the page size: default 100, at most 1000.
-	Limit int `json:"limit,omitempty"`
+	Limit int `json:"limit,omitzero"`
 }
 
 // HistoryPage is one page of a resource's events, oldest first.

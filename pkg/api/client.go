@@ -2,13 +2,13 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"time"
 
+	"github.com/go-json-experiment/json"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -134,7 +134,8 @@ type enveloped interface{ commandEnvelope() *Envelope }
 
 // Do sends req as JSON to subject and decodes the reply into reply (unless reply is nil). When
 // req is a pointer to a command with an empty command_id, Do fills one in first, so that its
-// own retries, and the caller's with the same req, are safe.
+// own retries, and the caller's with the same req, are safe. A string in req that is not valid
+// UTF-8 is an error before anything is sent: JSON text is UTF-8, and the service refuses it.
 func (c *Client) Do(ctx context.Context, subject string, req, reply any) error {
 	var commandID string
 	if cmd, ok := req.(enveloped); ok {
@@ -144,12 +145,9 @@ func (c *Client) Do(ctx context.Context, subject string, req, reply any) error {
 		}
 		commandID = env.CommandID
 	}
-	data, ok := appendRequest(make([]byte, 0, 256), req)
-	var err error
-	if !ok {
-		if data, err = json.Marshal(req); err != nil {
-			return fmt.Errorf("api: encode request for %s: %w", subject, err)
-		}
+	data, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("api: encode request for %s: %w", subject, err)
 	}
 	for attempt := 0; ; attempt++ {
 		err = c.attempt(ctx, subject, data, reply)
@@ -189,9 +187,6 @@ func (c *Client) attempt(ctx context.Context, subject string, data []byte, reply
 		return decodeError(msg)
 	}
 	if reply == nil {
-		return nil
-	}
-	if r, ok := reply.(*CommandReply); ok && r.isZero() && decodeCommandReply(msg.Data, r) {
 		return nil
 	}
 	if err := json.Unmarshal(msg.Data, reply); err != nil {

@@ -5,10 +5,10 @@ import (
 	"unicode/utf8"
 )
 
-// The client sends a command and the service answers one with every request: their JSON is
-// written here by hand, byte for byte what json.Marshal writes (HTML characters escaped
-// included), because encoding/json's reflection was a large part of the CPU of a command.
-// FuzzRequestEncoding and FuzzCommandReplyJSON compare the two.
+// The service answers every command with a CommandReply: its JSON is written here by hand,
+// byte for byte what encoding/json writes for the struct (HTML characters escaped included),
+// because encoding/json's reflection was a large part of the CPU of a command.
+// FuzzCommandReplyJSON compares the two.
 
 // MarshalJSON encodes r exactly as encoding/json encodes the struct, without reflection.
 func (r CommandReply) MarshalJSON() ([]byte, error) {
@@ -44,61 +44,6 @@ func (r *CommandReply) appendJSON(b []byte) []byte {
 	return append(o.b, '}')
 }
 
-// appendRequest appends the JSON of a command request, given as Do gets it (a pointer to one
-// of the command types), as json.Marshal writes it. ok is false for any other type, and for a
-// timestamp json.Marshal refuses to encode: then json.Marshal must do it.
-func appendRequest(b []byte, req any) (out []byte, ok bool) {
-	o := objectWriter{b: append(b, '{')}
-	switch r := req.(type) {
-	case *Register:
-		ok = o.envelope(&r.Envelope)
-		if r.AggregateID != "" {
-			o.string("aggregate_id", r.AggregateID)
-		}
-		o.string("hostname", r.Hostname)
-		o.string("resource_type", r.ResourceType)
-	case *AssignOrganization:
-		ok = o.target(&r.Target)
-		o.string("organization_id", r.OrganizationID)
-	case *AssignLocation:
-		ok = o.target(&r.Target)
-		o.string("location_id", r.LocationID)
-	case *AssignOwner:
-		ok = o.target(&r.Target)
-		o.string("owner_id", r.OwnerID)
-	case *AddPolicy:
-		ok = o.target(&r.Target)
-		o.string("policy_id", r.PolicyID)
-	case *RemovePolicy:
-		ok = o.target(&r.Target)
-		o.string("policy_id", r.PolicyID)
-	case *AssignAccountConcept:
-		ok = o.target(&r.Target)
-		o.string("concept_id", r.ConceptID)
-	case *ClearAccountConcept:
-		ok = o.target(&r.Target)
-	case *SetHardwareDetails:
-		ok = o.target(&r.Target)
-		o.optional("manufacturer", r.Manufacturer)
-		o.optional("model", r.Model)
-		o.optional("serial_number", r.SerialNumber)
-	case *AssignAssetTag:
-		ok = o.target(&r.Target)
-		o.string("asset_tag", r.AssetTag)
-	case *UpdateMetadata:
-		ok = o.target(&r.Target)
-		o.string("key", r.Key)
-		o.string("value", r.Value)
-	case *ChangeStatus:
-		ok = o.target(&r.Target)
-		o.string("status", r.Status)
-	}
-	if !ok {
-		return b, false
-	}
-	return append(o.b, '}'), true
-}
-
 // objectWriter appends the members of a JSON object, a comma before each but the first.
 type objectWriter struct {
 	b       []byte
@@ -123,41 +68,6 @@ func (o *objectWriter) string(name, value string) {
 func (o *objectWriter) uint(name string, value uint64) {
 	o.name(name)
 	o.b = strconv.AppendUint(o.b, value, 10)
-}
-
-// optional writes a *string member with omitempty: only when it is set, even to "".
-func (o *objectWriter) optional(name string, value *string) {
-	if value != nil {
-		o.string(name, *value)
-	}
-}
-
-// envelope writes the envelope's members, each with omitempty; false for a timestamp
-// json.Marshal would refuse (time.Time.MarshalJSON's error).
-func (o *objectWriter) envelope(e *Envelope) bool {
-	for _, f := range [...]struct{ name, value string }{
-		{"command_id", e.CommandID}, {"correlation_id", e.CorrelationID}, {"causation_id", e.CausationID},
-	} {
-		if f.value != "" {
-			o.string(f.name, f.value)
-		}
-	}
-	if e.Timestamp == nil {
-		return true
-	}
-	o.name("timestamp")
-	b, err := e.Timestamp.AppendText(append(o.b, '"'))
-	if err != nil {
-		return false
-	}
-	o.b = append(b, '"')
-	return true
-}
-
-func (o *objectWriter) target(t *Target) bool {
-	ok := o.envelope(&t.Envelope)
-	o.string("aggregate_id", t.AggregateID)
-	return ok
 }
 
 // appendString appends s as a JSON string the way json.Marshal does: quotes, backslashes,

@@ -2,83 +2,24 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/cim-infra/registry/internal/natstest"
+	jsonv2 "github.com/go-json-experiment/json"
 )
-
-// requests returns one request of every command type, filled from fuzz input: s are the
-// strings (any bytes), ts the timestamp (nil when noTime), flags drop the optional members.
-func requests(s [4]string, ts *time.Time, flags uint8) []any {
-	env := Envelope{CommandID: s[0], CorrelationID: s[1], CausationID: s[2], Timestamp: ts}
-	if flags&1 != 0 {
-		env = Envelope{}
-	}
-	if flags&2 != 0 {
-		env.CorrelationID = ""
-	}
-	tg := Target{Envelope: env, AggregateID: s[3]}
-	opt := func(bit uint8, v string) *string {
-		if flags&bit != 0 {
-			return nil
-		}
-		return &v
-	}
-	return []any{
-		&Register{Envelope: env, AggregateID: s[3], Hostname: s[1], ResourceType: s[2]},
-		&Register{Envelope: env, Hostname: s[0], ResourceType: s[3]},
-		&AssignOrganization{Target: tg, OrganizationID: s[0]},
-		&AssignLocation{Target: tg, LocationID: s[1]},
-		&AssignOwner{Target: tg, OwnerID: s[2]},
-		&AddPolicy{Target: tg, PolicyID: s[0]},
-		&RemovePolicy{Target: tg, PolicyID: s[1]},
-		&AssignAccountConcept{Target: tg, ConceptID: s[2]},
-		&ClearAccountConcept{Target: tg},
-		&SetHardwareDetails{Target: tg, Manufacturer: opt(4, s[0]), Model: opt(8, s[1]), SerialNumber: opt(16, s[2])},
-		&AssignAssetTag{Target: tg, AssetTag: s[0]},
-		&UpdateMetadata{Target: tg, Key: s[1], Value: s[2]},
-		&ChangeStatus{Target: tg, Status: s[0]},
-	}
-}
-
-// FuzzRequestEncoding checks that the client's hand-written request encoding gives the bytes
-// of json.Marshal for every command type, with any strings and timestamps, and leaves
-// json.Marshal the timestamps it refuses.
-func FuzzRequestEncoding(f *testing.F) {
-	const id = "0b9f8d2e-3c1a-4e5b-8f7d-6a2c1e0d9b8a"
-	f.Add(id, id, "", id, int64(1768816800), uint32(5), int16(0), uint8(0))
-	f.Add("", "", "", "", int64(0), uint32(0), int16(0), uint8(0x21))
-	f.Add("R&D <\"lab\">", "ünïcode \u2028\u2029", "\x00\x1f\b\f\n\r\t\\\xff", "\xed\xa0\x80", int64(-62135596800), uint32(1), int16(-47), uint8(4))
-	f.Add("a", "b", "c", "d", int64(253402300800), uint32(0), int16(0), uint8(0))  // year 10000
-	f.Add("a", "b", "c", "d", int64(1768816800), uint32(0), int16(24*4), uint8(0)) // zone +24:00
-	f.Fuzz(func(t *testing.T, s0, s1, s2, s3 string, sec int64, nsec uint32, quarters int16, flags uint8) {
-		var ts *time.Time
-		if flags&0x20 == 0 {
-			tm := time.Unix(sec, int64(nsec%1e9)).In(time.FixedZone("", int(quarters)*900))
-			ts = &tm
-		}
-		for _, req := range requests([4]string{s0, s1, s2, s3}, ts, flags) {
-			want, wantErr := json.Marshal(req)
-			got, ok := appendRequest([]byte("prefix"), req)
-			switch {
-			case !ok && wantErr == nil:
-				t.Fatalf("%#v: hand-written encoding refused, json.Marshal gave %s", req, want)
-			case ok && wantErr != nil:
-				t.Fatalf("%#v: hand-written encoding gave %s, json.Marshal refused: %v", req, got, wantErr)
-			case ok && !bytes.Equal(got, append([]byte("prefix"), want...)):
-				t.Fatalf("%#v:\n got %s\nwant prefix%s", req, got, want)
-			}
-		}
-	})
-}
 
 // plainReply is CommandReply without its methods: what encoding/json makes of the struct.
 type plainReply CommandReply
 
 // FuzzCommandReplyJSON checks that CommandReply.MarshalJSON gives the bytes encoding/json
 // gives for the struct, that json.Marshal (which calls it) still does, and that the client's
-// fast reply decoding reads back what it wrote wherever it takes it.
+// reply decoding reads back what it wrote.
 func FuzzCommandReplyJSON(f *testing.F) {
 	f.Add("7c3e2a1b-9d8f-4e6a-b5c4-3d2e1f0a9b8c", uint64(42), "PolicyAdded", "5b0c1a52-6f0e-5a8e-9d3b-8c2f7e4a1d01", uint8(1), false)
 	f.Add("", uint64(0), "", "", uint8(0), true)
@@ -106,22 +47,22 @@ func FuzzCommandReplyJSON(f *testing.F) {
 	})
 }
 
-// checkDecodeReply checks the fast reply decoding of data against json.Unmarshal.
-func checkDecodeReply(t *testing.T, data []byte) {
+// checkDecodeReply checks that the client's decoding of a reply as the service writes it (json
+// v2, as Client.Do decodes) gives what encoding/json gives, and returns it.
+func checkDecodeReply(t *testing.T, data []byte) CommandReply {
 	t.Helper()
-	var fast, want CommandReply
-	wantErr := json.Unmarshal(data, &want)
-	if decodeCommandReply(data, &fast) {
-		if wantErr != nil || !reflect.DeepEqual(fast, want) {
-			t.Fatalf("%q: fast decoding %#v, json.Unmarshal %#v (%v)", data, fast, want, wantErr)
-		}
-	} else if !fast.isZero() {
-		t.Fatalf("%q: fast decoding refused the reply but left %#v", data, fast)
+	var got, want CommandReply
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatalf("%q: encoding/json refuses a reply MarshalJSON wrote: %v", data, err)
 	}
+	if err := jsonv2.Unmarshal(data, &got); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q: the client decodes %#v (%v), encoding/json %#v", data, got, err, want)
+	}
+	return got
 }
 
-// FuzzDecodeCommandReply checks the client's fast reply decoding against json.Unmarshal on any
-// input: wherever it takes an input, json.Unmarshal accepts it and gives the same value.
+// FuzzDecodeCommandReply decodes any input as the client decodes a command reply: wherever it
+// takes an input, MarshalJSON writes the value it got as JSON that decodes into the same value.
 func FuzzDecodeCommandReply(f *testing.F) {
 	for _, s := range []string{
 		`{"aggregate_id":"a","version":3,"events":[{"type":"PolicyAdded","id":"e","sequence":3}]}`,
@@ -132,63 +73,101 @@ func FuzzDecodeCommandReply(f *testing.F) {
 		`{"Aggregate_ID":"a"}`, `{"aggregate_id":"a","aggregate_id":"b"}`, `{"aggregate_id":"\u0061"}`,
 		`{"events":[{"type":"a"}],"events":[{"id":"b"}]}`, `{"other":1}`, `{}`, `[]`, `null`, ``,
 		`{"aggregate_id":"a"} x`, `{"aggregate_id":"a",}`, "{\"aggregate_id\":\"\xff\"}", `{"events":[{"sequence":1},]}`,
+		`{"aggregate_id":"R&D \u003clab\u003e \u2028"}`,
 	} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(checkDecodeReply)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var r CommandReply
+		if jsonv2.Unmarshal(data, &r) != nil {
+			return
+		}
+		out, err := r.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again := checkDecodeReply(t, out); !reflect.DeepEqual(again, r) {
+			t.Fatalf("%q: decoded %#v, encoded %s, decoded again %#v", data, r, out, again)
+		}
+	})
 }
 
-// TestFastPathsTaken checks that the client's fast paths are taken for what they are for:
-// every command request, and replies as the service writes them.
-func TestFastPathsTaken(t *testing.T) {
-	ts := time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("", 3600))
-	for _, req := range requests([4]string{"a", "b", "c", "d"}, &ts, 0) {
-		if _, ok := appendRequest(nil, req); !ok {
-			t.Errorf("%T: encoded by json.Marshal", req)
-		}
-	}
-	for _, r := range []CommandReply{
-		{AggregateID: "7c3e2a1b-9d8f-4e6a-b5c4-3d2e1f0a9b8c", Version: 7, Events: []EventRef{{Type: "PolicyAdded", ID: "5b0c1a52-6f0e-5a8e-9d3b-8c2f7e4a1d01", Sequence: 7}}},
-		{AggregateID: "7c3e2a1b-9d8f-4e6a-b5c4-3d2e1f0a9b8c", Version: 7, Events: []EventRef{}, Duplicate: true},
+// TestRequestEncoding checks the JSON the client sends for each request type (json v2, as
+// Client.Do encodes): an optional member is left out when it is unset, and sent when it is
+// set, even to "" or 0 where that means something.
+func TestRequestEncoding(t *testing.T) {
+	t.Parallel()
+	empty := ""
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	for _, tc := range []struct {
+		req  any
+		want string
+	}{
+		{&Register{Hostname: "h", ResourceType: "vm"}, `{"hostname":"h","resource_type":"vm"}`},
+		{&Register{Envelope: Envelope{CommandID: "c", Timestamp: &ts}, AggregateID: "a", Hostname: "R&D <lab>", ResourceType: "vm"},
+			`{"command_id":"c","timestamp":"2026-01-02T03:04:05.000000006Z","aggregate_id":"a","hostname":"R&D <lab>","resource_type":"vm"}`},
+		{&SetHardwareDetails{Target: Target{AggregateID: "a"}, Model: &empty}, `{"aggregate_id":"a","model":""}`},
+		{&SetHardwareDetails{Target: Target{AggregateID: "a"}}, `{"aggregate_id":"a"}`},
+		{&UpdateMetadata{Target: Target{AggregateID: "a"}, Key: "k"}, `{"aggregate_id":"a","key":"k","value":""}`},
+		{&ClearAccountConcept{Target: Target{AggregateID: "a"}}, `{"aggregate_id":"a"}`},
+		{&Get{AggregateID: "a"}, `{"aggregate_id":"a"}`},
+		{&Get{AggregateID: "a", AsOfSequence: 7, AsOfTime: &ts}, `{"aggregate_id":"a","as_of_sequence":7,"as_of_time":"2026-01-02T03:04:05.000000006Z"}`},
+		{&History{AggregateID: "a"}, `{"aggregate_id":"a"}`},
+		{&History{AggregateID: "a", AfterSequence: 3, Limit: 10}, `{"aggregate_id":"a","after_sequence":3,"limit":10}`},
 	} {
-		data, _ := r.MarshalJSON()
-		var got CommandReply
-		if !decodeCommandReply(data, &got) || !reflect.DeepEqual(got, r) {
-			t.Errorf("%s: fast decoding %v, %#v", data, decodeCommandReply(data, &CommandReply{}), got)
+		got, err := jsonv2.Marshal(tc.req)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%T %+v: encoded %s (%v), want %s", tc.req, tc.req, got, err, tc.want)
 		}
-	}
-	if _, ok := appendRequest(nil, Get{}); ok {
-		t.Error("a query was encoded by the command encoder")
 	}
 }
 
-// BenchmarkClientJSON encodes an add_policy request and decodes its reply, by hand and with
-// encoding/json.
+// TestClientRefusesInvalidUTF8 checks that the client sends no request holding a string that
+// is not valid UTF-8, rather than send it changed (encoding/json makes such bytes U+FFFD).
+func TestClientRefusesInvalidUTF8(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunServer(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	sub, err := nc.SubscribeSync(CommandPrefix + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing answers: the valid request below times out, which does not matter here.
+	c, err := NewClient(nc, WithRetries(0), WithTimeout(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, err = c.UpdateMetadata(ctx, UpdateMetadata{Target: Target{AggregateID: "7c3e2a1b-9d8f-4e6a-b5c4-3d2e1f0a9b8c"}, Key: "k", Value: "a\xffb"})
+	var apiErr *Error
+	if err == nil || errors.As(err, &apiErr) || !strings.Contains(err.Error(), "UTF-8") {
+		t.Fatalf("error %v, want a refusal to encode invalid UTF-8", err)
+	}
+	// A valid request afterwards is the first message on the subject.
+	_, _ = c.UpdateMetadata(ctx, UpdateMetadata{Target: Target{AggregateID: "7c3e2a1b-9d8f-4e6a-b5c4-3d2e1f0a9b8c"}, Key: "k", Value: "ok"})
+	msg, err := sub.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(msg.Data, []byte(`"value":"ok"`)) {
+		t.Fatalf("first request sent %s", msg.Data)
+	}
+}
+
+// BenchmarkClientJSON encodes an add_policy request and decodes its reply as the client does.
 func BenchmarkClientJSON(b *testing.B) {
 	req := &AddPolicy{Target: Target{Envelope: Envelope{CommandID: "0b9f8d2e-3c1a-4e5b-8f7d-6a2c1e0d9b8a"},
 		AggregateID: "7c3e2a1b-9d8f-4e6a-b5c4-3d2e1f0a9b8c"}, PolicyID: "ca05ca05-aaaa-4bbb-8ccc-ddddeeeeffff"}
 	reply, _ := json.Marshal(plainReply{AggregateID: req.AggregateID, Version: 12,
 		Events: []EventRef{{Type: "PolicyAdded", ID: "5b0c1a52-6f0e-5a8e-9d3b-8c2f7e4a1d01", Sequence: 12}}})
-	b.Run("hand", func(b *testing.B) {
+	b.Run("library", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, ok := appendRequest(make([]byte, 0, 256), req); !ok {
-				b.Fatal("not encoded")
-			}
-			var r CommandReply
-			if !decodeCommandReply(reply, &r) {
-				b.Fatal("not decoded")
-			}
-		}
-	})
-	b.Run("encoding-json", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := json.Marshal(req); err != nil {
+			if _, err := jsonv2.Marshal(req); err != nil {
 				b.Fatal(err)
 			}
 			var r CommandReply
-			if err := json.Unmarshal(reply, &r); err != nil {
+			if err := jsonv2.Unmarshal(reply, &r); err != nil {
 				b.Fatal(err)
 			}
 		}
