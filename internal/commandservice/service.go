@@ -52,6 +52,11 @@ type Service struct {
 type testHooks struct {
 	// afterAppend runs after a command's events were appended, before the reply.
 	afterAppend func(commandID uuid.UUID)
+	// received runs on the worker as a command request starts being processed, before its
+	// deadline is checked: blocking in it is an instance paused with the request in hand.
+	received func(command string)
+	// now replaces the service's clock.
+	now func() time.Time
 }
 
 // endpointErrors counts an endpoint's error replies for $SRV.STATS: replies are sent from
@@ -78,18 +83,20 @@ func New(ctx context.Context, nc *nats.Conn, sc jetstore.Config, opts Options, l
 	if err := store.EnsureStream(ctx); err != nil {
 		return nil, fmt.Errorf("commandservice: %w", err)
 	}
-	res, err := openResults(ctx, js, opts.ResultsBucket, store.Config().Replicas, opts.ResultsTTL)
-	if err != nil {
-		return nil, err
-	}
 	s := &Service{
-		nc: nc, js: js, store: store, results: res, opts: opts, now: time.Now,
+		nc: nc, js: js, store: store, opts: opts, now: time.Now,
 		cache: newCache(opts.CacheSize), workers: newWorkers(),
 		log:   log.With().Str("component", "commands").Logger(),
 		stats: make(map[string]*endpointErrors),
 	}
 	if s.metrics, err = newMetrics(reg, s.cache.len); err != nil {
 		return nil, fmt.Errorf("commandservice: metrics: %w", err)
+	}
+	if opts.hooks != nil && opts.hooks.now != nil {
+		s.now = opts.hooks.now
+	}
+	if s.results, err = openResults(ctx, js, opts.ResultsBucket, store.Config().Replicas, opts.ResultsTTL, opts.ResultsMaxBytes, s.metrics.resultRecords); err != nil {
+		return nil, err
 	}
 	if !opts.NoSnapshots {
 		if err := s.openSnapshots(ctx, reg); err != nil {
@@ -140,7 +147,7 @@ func (s *Service) startMicro() error {
 		}
 	}
 	for name, serve := range map[string]func(string, string, []byte){api.QueryGet: s.serveGet, api.QueryHistory: s.serveHistory} {
-		if err := svc.AddEndpoint(name, s.dispatch(name, serve),
+		if err := svc.AddEndpoint(name, s.dispatch(name, func(name, reply string, data []byte, _ nats.Header) { serve(name, reply, data) }),
 			micro.WithEndpointSubject(api.QuerySubject(name)),
 			micro.WithEndpointMetadata(map[string]string{"kind": "query"})); err != nil {
 			_ = svc.Stop()
@@ -162,14 +169,14 @@ func (s *Service) startMicro() error {
 // Beyond opts.MaxInFlight requests in progress, a request is refused at once (503 overloaded)
 // rather than queued: its client learns at once that it may retry, here or on another
 // instance, and the instance's memory and the store's load stay bounded.
-func (s *Service) dispatch(name string, serve func(name, reply string, data []byte)) micro.Handler {
+func (s *Service) dispatch(name string, serve func(name, reply string, data []byte, hdr nats.Header)) micro.Handler {
 	outcomes := s.metrics.commands
 	if name == api.QueryGet || name == api.QueryHistory {
 		outcomes = s.metrics.queries
 	}
 	overloaded := outcomes.WithLabelValues(name, OutcomeOverload)
 	return micro.HandlerFunc(func(req micro.Request) {
-		reply, data := req.Reply(), req.Data()
+		reply, data, hdr := req.Reply(), req.Data(), nats.Header(req.Headers())
 		s.mu.Lock()
 		if s.draining {
 			s.mu.Unlock()
@@ -192,20 +199,26 @@ func (s *Service) dispatch(name string, serve func(name, reply string, data []by
 			defer s.busy.Add(-1)
 			s.metrics.inFlight.Inc()
 			defer s.metrics.inFlight.Dec()
-			serve(name, reply, data)
+			serve(name, reply, data, hdr)
 		})
 	})
 }
 
 // serveCommand decodes, executes and answers one command.
-func (s *Service) serveCommand(name, reply string, data []byte) {
+func (s *Service) serveCommand(name, reply string, data []byte, hdr nats.Header) {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
-	defer cancel()
-	cmd, err := decodeCommand(name, data, s.opts.MaxRequestBytes, s.now())
+	if s.opts.hooks != nil && s.opts.hooks.received != nil {
+		s.opts.hooks.received(name)
+	}
+	req, err := s.decodeRequest(name, data, hdr)
+	cmd := req.cmd
 	var out api.CommandReply
 	if err == nil {
-		out, err = s.execute(ctx, cmd)
+		// The caller's deadline does not bound ctx: an append cut short by it would leave the
+		// outcome unknown, where execute's check before the append knows nothing was written.
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
+		out, err = s.execute(ctx, req)
+		cancel()
 	}
 	elapsed := time.Since(start)
 	series := s.metrics.command(name)
@@ -238,6 +251,38 @@ func (s *Service) serveCommand(name, reply string, data []byte) {
 			Str("aggregate_id", cmd.AggregateID().String())
 	}
 	ev.Str("command", name).Dur("elapsed", elapsed).Msg("command")
+}
+
+// decodeRequest reads a command request: its deadline header first (a request whose caller has
+// already given up is not decoded), its body, then the timestamp's distance from the clock.
+func (s *Service) decodeRequest(name string, data []byte, hdr nats.Header) (commandRequest, error) {
+	var req commandRequest
+	now := s.now()
+	if v := hdr.Get(api.HeaderDeadline); v != "" {
+		deadline, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return req, invalidField(api.HeaderDeadline, "header %s %q is not an RFC 3339 time such as \"2026-01-02T15:04:05.5Z\"", api.HeaderDeadline, shorten(v))
+		}
+		if !now.Before(deadline) {
+			return req, deadlineExceeded(deadline)
+		}
+		req.deadline = deadline
+	}
+	cmd, ownID, err := decodeRequest(name, data, s.opts.MaxRequestBytes, now)
+	if err != nil {
+		return req, err
+	}
+	if ts := cmd.Metadata().Timestamp; ts.Sub(now).Abs() > s.opts.MaxClockSkew {
+		e := invalidField("timestamp", "timestamp %s is %s from the service's clock (%s); at most %s is accepted: send the command without a timestamp to have it stamped with the service's clock",
+			ts.Format(time.RFC3339Nano), ts.Sub(now).Round(time.Second), now.UTC().Format(time.RFC3339), s.opts.MaxClockSkew)
+		e.Details = map[string]any{"max_clock_skew": s.opts.MaxClockSkew.String()}
+		return req, e
+	}
+	req.cmd, req.ownID = cmd, ownID
+	if ownID {
+		req.digest = requestDigest(cmd)
+	}
+	return req, nil
 }
 
 func correlation(correlationID, commandID uuid.UUID) string {
