@@ -1,5 +1,5 @@
 // Package commandservice is the command side of the registry: a NATS micro service
-// (api.ServiceName, queue group api.QueueGroup) with one endpoint per command on
+// (api.ServiceName, queue group api.QueueGroup; see discovery.go) with one endpoint per command on
 // api.CommandSubject(name) and the queries get and history on api.QuerySubject(name). Every
 // instance on the same NATS system shares the load; `nats micro ls|info|stats` see them.
 //
@@ -119,10 +119,12 @@
 // # Replies and shutdown
 //
 // Requests are processed on worker goroutines (kept for the next request), at most
-// -max-in-flight at once: a request
-// beyond is answered 503 overloaded at once, without queueing, and counted under the outcome
-// "overloaded". Replies are published on the connection directly; micro's per-endpoint error counts therefore stay at zero and the error
-// replies are counted in each endpoint's stats data (error_replies) and in Prometheus.
+// -max-in-flight at once: a request beyond is answered 503 overloaded at once, without
+// queueing, and counted under the outcome "overloaded". The instance speaks the NATS micro
+// protocol itself (discovery.go) rather than through micro.AddService, whose statistics only
+// see a handler's synchronous part: $SRV.STATS counts every request and every error reply of
+// each endpoint (num_errors, last_error "<code>:<message>"), and processing_time runs from the
+// request's delivery to its reply.
 // Service.Shutdown unsubscribes the endpoints, answers what was already delivered with 503
 // shutting_down, and waits for the requests in flight, which reply only after their append was
 // acknowledged.
