@@ -124,15 +124,15 @@ func benchmarkCommands(b *testing.B, inProcess bool) {
 		name string
 		send func(worker, i int, id string) error
 	}{
-		// update_metadata with a value the resource never held: no lookup of the command id in
-		// the results bucket (see mayHaveChangedNothing), one append.
+		// update_metadata with a value the resource never held. The client sends its own command
+		// id, so this and add_policy each read the results bucket once (the command id may have
+		// been refused or changed nothing before), then append.
 		{api.CmdUpdateMetadata, func(worker, i int, id string) error {
 			// A value never used before, so that every command writes.
 			_, err := client.UpdateMetadata(ctx, api.UpdateMetadata{Target: api.Target{AggregateID: id},
 				Key: "k", Value: fmt.Sprintf("v%d", seq.Add(1))})
 			return err
 		}},
-		// add_policy always writes or is refused: no lookup.
 		{api.CmdAddPolicy, func(worker, i int, id string) error {
 			_, err := client.AddPolicy(ctx, api.AddPolicy{Target: api.Target{AggregateID: id}, PolicyID: uuid.NewString()})
 			return err

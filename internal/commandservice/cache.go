@@ -12,10 +12,15 @@ import (
 )
 
 // commandResult is what one command did to an aggregate: the events it wrote (none for a
-// command that changed nothing) and the aggregate's version right after it.
+// command that changed nothing) and the aggregate's version right after it, or its refusal.
 type commandResult struct {
 	version uint64
 	events  []api.EventRef
+	// digest is the requestDigest of the command, where known without a read: for results of
+	// commands that wrote nothing. A written command's is on its events (HeaderCommandDigest).
+	digest string
+	// refusal is the error reply of a command the domain refused; nil otherwise.
+	refusal *api.Error
 }
 
 func (r commandResult) reply(id uuid.UUID, duplicate bool) api.CommandReply {
@@ -52,13 +57,9 @@ type aggregate struct {
 	events    []writtenEvent
 	written   map[uuid.UUID]eventRun
 	scattered map[uuid.UUID]commandResult
-	// unchanged maps the ids of commands known to have changed nothing (decided here, or read
-	// from the results bucket) to their result.
-	unchanged map[uuid.UUID]commandResult
-	// everHeld holds a hash of every (field, value) the resource has had up to lastSeq, so that
-	// a command setting a value never held is known not to have changed nothing before. A hash
-	// collision can only make held report true for a value never held, which costs a lookup
-	// in the results bucket and never a wrong reply.
+	// everHeld holds a hash of every (field, value) the resource has had up to lastSeq. It is
+	// part of the snapshot format (schema 1) but no longer consulted: the results bucket is read
+	// before every append of a command sent with its own id.
 	everHeld map[uint64]struct{}
 }
 
@@ -100,11 +101,6 @@ func heldKey(field, value string) uint64 {
 		h = (h ^ uint64(value[i])) * prime
 	}
 	return h
-}
-
-func (a *aggregate) held(field, value string) bool {
-	_, ok := a.everHeld[heldKey(field, value)]
-	return ok
 }
 
 // noteHeld records the values an event gives the resource.
@@ -153,10 +149,7 @@ func (a *aggregate) result(commandID uuid.UUID) (commandResult, bool) {
 		}
 		return r, true
 	}
-	if r, ok := a.scattered[commandID]; ok {
-		return r, true
-	}
-	r, ok := a.unchanged[commandID]
+	r, ok := a.scattered[commandID]
 	return r, ok
 }
 

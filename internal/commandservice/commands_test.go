@@ -204,7 +204,7 @@ func TestRegisterWithAggregateIDAndCorrelation(t *testing.T) {
 	st := testStore(t, srv.ClientURL(), 1)
 
 	id, corr, cause := newID(), newID(), newID()
-	ts := time.Date(2026, 3, 4, 5, 6, 7, 0, time.FixedZone("x", 3600))
+	ts := time.Now().Add(-time.Minute).Truncate(time.Second).In(time.FixedZone("x", 3600)) // within -max-clock-skew
 	r, err := c.Register(ctx, api.Register{AggregateID: id, Hostname: "db-1", ResourceType: "bare_metal",
 		Envelope: api.Envelope{CorrelationID: corr, CausationID: cause, Timestamp: &ts}})
 	if err != nil {

@@ -26,6 +26,9 @@ const (
 	DefaultMaxInFlight     = 1024
 	DefaultResultsBucket   = "CIM_COMMAND_RESULTS"
 	DefaultResultsTTL      = 24 * time.Hour
+	// DefaultResultsMaxBytes bounds the results bucket: about a million records.
+	DefaultResultsMaxBytes = 256 << 20
+	DefaultMaxClockSkew    = 5 * time.Minute
 	DefaultSnapshotBucket  = "CIM_COMMAND_SNAPSHOTS"
 	// DefaultPrimeMaxAggregates bounds the aggregates -prime-snapshots folds in memory at once.
 	DefaultPrimeMaxAggregates = 200_000
@@ -71,10 +74,14 @@ type Options struct {
 	// MaxInFlight bounds the requests an instance processes at once; beyond it a request is
 	// answered 503 overloaded at once, unprocessed.
 	MaxInFlight int
-	// ResultsBucket is the key-value bucket recording the results of commands that changed
-	// nothing (see the package documentation), kept ResultsTTL.
-	ResultsBucket string
-	ResultsTTL    time.Duration
+	// ResultsBucket is the key-value bucket recording the outcomes of commands sent with their
+	// own command id that wrote nothing: changed nothing, or refused (see the package
+	// documentation), kept ResultsTTL, at most ResultsMaxBytes when the service creates it.
+	ResultsBucket   string
+	ResultsTTL      time.Duration
+	ResultsMaxBytes int64
+	// MaxClockSkew bounds how far a command's timestamp may be from the service's clock.
+	MaxClockSkew time.Duration
 	// SnapshotBucket is the key-value bucket of the snapshots of evicted aggregates, read on
 	// cache misses (see snapshots.go); NoSnapshots turns them off (every miss reads the
 	// aggregate's whole history).
@@ -105,8 +112,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "time allowed to process one request, store round trips included (503 beyond)")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "largest request body accepted, in bytes (400 beyond)")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "requests processed at once by this instance; beyond it a request is answered 503 overloaded at once, unprocessed (the client may retry it)")
-	fs.StringVar(&c.ResultsBucket, "results-bucket", c.ResultsBucket, "key-value bucket recording the results of commands that changed nothing, so that their retries get the same reply")
-	fs.DurationVar(&c.ResultsTTL, "results-ttl", c.ResultsTTL, "how long the result of a command that changed nothing is kept for its retries")
+	fs.StringVar(&c.ResultsBucket, "results-bucket", c.ResultsBucket, "key-value bucket recording the outcomes of commands sent with their own command id that wrote nothing (changed nothing, or refused), so that their re-sends get the same reply")
+	fs.DurationVar(&c.ResultsTTL, "results-ttl", c.ResultsTTL, "how long the outcome of a command that wrote nothing (changed nothing, or refused) is kept for its re-sends")
+	fs.Int64Var(&c.ResultsMaxBytes, "results-max-bytes", c.ResultsMaxBytes, "size limit of the results bucket when created; when it is full, outcomes are replied but not recorded (counted in cim_command_service_results_records_total{outcome=\"bucket_full\"})")
+	fs.DurationVar(&c.MaxClockSkew, "max-clock-skew", c.MaxClockSkew, "largest distance between a command's timestamp and the service's clock; a command further off is refused (400)")
 	fs.StringVar(&c.SnapshotBucket, "snapshot-bucket", c.SnapshotBucket, "key-value bucket of the snapshots of aggregates evicted from the cache, read when they are needed again")
 	fs.Var(inverted{&c.NoSnapshots}, "snapshots", "write a snapshot of every aggregate evicted from the cache (and of those cached, on shutdown), and load cache misses from their snapshot plus the events after it; false: read the whole history on every miss")
 	fs.BoolVar(&c.PrimeSnapshots, "prime-snapshots", c.PrimeSnapshots, "write the snapshot of every aggregate of the event stream into -snapshot-bucket, reading the stream once per pass, then exit without serving (after importing a history or losing the bucket)")
@@ -156,6 +165,12 @@ func (o Options) withDefaults() Options {
 	if o.ResultsTTL == 0 {
 		o.ResultsTTL = DefaultResultsTTL
 	}
+	if o.ResultsMaxBytes == 0 {
+		o.ResultsMaxBytes = DefaultResultsMaxBytes
+	}
+	if o.MaxClockSkew == 0 {
+		o.MaxClockSkew = DefaultMaxClockSkew
+	}
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = DefaultShutdownTimeout
 	}
@@ -201,6 +216,10 @@ func (o Options) validate() error {
 		return fmt.Errorf("%w: -max-in-flight %d, want 1 or more", ErrInvalidConfig, o.MaxInFlight)
 	case o.ResultsTTL <= 0:
 		return fmt.Errorf("%w: -results-ttl %s, want more than 0", ErrInvalidConfig, o.ResultsTTL)
+	case o.ResultsMaxBytes < 1<<10:
+		return fmt.Errorf("%w: -results-max-bytes %d, want 1024 or more", ErrInvalidConfig, o.ResultsMaxBytes)
+	case o.MaxClockSkew <= 0:
+		return fmt.Errorf("%w: -max-clock-skew %s, want more than 0", ErrInvalidConfig, o.MaxClockSkew)
 	case o.ShutdownTimeout <= 0:
 		return fmt.Errorf("%w: -shutdown-timeout %s, want more than 0", ErrInvalidConfig, o.ShutdownTimeout)
 	}

@@ -197,14 +197,23 @@ func parseOptionalUUID(field, v string) (uuid.UUID, error) {
 	return parseUUID(field, v)
 }
 
+// decoding is what a command's decoder is given besides the body, and what it tells back.
+type decoding struct {
+	now time.Time
+	// ownID is set when the request carried its own command_id.
+	ownID bool
+}
+
 // meta turns the envelope into the command's metadata, filling in what is missing: a new
 // command id, the command id as correlation id, now as timestamp.
-func meta(env api.Envelope, now time.Time) (cr.CommandMeta, error) {
+func meta(env api.Envelope, d *decoding) (cr.CommandMeta, error) {
+	now := d.now
 	var m cr.CommandMeta
 	var err error
 	if m.CommandID, err = parseOptionalUUID("command_id", env.CommandID); err != nil {
 		return m, err
 	}
+	d.ownID = m.CommandID != uuid.Nil
 	if m.CommandID == uuid.Nil {
 		m.CommandID = uuid.New()
 	}
@@ -238,7 +247,7 @@ func shorten(s string) string {
 }
 
 // commandDecoders decodes each command's request into its domain command.
-var commandDecoders = map[string]func(data []byte, maxBytes int, now time.Time) (cr.Command, error){
+var commandDecoders = map[string]func(data []byte, maxBytes int, d *decoding) (cr.Command, error){
 	api.CmdRegister:             decodeRegister,
 	api.CmdAssignOrganization:   decodeAssignOrganization,
 	api.CmdAssignLocation:       decodeAssignLocation,
@@ -256,27 +265,35 @@ var commandDecoders = map[string]func(data []byte, maxBytes int, now time.Time) 
 // decodeCommand decodes a command request and checks its own values (the domain's input
 // rules, which need no state), so that invalid input is refused before any store round trip.
 func decodeCommand(name string, data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+	cmd, _, err := decodeRequest(name, data, maxBytes, now)
+	return cmd, err
+}
+
+// decodeRequest is decodeCommand that also reports whether the request carried its own
+// command_id.
+func decodeRequest(name string, data []byte, maxBytes int, now time.Time) (cmd cr.Command, ownID bool, err error) {
 	decode, ok := commandDecoders[name]
 	if !ok {
-		return nil, newError(api.CodeInvalid, KindInvalidField, "", "unknown command %q", name)
+		return nil, false, newError(api.CodeInvalid, KindInvalidField, "", "unknown command %q", name)
 	}
-	cmd, err := decode(data, maxBytes, now)
+	d := decoding{now: now}
+	cmd, err = decode(data, maxBytes, &d)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	// The domain checks the command's own values (Decide does the same first).
 	if err := cr.Validate(cmd); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return cmd, nil
+	return cmd, d.ownID, nil
 }
 
-func decodeRegister(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+func decodeRegister(data []byte, maxBytes int, d *decoding) (cr.Command, error) {
 	var req api.Register
 	if err := decodeStrict(data, maxBytes, &req); err != nil {
 		return nil, err
 	}
-	m, err := meta(req.Envelope, now)
+	m, err := meta(req.Envelope, d)
 	if err != nil {
 		return nil, err
 	}
@@ -306,12 +323,12 @@ func decodeRegister(data []byte, maxBytes int, now time.Time) (cr.Command, error
 
 // target decodes a request addressed to an existing resource into req and returns its
 // metadata and aggregate id.
-func target[T any](data []byte, maxBytes int, now time.Time, req *T, t func(*T) *api.Target) (cr.CommandMeta, uuid.UUID, error) {
+func target[T any](data []byte, maxBytes int, d *decoding, req *T, t func(*T) *api.Target) (cr.CommandMeta, uuid.UUID, error) {
 	if err := decodeStrict(data, maxBytes, req); err != nil {
 		return cr.CommandMeta{}, uuid.Nil, err
 	}
 	tg := t(req)
-	m, err := meta(tg.Envelope, now)
+	m, err := meta(tg.Envelope, d)
 	if err != nil {
 		return m, uuid.Nil, err
 	}
@@ -319,9 +336,9 @@ func target[T any](data []byte, maxBytes int, now time.Time, req *T, t func(*T) 
 	return m, id, err
 }
 
-func decodeAssignOrganization(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+func decodeAssignOrganization(data []byte, maxBytes int, d *decoding) (cr.Command, error) {
 	var req api.AssignOrganization
-	m, id, err := target(data, maxBytes, now, &req, func(r *api.AssignOrganization) *api.Target { return &r.Target })
+	m, id, err := target(data, maxBytes, d, &req, func(r *api.AssignOrganization) *api.Target { return &r.Target })
 	if err != nil {
 		return nil, err
 	}
@@ -332,9 +349,9 @@ func decodeAssignOrganization(data []byte, maxBytes int, now time.Time) (cr.Comm
 	return cr.AssignOrganization{Meta: m, ID: id, OrganizationID: cr.OrganizationID(ref)}, nil
 }
 
-func decodeAssignLocation(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+func decodeAssignLocation(data []byte, maxBytes int, d *decoding) (cr.Command, error) {
 	var req api.AssignLocation
-	m, id, err := target(data, maxBytes, now, &req, func(r *api.AssignLocation) *api.Target { return &r.Target })
+	m, id, err := target(data, maxBytes, d, &req, func(r *api.AssignLocation) *api.Target { return &r.Target })
 	if err != nil {
 		return nil, err
 	}
@@ -345,9 +362,9 @@ func decodeAssignLocation(data []byte, maxBytes int, now time.Time) (cr.Command,
 	return cr.AssignLocation{Meta: m, ID: id, LocationID: cr.LocationID(ref)}, nil
 }
 
-func decodeAssignOwner(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+func decodeAssignOwner(data []byte, maxBytes int, d *decoding) (cr.Command, error) {
 	var req api.AssignOwner
-	m, id, err := target(data, maxBytes, now, &req, func(r *api.AssignOwner) *api.Target { return &r.Target })
+	m, id, err := target(data, maxBytes, d, &req, func(r *api.AssignOwner) *api.Target { return &r.Target })
 	if err != nil {
 		return nil, err
 	}
@@ -358,9 +375,9 @@ func decodeAssignOwner(data []byte, maxBytes int, now time.Time) (cr.Command, er
 	return cr.AssignOwner{Meta: m, ID: id, OwnerID: cr.PersonID(ref)}, nil
 }
 
-func decodeAddPolicy(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+func decodeAddPolicy(data []byte, maxBytes int, d *decoding) (cr.Command, error) {
 	var req api.AddPolicy
-	m, id, err := target(data, maxBytes, now, &req, func(r *api.AddPolicy) *api.Target { return &r.Target })
+	m, id, err := target(data, maxBytes, d, &req, func(r *api.AddPolicy) *api.Target { return &r.Target })
 	if err != nil {
 		return nil, err
 	}
@@ -371,9 +388,9 @@ func decodeAddPolicy(data []byte, maxBytes int, now time.Time) (cr.Command, erro
 	return cr.AddPolicy{Meta: m, ID: id, PolicyID: cr.PolicyID(ref)}, nil
 }
 
-func decodeRemovePolicy(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+func decodeRemovePolicy(data []byte, maxBytes int, d *decoding) (cr.Command, error) {
 	var req api.RemovePolicy
-	m, id, err := target(data, maxBytes, now, &req, func(r *api.RemovePolicy) *api.Target { return &r.Target })
+	m, id, err := target(data, maxBytes, d, &req, func(r *api.RemovePolicy) *api.Target { return &r.Target })
 	if err != nil {
 		return nil, err
 	}
@@ -384,9 +401,9 @@ func decodeRemovePolicy(data []byte, maxBytes int, now time.Time) (cr.Command, e
 	return cr.RemovePolicy{Meta: m, ID: id, PolicyID: cr.PolicyID(ref)}, nil
 }
 
-func decodeAssignAccountConcept(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+func decodeAssignAccountConcept(data []byte, maxBytes int, d *decoding) (cr.Command, error) {
 	var req api.AssignAccountConcept
-	m, id, err := target(data, maxBytes, now, &req, func(r *api.AssignAccountConcept) *api.Target { return &r.Target })
+	m, id, err := target(data, maxBytes, d, &req, func(r *api.AssignAccountConcept) *api.Target { return &r.Target })
 	if err != nil {
 		return nil, err
 	}
@@ -397,18 +414,18 @@ func decodeAssignAccountConcept(data []byte, maxBytes int, now time.Time) (cr.Co
 	return cr.AssignAccountConcept{Meta: m, ID: id, ConceptID: cr.AccountConceptID(ref)}, nil
 }
 
-func decodeClearAccountConcept(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+func decodeClearAccountConcept(data []byte, maxBytes int, d *decoding) (cr.Command, error) {
 	var req api.ClearAccountConcept
-	m, id, err := target(data, maxBytes, now, &req, func(r *api.ClearAccountConcept) *api.Target { return &r.Target })
+	m, id, err := target(data, maxBytes, d, &req, func(r *api.ClearAccountConcept) *api.Target { return &r.Target })
 	if err != nil {
 		return nil, err
 	}
 	return cr.ClearAccountConcept{Meta: m, ID: id}, nil
 }
 
-func decodeSetHardwareDetails(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+func decodeSetHardwareDetails(data []byte, maxBytes int, d *decoding) (cr.Command, error) {
 	var req api.SetHardwareDetails
-	m, id, err := target(data, maxBytes, now, &req, func(r *api.SetHardwareDetails) *api.Target { return &r.Target })
+	m, id, err := target(data, maxBytes, d, &req, func(r *api.SetHardwareDetails) *api.Target { return &r.Target })
 	if err != nil {
 		return nil, err
 	}
@@ -419,9 +436,9 @@ func decodeSetHardwareDetails(data []byte, maxBytes int, now time.Time) (cr.Comm
 	return cr.SetHardwareDetails{Meta: m, ID: id, Manufacturer: req.Manufacturer, Model: req.Model, SerialNumber: req.SerialNumber}, nil
 }
 
-func decodeAssignAssetTag(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+func decodeAssignAssetTag(data []byte, maxBytes int, d *decoding) (cr.Command, error) {
 	var req api.AssignAssetTag
-	m, id, err := target(data, maxBytes, now, &req, func(r *api.AssignAssetTag) *api.Target { return &r.Target })
+	m, id, err := target(data, maxBytes, d, &req, func(r *api.AssignAssetTag) *api.Target { return &r.Target })
 	if err != nil {
 		return nil, err
 	}
@@ -431,9 +448,9 @@ func decodeAssignAssetTag(data []byte, maxBytes int, now time.Time) (cr.Command,
 	return cr.AssignAssetTag{Meta: m, ID: id, AssetTag: req.AssetTag}, nil
 }
 
-func decodeUpdateMetadata(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+func decodeUpdateMetadata(data []byte, maxBytes int, d *decoding) (cr.Command, error) {
 	var req api.UpdateMetadata
-	m, id, err := target(data, maxBytes, now, &req, func(r *api.UpdateMetadata) *api.Target { return &r.Target })
+	m, id, err := target(data, maxBytes, d, &req, func(r *api.UpdateMetadata) *api.Target { return &r.Target })
 	if err != nil {
 		return nil, err
 	}
@@ -444,9 +461,9 @@ func decodeUpdateMetadata(data []byte, maxBytes int, now time.Time) (cr.Command,
 	return cr.UpdateMetadata{Meta: m, ID: id, Key: req.Key, Value: req.Value}, nil
 }
 
-func decodeChangeStatus(data []byte, maxBytes int, now time.Time) (cr.Command, error) {
+func decodeChangeStatus(data []byte, maxBytes int, d *decoding) (cr.Command, error) {
 	var req api.ChangeStatus
-	m, id, err := target(data, maxBytes, now, &req, func(r *api.ChangeStatus) *api.Target { return &r.Target })
+	m, id, err := target(data, maxBytes, d, &req, func(r *api.ChangeStatus) *api.Target { return &r.Target })
 	if err != nil {
 		return nil, err
 	}

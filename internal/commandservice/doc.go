@@ -1,5 +1,5 @@
 // Package commandservice is the command side of the registry: a NATS micro service
-// (api.ServiceName, queue group api.QueueGroup) with one endpoint per command on
+// (api.ServiceName, queue group api.QueueGroup; see discovery.go) with one endpoint per command on
 // api.CommandSubject(name) and the queries get and history on api.QuerySubject(name). Every
 // instance on the same NATS system shares the load; `nats micro ls|info|stats` see them.
 //
@@ -13,19 +13,27 @@
 // refused with code 400 and an api.Error naming the field (Field) and the reason (Kind:
 // malformed_json, empty_request, request_too_large, unknown_field, duplicate_field,
 // missing_field, invalid_field). The service fills in a missing command_id (a new UUID),
-// correlation_id (the command id) and timestamp (its clock, UTC). A register without
-// aggregate_id gets uuid.NewSHA1(registerNamespace, command id), so its retries name the same
-// resource.
+// correlation_id (the command id) and timestamp (its clock, UTC). A timestamp further than
+// -max-clock-skew from the service's clock is refused (400, field timestamp); one before the
+// resource's last event is moved up to that event's time before deciding, so that event time
+// never goes back within a resource. A register without aggregate_id gets
+// uuid.NewSHA1(registerNamespace, command id), so its retries name the same resource.
+//
+// A command may carry its caller's deadline in the header api.HeaderDeadline (RFC 3339): a
+// request received after it, or still undecided at it, writes nothing and is answered 503
+// deadline_exceeded; the check is made right before every append, so no append starts at or
+// after the deadline.
 //
 // Replies: api.CommandReply on success. On failure the micro error headers
 // (Nats-Service-Error-Code, Nats-Service-Error) and an api.Error body: 400 invalid input, 404
 // not_registered (commands) or not_found (queries), 409 for the domain's rules
 // (already_registered, decommissioned, invalid_transition with details from/to/allowed,
-// activation_precondition with details missing, policy_already_added, policy_not_found) and
-// for concurrency conflicts that -max-retries attempts did not resolve (concurrency), 503 when
-// the store did not answer within -request-timeout (unavailable), the instance is stopping
-// (shutting_down) or already has -max-in-flight requests in progress (overloaded); the last two
-// were not processed. 500 otherwise (internal).
+// activation_precondition with details missing, policy_already_added, policy_not_found), for
+// a command id re-used for another request (command_id_reused) and for concurrency conflicts
+// that -max-retries attempts did not resolve (concurrency), 503 when the store did not answer
+// within -request-timeout (unavailable), the caller's deadline passed (deadline_exceeded), the
+// instance is stopping (shutting_down) or already has -max-in-flight requests in progress
+// (overloaded); the last three were not processed or wrote nothing. 500 otherwise (internal).
 //
 // # Processing
 //
@@ -73,23 +81,30 @@
 //     command id in the cached or re-read history. Event ids are derived from the command id
 //     (Nats-Msg-Id), so even a retry decided on a stale state is recognised by the store as a
 //     write already made (jetstore's Duplicate), and answered from the history.
-//   - If the earlier attempt changed nothing (no event), its result (no events, the version it
-//     saw) was recorded in the key-value bucket -results-bucket, under "<aggregate>.<command>",
-//     before the reply, for -results-ttl. A retry within that time gets that result with
-//     Duplicate=true and writes nothing, even if the state has changed so that the command
-//     would now write. After the TTL the retry is decided afresh, as a new command. On a
-//     replicated bucket, a record made by one instance may reach another instance's reads a few
-//     milliseconds late; a retry sent within that window to another instance is decided afresh.
-//     The bucket is read only when it can hold a record: before appending the events of a
-//     command that sets a value the resource has held at some point of its history (the cache
-//     keeps a hash of every value each field ever had; a collision only costs a lookup). A
-//     command setting a value never held cannot have changed nothing before; if the cached
-//     history is behind, the append, conditional on the cached sequence, fails and the
-//     question is asked again on the refreshed history. Register and the policy commands
-//     never change nothing, so never read the bucket.
-//   - If the earlier attempt was refused (4xx) or failed (5xx), nothing was written or
+//   - If the earlier attempt wrote nothing, because it changed nothing or the domain refused it
+//     (404 not_registered, 409 other than concurrency), and the request carried its own
+//     command id, its outcome (the result, or the error reply) was recorded in the key-value
+//     bucket -results-bucket, under "<aggregate>.<command>", before the reply, for
+//     -results-ttl. A retry within that time gets that outcome (a result with
+//     Duplicate=true, or the same error) and writes nothing, even if the state has changed so
+//     that the command would now write. The bucket is read before the append of every command
+//     that carries its own command id and is not in the history. After the TTL the retry is
+//     decided afresh, as a new command. On a replicated bucket, a record made by one instance
+//     may reach another instance's reads a few milliseconds late; a retry sent within that
+//     window to another instance is decided afresh. A command whose id the service made up is
+//     never recorded: nobody can re-send it. The bucket is bounded (-results-max-bytes when the
+//     service creates it; new records are discarded when full): an outcome that does not fit
+//     is replied but not recorded (results_records_total{outcome="bucket_full"}), and its
+//     re-send is decided afresh.
+//   - If the earlier attempt failed (5xx, or 409 concurrency), nothing was written or
 //     recorded: the retry is decided afresh and may succeed. A 503 means the outcome is unknown;
 //     the retry tells (Duplicate=true if the first attempt had in fact been written).
+//
+// Each outcome is kept with a digest of the request (requestDigest: command, aggregate and
+// fields as decoded, not the envelope): on written events in the header HeaderCommandDigest, in
+// the bucket's records beside the outcome. A command id re-sent with another request (another
+// command, or other values) gets 409 command_id_reused and writes nothing. Checking a written
+// command's digest reads its first event, which only re-sends pay.
 //
 // A cached aggregate therefore keeps every command id of its history, as long as it stays in
 // the cache: bounding them would let a late retry write again. The cost is about 110-120 bytes
@@ -106,10 +121,12 @@
 // # Replies and shutdown
 //
 // Requests are processed on worker goroutines (kept for the next request), at most
-// -max-in-flight at once: a request
-// beyond is answered 503 overloaded at once, without queueing, and counted under the outcome
-// "overloaded". Replies are published on the connection directly; micro's per-endpoint error counts therefore stay at zero and the error
-// replies are counted in each endpoint's stats data (error_replies) and in Prometheus.
+// -max-in-flight at once: a request beyond is answered 503 overloaded at once, without
+// queueing, and counted under the outcome "overloaded". The instance speaks the NATS micro
+// protocol itself (discovery.go) rather than through micro.AddService, whose statistics only
+// see a handler's synchronous part: $SRV.STATS counts every request and every error reply of
+// each endpoint (num_errors, last_error "<code>:<message>"), and processing_time runs from the
+// request's delivery to its reply.
 // Service.Shutdown unsubscribes the endpoints, answers what was already delivered with 503
 // shutting_down, and waits for the requests in flight, which reply only after their append was
 // acknowledged.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/cim-infra/registry/pkg/api"
@@ -15,28 +16,38 @@ import (
 // Kinds of error replies (api.Error.Kind). They are part of the wire contract: clients switch
 // on them, so they never change meaning.
 const (
-	KindMalformedJSON   = "malformed_json"    // 400: not one JSON object
-	KindEmptyRequest    = "empty_request"     // 400: no body
-	KindRequestTooLarge = "request_too_large" // 400: body over -max-request-bytes
-	KindUnknownField    = "unknown_field"     // 400: a field the request does not have (names are case-sensitive)
-	KindDuplicateField  = "duplicate_field"   // 400: a field given more than once
-	KindMissingField    = "missing_field"     // 400: a required field is absent or empty
-	KindInvalidField    = "invalid_field"     // 400: wrong JSON type or invalid value
-	KindNotRegistered   = "not_registered"    // 404: a command for a resource never registered
-	KindNotFound        = "not_found"         // 404: a query for an unknown resource
-	KindAlreadyExists   = "already_registered"
-	KindDecommissioned  = "decommissioned"
-	KindInvalidTransit  = "invalid_transition"      // 409, details from, to, allowed
-	KindActivation      = "activation_precondition" // 409, details missing
-	KindPolicyAdded     = "policy_already_added"
-	KindPolicyNotFound  = "policy_not_found"
-	KindConcurrency     = "concurrency"   // 409: conflicts persisted after -max-retries
-	KindUnavailable     = "unavailable"   // 503: the store did not answer in time
-	KindShuttingDown    = "shutting_down" // 503: the instance is stopping; the request was not processed
-	KindOverloaded      = "overloaded"    // 503: -max-in-flight requests in progress; the request was not processed
-	KindInternal        = "internal"      // 500
-	KindRuleViolated    = "rule_violated" // 409: a rule without a kind of its own (none today)
+	KindMalformedJSON    = "malformed_json"    // 400: not one JSON object
+	KindEmptyRequest     = "empty_request"     // 400: no body
+	KindRequestTooLarge  = "request_too_large" // 400: body over -max-request-bytes
+	KindUnknownField     = "unknown_field"     // 400: a field the request does not have (names are case-sensitive)
+	KindDuplicateField   = "duplicate_field"   // 400: a field given more than once
+	KindMissingField     = "missing_field"     // 400: a required field is absent or empty
+	KindInvalidField     = "invalid_field"     // 400: wrong JSON type or invalid value
+	KindNotRegistered    = "not_registered"    // 404: a command for a resource never registered
+	KindNotFound         = "not_found"         // 404: a query for an unknown resource
+	KindAlreadyExists    = "already_registered"
+	KindDecommissioned   = "decommissioned"
+	KindInvalidTransit   = "invalid_transition"      // 409, details from, to, allowed
+	KindActivation       = "activation_precondition" // 409, details missing
+	KindPolicyAdded      = "policy_already_added"
+	KindPolicyNotFound   = "policy_not_found"
+	KindCommandIDReused  = api.KindCommandIDReused  // 409: the command id was used for another request
+	KindConcurrency      = "concurrency"            // 409: conflicts persisted after -max-retries
+	KindUnavailable      = "unavailable"            // 503: the store did not answer in time
+	KindShuttingDown     = "shutting_down"          // 503: the instance is stopping; the request was not processed
+	KindOverloaded       = "overloaded"             // 503: -max-in-flight requests in progress; the request was not processed
+	KindDeadlineExceeded = api.KindDeadlineExceeded // 503: the caller's deadline passed before the append; nothing was written
+	KindInternal         = "internal"               // 500
+	KindRuleViolated     = "rule_violated"          // 409: a rule without a kind of its own (none today)
 )
+
+// deadlineExceeded is the reply to a command whose caller's deadline passed before its events
+// could be written.
+func deadlineExceeded(deadline time.Time) *api.Error {
+	return newError(api.CodeUnavailable, KindDeadlineExceeded, "",
+		"the caller's deadline %s (header %s) passed before the command could be written; nothing was written: send it again (with the same command_id) if it is still wanted",
+		deadline.UTC().Format(time.RFC3339Nano), api.HeaderDeadline)
+}
 
 // newError builds an error reply; *api.Error is an error, so it travels up as one.
 func newError(code int, kind, field, format string, args ...any) *api.Error {

@@ -11,15 +11,14 @@ import (
 	"github.com/cim-infra/registry/internal/resourcestore"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/cim-infra/registry/pkg/jetstore"
-	"github.com/google/uuid"
 )
 
 // execute applies one command to its aggregate and returns the reply. It holds the
 // aggregate's lock throughout, so commands on one aggregate are serialised in this instance;
 // other instances are kept out by the store's expected-sequence check.
-func (s *Service) execute(ctx context.Context, cmd cr.Command) (api.CommandReply, error) {
-	id := cmd.AggregateID()
-	commandID := cmd.Metadata().CommandID
+func (s *Service) execute(ctx context.Context, req commandRequest) (api.CommandReply, error) {
+	id := req.cmd.AggregateID()
+	commandID := req.cmd.Metadata().CommandID
 	e := s.cache.acquire(id)
 	defer s.cache.release(e)
 
@@ -39,10 +38,12 @@ func (s *Service) execute(ctx context.Context, cmd cr.Command) (api.CommandReply
 	}
 	checkedResults := false
 	conflicts := 0
+	reread := false // the history was read again after jetstore.ErrEventIDReused
 	for {
 		if r, ok := e.agg.result(commandID); ok {
-			return r.reply(id, true), nil
+			return s.answerAgain(ctx, e, req, r)
 		}
+		cmd := notBefore(req.cmd, e.agg.state.UpdatedAt())
 		events, err := cr.Decide(e.agg.state, cmd)
 		if (err != nil || len(events) == 0) && !fresh {
 			if err := s.refresh(ctx, e); err != nil {
@@ -52,25 +53,32 @@ func (s *Service) execute(ctx context.Context, cmd cr.Command) (api.CommandReply
 			continue
 		}
 		if err != nil {
-			return api.CommandReply{}, err
+			return s.refused(ctx, e, req, err)
 		}
 		if len(events) == 0 {
-			return s.unchanged(ctx, e, commandID)
+			return s.unchanged(ctx, e, req)
 		}
-		if !checkedResults && mayHaveChangedNothing(&e.agg, cmd) {
-			// The command might have changed nothing when it was first sent (see the package
-			// documentation): then its recorded result is the reply and nothing is written.
+		if req.ownID && !checkedResults {
+			// The command may have been sent before and written nothing (refused, or changed
+			// nothing): then that outcome is the reply and nothing is written.
 			checkedResults = true
 			if r, ok, err := s.results.get(ctx, id, commandID); err != nil {
 				return api.CommandReply{}, err
 			} else if ok {
-				e.agg.noteUnchanged(commandID, r)
-				return r.reply(id, true), nil
+				return s.answerAgain(ctx, e, req, r)
 			}
+		}
+		if !req.deadline.IsZero() && !s.now().Before(req.deadline) {
+			return api.CommandReply{}, deadlineExceeded(req.deadline)
 		}
 		stored, err := resourcestore.ToStore(events)
 		if err != nil {
 			return api.CommandReply{}, err
+		}
+		if req.digest != "" {
+			for i := range stored {
+				stored[i].Headers = map[string]string{HeaderCommandDigest: req.digest}
+			}
 		}
 		res, err := s.store.Append(ctx, resourcestore.Ref(id), e.agg.lastSeq, stored)
 		switch {
@@ -93,9 +101,19 @@ func (s *Service) execute(ctx context.Context, cmd cr.Command) (api.CommandReply
 			}
 			fresh = true
 			if r, ok := e.agg.result(commandID); ok {
-				return r.reply(id, true), nil
+				return s.answerAgain(ctx, e, req, r)
 			}
 			return api.CommandReply{}, fmt.Errorf("append of command %s to %s reported a duplicate at sequence %d, but its events are not in the aggregate's history", commandID, id, res.FirstSequence)
+		case errors.Is(err, jetstore.ErrEventIDReused) && !reread:
+			// The command's event ids are derived from its command id and resource, so they are
+			// stored only if this command id has written to this resource: an earlier attempt
+			// decided on another state (another number of events). Read the history, whose
+			// command ids then answer it, once.
+			reread = true
+			if err := s.refresh(ctx, e); err != nil {
+				return api.CommandReply{}, err
+			}
+			fresh = true
 		case errors.Is(err, jetstore.ErrConcurrency):
 			s.metrics.conflicts.Inc()
 			if conflicts >= s.opts.MaxRetries {
@@ -116,56 +134,65 @@ func (s *Service) execute(ctx context.Context, cmd cr.Command) (api.CommandReply
 	}
 }
 
-// unchanged answers a command that changes nothing, after recording its result so that a retry
-// gets the same reply even if the state has changed by then.
-func (s *Service) unchanged(ctx context.Context, e *entry, commandID uuid.UUID) (api.CommandReply, error) {
-	r := commandResult{version: e.agg.lastSeq}
-	recorded, created, err := s.results.create(ctx, e.id, commandID, r)
+// answerAgain answers a command id whose outcome is known (events in the history, or a record
+// in the results bucket) with that outcome, if the request is the one that had it; a command id
+// re-used for another request gets command_id_reused. Nothing is written either way.
+func (s *Service) answerAgain(ctx context.Context, e *entry, req commandRequest, r commandResult) (api.CommandReply, error) {
+	digest := r.digest
+	if digest == "" && len(r.events) > 0 && req.digest != "" {
+		// Written: the digest is on the command's events.
+		loaded, err := s.store.Load(ctx, resourcestore.Ref(e.id), jetstore.After(r.events[0].Sequence-1), jetstore.MaxEvents(1))
+		if err != nil {
+			return api.CommandReply{}, err
+		}
+		if len(loaded.Events) == 1 {
+			digest = loaded.Events[0].Headers[HeaderCommandDigest]
+		}
+	}
+	if digest != "" && req.digest != "" && digest != req.digest {
+		return api.CommandReply{}, commandIDReused(req.cmd)
+	}
+	if r.refusal != nil {
+		refusal := *r.refusal
+		return api.CommandReply{}, &refusal
+	}
+	return r.reply(e.id, true), nil
+}
+
+// refused answers a command the domain refused, after recording the refusal for its re-sends if
+// it carries its own command id. If an earlier attempt recorded an outcome, that is the answer.
+func (s *Service) refused(ctx context.Context, e *entry, req commandRequest, cause error) (api.CommandReply, error) {
+	reply := toReply(cause)
+	if !req.ownID || reply.Code >= 500 {
+		return api.CommandReply{}, cause
+	}
+	r := commandResult{version: e.agg.lastSeq, digest: req.digest, refusal: reply}
+	recorded, outcome, err := s.results.create(ctx, e.id, req.cmd.Metadata().CommandID, r)
 	if err != nil {
 		return api.CommandReply{}, err
 	}
-	e.agg.noteUnchanged(commandID, recorded)
-	return recorded.reply(e.id, !created), nil
+	if outcome == RecordExisting {
+		return s.answerAgain(ctx, e, req, recorded)
+	}
+	return api.CommandReply{}, reply
 }
 
-// mayHaveChangedNothing reports whether the command could have been decided with no events
-// against some earlier state of the aggregate, up to the cached one. Only then can a result of
-// it be recorded in the results bucket, and need looking up. Register and the policy commands
-// always write or are refused; the others change nothing only when the resource already holds
-// the value they set, and a value the resource never held cannot have been held when the
-// command was first sent (the append that follows is conditional on the cached sequence, so an
-// earlier state the cache does not cover makes the append fail and this question be asked
-// again on the refreshed state).
-func mayHaveChangedNothing(a *aggregate, cmd cr.Command) bool {
-	switch c := cmd.(type) {
-	case cr.RegisterResource, cr.AddPolicy, cr.RemovePolicy:
-		return false
-	case cr.AssignOrganization:
-		return a.held(heldOrganization, c.OrganizationID.String())
-	case cr.AssignLocation:
-		return a.held(heldLocation, c.LocationID.String())
-	case cr.AssignOwner:
-		return a.held(heldOwner, c.OwnerID.String())
-	case cr.AssignAccountConcept:
-		return a.held(heldConcept, c.ConceptID.String())
-	case cr.SetHardwareDetails:
-		for _, f := range []struct {
-			field string
-			value *string
-		}{{heldManufacturer, c.Manufacturer}, {heldModel, c.Model}, {heldSerial, c.SerialNumber}} {
-			if f.value != nil && !a.held(f.field, *f.value) {
-				return false
-			}
-		}
-		return true
-	case cr.AssignAssetTag:
-		return a.held(heldAssetTag, c.AssetTag)
-	case cr.UpdateMetadata:
-		return a.held(heldMetadata, c.Key+"\x00"+c.Value)
-	case cr.ChangeStatus:
-		return a.held(heldStatus, c.To.String())
+// unchanged answers a command that changes nothing, after recording its result if it carries
+// its own command id, so that a re-send gets the same reply even if the state has changed by
+// then. If an earlier attempt recorded an outcome, that is the answer.
+func (s *Service) unchanged(ctx context.Context, e *entry, req commandRequest) (api.CommandReply, error) {
+	r := commandResult{version: e.agg.lastSeq, digest: req.digest}
+	if !req.ownID {
+		return r.reply(e.id, false), nil
 	}
-	return true // ClearAccountConcept: the resource had no account concept when registered
+	recorded, outcome, err := s.results.create(ctx, e.id, req.cmd.Metadata().CommandID, r)
+	if err != nil {
+		return api.CommandReply{}, err
+	}
+	if outcome == RecordExisting {
+		return s.answerAgain(ctx, e, req, recorded)
+	}
+	return r.reply(e.id, false), nil
 }
 
 // load replaces the entry's aggregate with its snapshot (see snapshots.load for current) or,
@@ -236,12 +263,4 @@ func pause(ctx context.Context, attempt int) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// noteUnchanged remembers the result of a command that changed nothing.
-func (a *aggregate) noteUnchanged(commandID uuid.UUID, r commandResult) {
-	if a.unchanged == nil {
-		a.unchanged = make(map[uuid.UUID]commandResult)
-	}
-	a.unchanged[commandID] = r
 }

@@ -212,7 +212,7 @@ func testStaleInstance(t *testing.T, ctx context.Context, url string, st *jetsto
 
 	cmdID := uuid.New()
 	cmd := cr.AssignOrganization{Meta: cr.CommandMeta{CommandID: cmdID, Timestamp: time.Now()}, ID: id, OrganizationID: cr.OrganizationID(uuid.New())}
-	first, err := writer.svc.execute(ctx, cmd) // its reply never reaches the client
+	first, err := writer.svc.execute(ctx, commandRequest{cmd: cmd, ownID: true, digest: requestDigest(cmd)}) // its reply never reaches the client
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package commandservice
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -69,7 +68,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- in.svc.Shutdown(ctx) }()
-	for !in.svc.micro.Stopped() {
+	for !in.svc.micro.isStopped() {
 		time.Sleep(time.Millisecond)
 	}
 	if err := in.nc.Flush(); err != nil { // the server has the unsubscriptions
@@ -107,23 +106,6 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
-// deliveredRequest is a request as micro delivers it, for the requests that were already
-// delivered to a stopping instance.
-type deliveredRequest struct {
-	reply string
-	data  []byte
-}
-
-func (r deliveredRequest) Respond([]byte, ...micro.RespondOpt) error  { return errors.New("unused") }
-func (r deliveredRequest) RespondJSON(any, ...micro.RespondOpt) error { return errors.New("unused") }
-func (r deliveredRequest) Error(string, string, []byte, ...micro.RespondOpt) error {
-	return errors.New("unused")
-}
-func (r deliveredRequest) Data() []byte           { return r.data }
-func (r deliveredRequest) Headers() micro.Headers { return nil }
-func (r deliveredRequest) Subject() string        { return api.CommandSubject(api.CmdAssignOwner) }
-func (r deliveredRequest) Reply() string          { return r.reply }
-
 // TestRequestDeliveredWhileStopping: a request that reaches the handler after Shutdown began is
 // not processed and gets a 503 shutting_down reply.
 func TestRequestDeliveredWhileStopping(t *testing.T) {
@@ -143,7 +125,9 @@ func TestRequestDeliveredWhileStopping(t *testing.T) {
 		t.Fatal(err)
 	}
 	body, _ := json.Marshal(api.AssignOwner{Target: api.Target{AggregateID: newID()}, OwnerID: newID()})
-	in.svc.dispatch(api.CmdAssignOwner, in.svc.serveCommand).Handle(deliveredRequest{reply: inbox, data: body})
+	// As the endpoint's subscription delivers a request it had buffered when it was drained.
+	ep := in.svc.micro.endpoints[0]
+	in.svc.dispatch(ep.name, in.svc.serveCommand)(&exchange{ep: ep, reply: inbox, received: time.Now()}, &nats.Msg{Subject: ep.subject, Reply: inbox, Data: body})
 	msg, err := sub.NextMsg(testTimeout)
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +174,7 @@ func TestDiscovery(t *testing.T) {
 	}
 	requests := 0
 	for _, in := range []*instance{a, b} {
-		id := in.svc.micro.Info().ID
+		id := in.svc.micro.identity.ID
 		if !pinged[id] {
 			t.Fatalf("instance %s did not answer the ping", id)
 		}

@@ -18,7 +18,8 @@ const (
 	OutcomeRejected  = "rejected"  // 409 by a rule of the domain
 	OutcomeConflict  = "conflict"  // 409 after -max-retries concurrency conflicts
 	OutcomeUnavail   = "unavailable"
-	OutcomeOverload  = "overloaded" // 503: refused unprocessed, -max-in-flight requests in progress
+	OutcomeOverload  = "overloaded"        // 503: refused unprocessed, -max-in-flight requests in progress
+	OutcomeExpired   = "deadline_exceeded" // 503: the caller's deadline passed first; nothing written
 	OutcomeInternal  = "internal"
 )
 
@@ -33,6 +34,7 @@ type metrics struct {
 	cacheHits      prometheus.Counter
 	cacheMisses    prometheus.Counter
 	inFlight       prometheus.Gauge
+	resultRecords  *prometheus.CounterVec
 	// commandSeries holds each command endpoint's series, by command name; read-only once
 	// built.
 	commandSeries map[string]*endpointSeries
@@ -40,7 +42,7 @@ type metrics struct {
 
 // outcomes lists the outcome labels, the index of endpointSeries.counts.
 var outcomes = [...]string{OutcomeOK, OutcomeDuplicate, OutcomeInvalid, OutcomeNotFound, OutcomeRejected,
-	OutcomeConflict, OutcomeUnavail, OutcomeOverload, OutcomeInternal}
+	OutcomeConflict, OutcomeUnavail, OutcomeOverload, OutcomeExpired, OutcomeInternal}
 
 // endpointSeries are an endpoint's series of a request counter and of a latency histogram,
 // each resolved once, on first use: WithLabelValues hashes the labels and takes the vector's
@@ -93,7 +95,7 @@ func newMetrics(reg prometheus.Registerer, cacheLen func() int) (*metrics, error
 	const ns, sub = "cim", "command_service"
 	m := &metrics{
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "commands_total",
-			Help: "Commands handled, by command name and outcome (ok, duplicate, invalid, not_found, rejected, conflict, unavailable, overloaded, internal)."},
+			Help: "Commands handled, by command name and outcome (ok, duplicate, invalid, not_found, rejected, conflict, unavailable, overloaded, deadline_exceeded, internal)."},
 			[]string{"command", "outcome"}),
 		commandLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "command_duration_seconds",
 			Help: "Time from receiving a command to replying, by command name.", Buckets: latencyBuckets}, []string{"command"}),
@@ -111,6 +113,9 @@ func newMetrics(reg prometheus.Registerer, cacheLen func() int) (*metrics, error
 			Help: "Requests that did not find their aggregate in the cache and loaded it (from its snapshot, see snapshot_reads_total, or its whole history)."}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "requests_in_flight",
 			Help: "Requests being processed."}),
+		resultRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "results_records_total",
+			Help: "Outcomes of commands that wrote nothing, to record in the results bucket, by result (unchanged, refusal) and outcome (recorded; existing: recorded by an earlier attempt; bucket_full: not recorded)."},
+			[]string{"result", "outcome"}),
 	}
 	m.commandSeries = make(map[string]*endpointSeries)
 	for _, name := range api.Commands() {
@@ -119,7 +124,7 @@ func newMetrics(reg prometheus.Registerer, cacheLen func() int) (*metrics, error
 	cacheSize := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "cache_aggregates",
 		Help: "Aggregates whose state is cached."}, func() float64 { return float64(cacheLen()) })
 	for _, c := range []prometheus.Collector{m.commands, m.commandLatency, m.queries, m.queryLatency, m.conflicts,
-		m.retries, m.cacheHits, m.cacheMisses, m.inFlight, cacheSize} {
+		m.retries, m.cacheHits, m.cacheMisses, m.inFlight, m.resultRecords, cacheSize} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -140,6 +145,8 @@ func outcome(code int, kind string) string {
 		return OutcomeRejected
 	case code == 503 && kind == KindOverloaded:
 		return OutcomeOverload
+	case code == 503 && kind == KindDeadlineExceeded:
+		return OutcomeExpired
 	case code == 503:
 		return OutcomeUnavail
 	default:

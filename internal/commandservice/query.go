@@ -13,12 +13,12 @@ import (
 
 // serveGet answers a get query: the current state (from the cache, brought up to date with a
 // tail read), or the state as of a sequence or a time (folded from the store, never cached).
-func (s *Service) serveGet(name, reply string, data []byte) {
+func (s *Service) serveGet(name string, x *exchange, data []byte) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
 	defer cancel()
 	out, err := s.get(ctx, data)
-	s.finishQuery(name, reply, start, out, err)
+	s.finishQuery(name, x, start, out, err)
 }
 
 func (s *Service) get(ctx context.Context, data []byte) (api.Resource, error) {
@@ -109,12 +109,12 @@ func resource(st cr.State, version uint64) api.Resource {
 
 // serveHistory answers a history query with one page of events, upcast to their current
 // schema versions.
-func (s *Service) serveHistory(name, reply string, data []byte) {
+func (s *Service) serveHistory(name string, x *exchange, data []byte) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
 	defer cancel()
 	out, err := s.history(ctx, data)
-	s.finishQuery(name, reply, start, out, err)
+	s.finishQuery(name, x, start, out, err)
 }
 
 func (s *Service) history(ctx context.Context, data []byte) (api.HistoryPage, error) {
@@ -160,7 +160,7 @@ func (s *Service) history(ctx context.Context, data []byte) (api.HistoryPage, er
 }
 
 // finishQuery replies to a query and records its outcome.
-func (s *Service) finishQuery(name, reply string, start time.Time, out any, err error) {
+func (s *Service) finishQuery(name string, x *exchange, start time.Time, out any, err error) {
 	s.metrics.queryLatency.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	if err != nil {
 		e := toReply(err)
@@ -168,10 +168,10 @@ func (s *Service) finishQuery(name, reply string, start time.Time, out any, err 
 			e.Kind = KindNotFound
 		}
 		s.metrics.queries.WithLabelValues(name, outcome(e.Code, e.Kind)).Inc()
-		s.respondError(name, reply, e)
+		s.respondError(x, e)
 		s.levelFor(e.Code).Str("query", name).Int("code", e.Code).Str("kind", e.Kind).Str("error", e.Message).Msg("query")
 		return
 	}
 	s.metrics.queries.WithLabelValues(name, OutcomeOK).Inc()
-	s.respond(reply, out)
+	s.respond(x, out)
 }

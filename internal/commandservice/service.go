@@ -37,9 +37,8 @@ type Service struct {
 	opts    Options
 	log     zerolog.Logger
 	metrics *metrics
-	micro   micro.Service
+	micro   *discovery
 	now     func() time.Time
-	stats   map[string]*endpointErrors
 
 	mu       sync.Mutex // guards draining, and orders inflight.Add before inflight.Wait
 	draining bool
@@ -52,13 +51,11 @@ type Service struct {
 type testHooks struct {
 	// afterAppend runs after a command's events were appended, before the reply.
 	afterAppend func(commandID uuid.UUID)
-}
-
-// endpointErrors counts an endpoint's error replies for $SRV.STATS: replies are sent from
-// worker goroutines, which micro's own per-request accounting cannot see.
-type endpointErrors struct {
-	count atomic.Int64
-	last  atomic.Value // string
+	// received runs on the worker as a command request starts being processed, before its
+	// deadline is checked: blocking in it is an instance paused with the request in hand.
+	received func(command string)
+	// now replaces the service's clock.
+	now func() time.Time
 }
 
 // New ensures the event stream and the results bucket exist, then starts the micro service
@@ -78,18 +75,19 @@ func New(ctx context.Context, nc *nats.Conn, sc jetstore.Config, opts Options, l
 	if err := store.EnsureStream(ctx); err != nil {
 		return nil, fmt.Errorf("commandservice: %w", err)
 	}
-	res, err := openResults(ctx, js, opts.ResultsBucket, store.Config().Replicas, opts.ResultsTTL)
-	if err != nil {
-		return nil, err
-	}
 	s := &Service{
-		nc: nc, js: js, store: store, results: res, opts: opts, now: time.Now,
+		nc: nc, js: js, store: store, opts: opts, now: time.Now,
 		cache: newCache(opts.CacheSize), workers: newWorkers(),
-		log:   log.With().Str("component", "commands").Logger(),
-		stats: make(map[string]*endpointErrors),
+		log: log.With().Str("component", "commands").Logger(),
 	}
 	if s.metrics, err = newMetrics(reg, s.cache.len); err != nil {
 		return nil, fmt.Errorf("commandservice: metrics: %w", err)
+	}
+	if opts.hooks != nil && opts.hooks.now != nil {
+		s.now = opts.hooks.now
+	}
+	if s.results, err = openResults(ctx, js, opts.ResultsBucket, store.Config().Replicas, opts.ResultsTTL, opts.ResultsMaxBytes, s.metrics.resultRecords); err != nil {
+		return nil, err
 	}
 	if !opts.NoSnapshots {
 		if err := s.openSnapshots(ctx, reg); err != nil {
@@ -108,72 +106,48 @@ func New(ctx context.Context, nc *nats.Conn, sc jetstore.Config, opts Options, l
 }
 
 func (s *Service) startMicro() error {
-	// Filled before the service exists: $SRV.STATS may be asked while endpoints are added.
-	for _, name := range append(api.Commands(), api.QueryGet, api.QueryHistory) {
-		s.stats[name] = &endpointErrors{}
-	}
-	svc, err := micro.AddService(s.nc, micro.Config{
-		Name:        api.ServiceName,
-		Version:     Version,
-		Description: "Commands and queries of the compute resource registry (event-sourced on JetStream)",
-		QueueGroup:  api.QueueGroup,
-		Metadata:    map[string]string{"stream": s.store.Config().Stream},
-		StatsHandler: func(ep *micro.Endpoint) any {
-			st := s.stats[ep.Name]
-			if st == nil {
-				return nil
-			}
-			last, _ := st.last.Load().(string)
-			return map[string]any{"error_replies": st.count.Load(), "last_error_reply": last}
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("commandservice: add micro service: %w", err)
-	}
-	s.micro = svc
+	d := newDiscovery(s.nc, api.ServiceName, Version,
+		"Commands and queries of the compute resource registry (event-sourced on JetStream)",
+		api.QueueGroup, map[string]string{"stream": s.store.Config().Stream})
 	for _, name := range api.Commands() {
-		if err := svc.AddEndpoint(name, s.dispatch(name, s.serveCommand),
-			micro.WithEndpointSubject(api.CommandSubject(name)),
-			micro.WithEndpointMetadata(map[string]string{"kind": "command"})); err != nil {
-			_ = svc.Stop()
-			return fmt.Errorf("commandservice: endpoint %s: %w", name, err)
-		}
+		d.addEndpoint(name, api.CommandSubject(name), map[string]string{"kind": "command"}, s.dispatch(name, s.serveCommand))
 	}
-	for name, serve := range map[string]func(string, string, []byte){api.QueryGet: s.serveGet, api.QueryHistory: s.serveHistory} {
-		if err := svc.AddEndpoint(name, s.dispatch(name, serve),
-			micro.WithEndpointSubject(api.QuerySubject(name)),
-			micro.WithEndpointMetadata(map[string]string{"kind": "query"})); err != nil {
-			_ = svc.Stop()
-			return fmt.Errorf("commandservice: endpoint %s: %w", name, err)
-		}
+	for name, serve := range map[string]func(string, *exchange, []byte){api.QueryGet: s.serveGet, api.QueryHistory: s.serveHistory} {
+		d.addEndpoint(name, api.QuerySubject(name), map[string]string{"kind": "query"},
+			s.dispatch(name, func(name string, x *exchange, data []byte, _ nats.Header) { serve(name, x, data) }))
 	}
+	if err := d.start(); err != nil {
+		_ = d.stop()
+		return fmt.Errorf("commandservice: start micro service: %w", err)
+	}
+	s.micro = d
 	// The endpoints' subscriptions reach the server asynchronously: flush so that a request sent
 	// by anyone once New has returned finds a responder (a client that was told the instance is
 	// up must not get "no responders").
 	if err := s.nc.Flush(); err != nil {
-		_ = svc.Stop()
+		_ = d.stop()
 		return fmt.Errorf("commandservice: register endpoints with the server: %w", err)
 	}
 	return nil
 }
 
-// dispatch hands each request to a worker goroutine: micro calls an endpoint's handler for one
-// request at a time, and a request spends most of its time waiting for the store.
+// dispatch hands each request to a worker goroutine: a subscription delivers its requests one
+// at a time, and a request spends most of its time waiting for the store.
 // Beyond opts.MaxInFlight requests in progress, a request is refused at once (503 overloaded)
 // rather than queued: its client learns at once that it may retry, here or on another
 // instance, and the instance's memory and the store's load stay bounded.
-func (s *Service) dispatch(name string, serve func(name, reply string, data []byte)) micro.Handler {
+func (s *Service) dispatch(name string, serve func(name string, x *exchange, data []byte, hdr nats.Header)) func(*exchange, *nats.Msg) {
 	outcomes := s.metrics.commands
 	if name == api.QueryGet || name == api.QueryHistory {
 		outcomes = s.metrics.queries
 	}
 	overloaded := outcomes.WithLabelValues(name, OutcomeOverload)
-	return micro.HandlerFunc(func(req micro.Request) {
-		reply, data := req.Reply(), req.Data()
+	return func(x *exchange, m *nats.Msg) {
+		data, hdr := m.Data, m.Header
 		s.mu.Lock()
 		if s.draining {
 			s.mu.Unlock()
-			s.respondError(name, reply, newError(api.CodeUnavailable, KindShuttingDown, "",
+			s.respondError(x, newError(api.CodeUnavailable, KindShuttingDown, "",
 				"this instance is stopping and did not process the request; send it again (with the same command_id)"))
 			return
 		}
@@ -181,7 +155,7 @@ func (s *Service) dispatch(name string, serve func(name, reply string, data []by
 			s.busy.Add(-1)
 			s.mu.Unlock()
 			overloaded.Inc()
-			s.respondError(name, reply, newError(api.CodeUnavailable, KindOverloaded, "",
+			s.respondError(x, newError(api.CodeUnavailable, KindOverloaded, "",
 				"this instance is processing its maximum of %d requests and did not process this one; send it again (with the same command_id), later or to another instance", s.opts.MaxInFlight))
 			return
 		}
@@ -192,20 +166,26 @@ func (s *Service) dispatch(name string, serve func(name, reply string, data []by
 			defer s.busy.Add(-1)
 			s.metrics.inFlight.Inc()
 			defer s.metrics.inFlight.Dec()
-			serve(name, reply, data)
+			serve(name, x, data, hdr)
 		})
-	})
+	}
 }
 
 // serveCommand decodes, executes and answers one command.
-func (s *Service) serveCommand(name, reply string, data []byte) {
+func (s *Service) serveCommand(name string, x *exchange, data []byte, hdr nats.Header) {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
-	defer cancel()
-	cmd, err := decodeCommand(name, data, s.opts.MaxRequestBytes, s.now())
+	if s.opts.hooks != nil && s.opts.hooks.received != nil {
+		s.opts.hooks.received(name)
+	}
+	req, err := s.decodeRequest(name, data, hdr)
+	cmd := req.cmd
 	var out api.CommandReply
 	if err == nil {
-		out, err = s.execute(ctx, cmd)
+		// The caller's deadline does not bound ctx: an append cut short by it would leave the
+		// outcome unknown, where execute's check before the append knows nothing was written.
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
+		out, err = s.execute(ctx, req)
+		cancel()
 	}
 	elapsed := time.Since(start)
 	series := s.metrics.command(name)
@@ -215,7 +195,7 @@ func (s *Service) serveCommand(name, reply string, data []byte) {
 	if err != nil {
 		e := toReply(err)
 		series.count(outcome(e.Code, e.Kind))
-		s.respondError(name, reply, e)
+		s.respondError(x, e)
 		ev = s.levelFor(e.Code).Int("code", e.Code).Str("kind", e.Kind).Str("error", e.Message)
 		if e.Field != "" {
 			ev = ev.Str("field", e.Field)
@@ -226,7 +206,7 @@ func (s *Service) serveCommand(name, reply string, data []byte) {
 			result = OutcomeDuplicate
 		}
 		series.count(result)
-		s.respondCommand(reply, out)
+		s.respondCommand(x, out)
 		ev = s.log.Debug().Uint64("version", out.Version).Int("events", len(out.Events)).Bool("duplicate", out.Duplicate)
 	}
 	if ev == nil {
@@ -238,6 +218,38 @@ func (s *Service) serveCommand(name, reply string, data []byte) {
 			Str("aggregate_id", cmd.AggregateID().String())
 	}
 	ev.Str("command", name).Dur("elapsed", elapsed).Msg("command")
+}
+
+// decodeRequest reads a command request: its deadline header first (a request whose caller has
+// already given up is not decoded), its body, then the timestamp's distance from the clock.
+func (s *Service) decodeRequest(name string, data []byte, hdr nats.Header) (commandRequest, error) {
+	var req commandRequest
+	now := s.now()
+	if v := hdr.Get(api.HeaderDeadline); v != "" {
+		deadline, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return req, invalidField(api.HeaderDeadline, "header %s %q is not an RFC 3339 time such as \"2026-01-02T15:04:05.5Z\"", api.HeaderDeadline, shorten(v))
+		}
+		if !now.Before(deadline) {
+			return req, deadlineExceeded(deadline)
+		}
+		req.deadline = deadline
+	}
+	cmd, ownID, err := decodeRequest(name, data, s.opts.MaxRequestBytes, now)
+	if err != nil {
+		return req, err
+	}
+	if ts := cmd.Metadata().Timestamp; ts.Sub(now).Abs() > s.opts.MaxClockSkew {
+		e := invalidField("timestamp", "timestamp %s is %s from the service's clock (%s); at most %s is accepted: send the command without a timestamp to have it stamped with the service's clock",
+			ts.Format(time.RFC3339Nano), ts.Sub(now).Round(time.Second), now.UTC().Format(time.RFC3339), s.opts.MaxClockSkew)
+		e.Details = map[string]any{"max_clock_skew": s.opts.MaxClockSkew.String()}
+		return req, e
+	}
+	req.cmd, req.ownID = cmd, ownID
+	if ownID {
+		req.digest = requestDigest(cmd)
+	}
+	return req, nil
 }
 
 func correlation(correlationID, commandID uuid.UUID) string {
@@ -259,53 +271,32 @@ func (s *Service) levelFor(code int) *zerolog.Event {
 	}
 }
 
-// respond sends a success reply. Replies are published on the connection directly rather than
-// through micro.Request, whose methods are not safe once the handler has returned.
-func (s *Service) respond(reply string, body any) {
-	if reply == "" {
-		return
-	}
+// respond sends a success reply.
+func (s *Service) respond(x *exchange, body any) {
 	data, err := json.Marshal(body)
 	if err != nil {
 		s.log.Error().Err(err).Msg("encode reply")
+		x.done("encode reply: " + err.Error())
 		return
 	}
-	if err := s.nc.PublishMsg(&nats.Msg{Subject: reply, Data: data}); err != nil {
-		s.log.Warn().Err(err).Msg("send reply")
-	}
+	s.publish(x, &nats.Msg{Subject: x.reply, Data: data}, "")
 }
 
 // respondCommand sends a command's success reply, encoded by api.CommandReply's own
 // MarshalJSON (json.Marshal would call it too, then scan its output again).
-func (s *Service) respondCommand(reply string, out api.CommandReply) {
-	if reply == "" {
-		return
-	}
+func (s *Service) respondCommand(x *exchange, out api.CommandReply) {
 	data, err := out.MarshalJSON()
 	if err != nil {
 		s.log.Error().Err(err).Msg("encode reply")
+		x.done("encode reply: " + err.Error())
 		return
 	}
-	if err := s.nc.Publish(reply, data); err != nil {
-		s.log.Warn().Err(err).Msg("send reply")
-	}
+	s.publish(x, &nats.Msg{Subject: x.reply, Data: data}, "")
 }
 
 // respondError sends an error reply the way micro.Request.Error does: the code and message in
 // the micro error headers, the api.Error as JSON body.
-func (s *Service) respondError(endpoint, reply string, e *api.Error) {
-	if st := s.stats[endpoint]; st != nil {
-		st.count.Add(1)
-		st.last.Store(strconv.Itoa(e.Code) + ":" + e.Message)
-	}
-	if reply == "" {
-		return
-	}
-	data, err := json.Marshal(e)
-	if err != nil {
-		s.log.Error().Err(err).Msg("encode error reply")
-		return
-	}
+func (s *Service) respondError(x *exchange, e *api.Error) {
 	description := strings.Map(func(r rune) rune {
 		if r == '\r' || r == '\n' {
 			return ' '
@@ -315,12 +306,29 @@ func (s *Service) respondError(endpoint, reply string, e *api.Error) {
 	if description == "" {
 		description = e.Kind
 	}
-	msg := &nats.Msg{Subject: reply, Data: data, Header: nats.Header{
+	code := strconv.Itoa(e.Code)
+	data, err := json.Marshal(e)
+	if err != nil {
+		s.log.Error().Err(err).Msg("encode error reply")
+		data = nil
+	}
+	s.publish(x, &nats.Msg{Subject: x.reply, Data: data, Header: nats.Header{
 		micro.ErrorHeader:     []string{description},
-		micro.ErrorCodeHeader: []string{strconv.Itoa(e.Code)},
-	}}
+		micro.ErrorCodeHeader: []string{code},
+	}}, code+":"+description)
+}
+
+// publish accounts for the request in the endpoint's statistics, then sends its reply (none to
+// a request without a reply subject): a client that got the reply and then asks $SRV.STATS sees
+// its request counted. errText is the error reply's, empty for a success.
+func (s *Service) publish(x *exchange, msg *nats.Msg, errText string) {
+	x.done(errText)
+	if x.reply == "" {
+		return
+	}
 	if err := s.nc.PublishMsg(msg); err != nil {
-		s.log.Warn().Err(err).Msg("send error reply")
+		s.log.Warn().Err(err).Msg("send reply")
+		x.ep.failed("send reply: " + err.Error())
 	}
 }
 
@@ -329,7 +337,7 @@ func (s *Service) respondError(endpoint, reply string, e *api.Error) {
 // reply) and waits for the requests in flight to finish and reply, or for ctx. It leaves the
 // connection open: drain it afterwards.
 func (s *Service) Shutdown(ctx context.Context) error {
-	stopErr := s.micro.Stop()
+	stopErr := s.micro.stop()
 	s.mu.Lock()
 	s.draining = true
 	s.mu.Unlock()

@@ -22,6 +22,27 @@ const (
 	QueryPrefix   = "cim.qry.computeresource"
 )
 
+// HeaderDeadline is the request header that carries the time after which the caller no longer
+// waits for the reply, in RFC 3339 with optional fractional seconds ("2026-12-07T05:30:00.25Z").
+// The command service never starts writing a command's events at or after that time (by its
+// own clock): it replies 503 with kind KindDeadlineExceeded and writes nothing. Client sets it
+// on every request from its time-out; other clients may set it the same way. A request without
+// it has no deadline but the service's own -request-timeout.
+const HeaderDeadline = "Cim-Deadline"
+
+// Kinds of error replies that tell a client what happened to a command id, beyond the classes
+// of the codes.
+const (
+	// KindCommandIDReused (409): the command id was already used for another request (another
+	// command, or the same command with other fields) on the same resource. Nothing was
+	// written; the first request's outcome stands. Send the new request with a new command id.
+	KindCommandIDReused = "command_id_reused"
+	// KindDeadlineExceeded (503): the request's HeaderDeadline had passed before the command's
+	// events could be written. Nothing was written; sending it again, with the same command id
+	// and a new deadline, is safe.
+	KindDeadlineExceeded = "deadline_exceeded"
+)
+
 // Command names: the last token of each command subject.
 const (
 	CmdRegister             = "register"

@@ -56,7 +56,9 @@ type Client struct {
 type ClientOption func(*Client) error
 
 // WithTimeout bounds each attempt of a request (default DefaultTimeout). The ctx given to a
-// method bounds all attempts together.
+// method bounds all attempts together. Each attempt carries the end of its time-out (or ctx's
+// deadline, if earlier) in the HeaderDeadline header, so that the service does not apply a
+// command whose caller has stopped waiting.
 func WithTimeout(d time.Duration) ClientOption {
 	return func(c *Client) error {
 		if d <= 0 {
@@ -179,7 +181,12 @@ func (c *Client) Do(ctx context.Context, subject string, req, reply any) error {
 func (c *Client) attempt(ctx context.Context, subject string, data []byte, reply any) error {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	msg, err := c.nc.RequestWithContext(actx, subject, data)
+	// The service must not apply a command after its caller gave up on it: tell it when that is.
+	deadline, _ := actx.Deadline()
+	req := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{
+		HeaderDeadline: []string{deadline.UTC().Format(time.RFC3339Nano)},
+	}}
+	msg, err := c.nc.RequestMsgWithContext(actx, req)
 	if err != nil {
 		return transportError(ctx, subject, err)
 	}

@@ -318,3 +318,41 @@ func TestClientOptions(t *testing.T) {
 		t.Errorf("nil connection: error %v, want ErrInvalidOption", err)
 	}
 }
+
+// TestClientSendsItsDeadline: every attempt carries the end of its time-out in HeaderDeadline,
+// as an RFC 3339 time, or ctx's deadline when that comes first.
+func TestClientSendsItsDeadline(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunServer(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	subject := api.CommandSubject(api.CmdAssignAssetTag)
+	headers := make(chan string, 10)
+	service(t, nc, map[string]micro.HandlerFunc{subject: func(req micro.Request) {
+		headers <- req.Headers().Get(api.HeaderDeadline)
+		_ = req.Respond([]byte(`{"aggregate_id":"a","version":1,"events":[]}`))
+	}})
+	c := newClient(t, natstest.Connect(t, srv.ClientURL()), api.WithTimeout(time.Hour))
+	deadlineOf := func(ctx context.Context) (before, sent, after time.Time) {
+		t.Helper()
+		before = time.Now()
+		if _, err := c.AssignAssetTag(ctx, api.AssignAssetTag{Target: api.Target{AggregateID: uuid.NewString()}, AssetTag: "T"}); err != nil {
+			t.Fatal(err)
+		}
+		after = time.Now()
+		v := <-headers
+		sent, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			t.Fatalf("header %s %q: %v", api.HeaderDeadline, v, err)
+		}
+		return before, sent, after
+	}
+	before, sent, after := deadlineOf(context.Background())
+	if sent.Before(before.Add(time.Hour)) || sent.After(after.Add(time.Hour)) {
+		t.Fatalf("deadline %s of a request sent between %s and %s with a time-out of 1h", sent, before, after)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), before.Add(time.Minute))
+	defer cancel()
+	if _, sent, _ := deadlineOf(ctx); !sent.Equal(before.Add(time.Minute).Round(0)) {
+		t.Fatalf("deadline %s with ctx's deadline %s before the time-out's", sent, before.Add(time.Minute))
+	}
+}
