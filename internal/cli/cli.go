@@ -7,9 +7,7 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"net"
 	"os"
 	"time"
 
@@ -17,7 +15,7 @@ import (
 	"github.com/cim-infra/registry/internal/natsconn"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
 )
 
 // Name is the program's name, as help and messages show it.
@@ -42,6 +40,9 @@ type CLI struct {
 	// in Run). The client, not the service, chooses it, so that its retries are safe and a
 	// failure can name it for a retry by hand.
 	NewCommandID func() string
+	// ConnectLog receives the NATS connection's events, such as each failed attempt to connect
+	// (nothing in Run: a person at a terminal gets the outcome, not the attempts).
+	ConnectLog zerolog.Logger
 }
 
 // Run runs cimctl with args (without the program name) and returns the exit code.
@@ -76,7 +77,7 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 		return ExitOK
 	}
 	if err != nil {
-		c.reportUsage(args[0], err)
+		c.reportUsage(args, err)
 		return ExitUsage
 	}
 	if err := c.execute(ctx, inv); err != nil {
@@ -134,7 +135,7 @@ func flagSet(sp spec, inv *invocation) (*flag.FlagSet, func() (any, error)) {
 	fs.StringVar(&inv.output, "o", OutputText, "output format: text or json")
 	fs.StringVar(&inv.output, "output", OutputText, "output format: text or json")
 	fs.DurationVar(&inv.timeout, "timeout", api.DefaultTimeout, "how long to wait for each attempt's reply")
-	fs.IntVar(&inv.retries, "retries", 2, "attempts after the first when the service is unavailable or silent (same command id)")
+	fs.IntVar(&inv.retries, "retries", 2, "attempts after the first when NATS cannot be reached or the service is unavailable or silent (same command id)")
 	inv.nats = natsconn.Config{URL: DefaultURL, Name: Name}
 	inv.nats.RegisterFlags(fs)
 	return fs, build
@@ -166,11 +167,14 @@ func lookupSpec(name string) (spec, bool) {
 	return spec{}, false
 }
 
-// execute connects, sends the request and prints the reply.
+// execute connects, sends the request and prints the reply. Connecting is retried as the
+// request is (--retries), --nats-reconnect-wait apart, while no NATS server answers.
 func (c *CLI) execute(ctx context.Context, inv *invocation) error {
-	nc, err := connect(inv.nats)
+	cfg := inv.nats
+	cfg.ConnectAttempts = 1 + inv.retries
+	nc, err := natsconn.Connect(ctx, cfg, c.ConnectLog)
 	if err != nil {
-		return err
+		return &connectError{err: err}
 	}
 	defer nc.Close()
 	opts := []api.ClientOption{api.WithTimeout(inv.timeout), api.WithRetries(inv.retries)}
@@ -202,34 +206,4 @@ func (c *CLI) execute(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	return render(c.Stdout, inv.output, reply)
-}
-
-// connectError is a failure to reach NATS at all.
-type connectError struct {
-	url string
-	err error
-}
-
-func (e *connectError) Error() string { return fmt.Sprintf("connect to NATS at %s: %v", e.url, e.err) }
-func (e *connectError) Unwrap() error { return e.err }
-
-// unreachable reports whether no server answered, as opposed to one that refused us.
-func (e *connectError) unreachable() bool {
-	var opErr *net.OpError
-	var dnsErr *net.DNSError
-	return errors.Is(e.err, nats.ErrNoServers) || errors.As(e.err, &opErr) || errors.As(e.err, &dnsErr)
-}
-
-// connect opens one connection and fails at once when no server answers: unlike a service, a
-// person at a terminal is better served by exit code 5 now than by waiting for NATS to appear.
-func connect(cfg natsconn.Config) (*nats.Conn, error) {
-	opts, err := cfg.Options()
-	if err != nil {
-		return nil, err
-	}
-	nc, err := nats.Connect(cfg.URLOrDefault(), opts...)
-	if err != nil {
-		return nil, &connectError{url: cfg.URLOrDefault(), err: err}
-	}
-	return nc, nil
 }

@@ -3,10 +3,14 @@ package cli_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/cim-infra/registry/internal/cli"
 	"github.com/cim-infra/registry/internal/commandservice"
 	"github.com/cim-infra/registry/internal/natstest"
 	"github.com/cim-infra/registry/pkg/api"
@@ -105,4 +109,50 @@ func TestCimctlAgainstCommandService(t *testing.T) {
 func jsonNumber(n uint64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// TestCimctlRequestSizeLimit: a request over the command service's limit (64 KiB by default) is
+// refused with 400 request_too_large, and the docs state that limit and the refusal as they are.
+func TestCimctlRequestSizeLimit(t *testing.T) {
+	t.Parallel()
+	url := startCommandService(t)
+	id := "6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b"
+	value := strings.Repeat("x", 70000)
+	r := cimctl(t, url, cli.ExitUsage, "set-metadata", "--id", id, "--key", "notes", "--value", value, "--command-id", id, "-o", "json")
+	var e api.Error
+	if err := json.Unmarshal([]byte(r.stderr), &e); err != nil {
+		t.Fatalf("stderr is not an api.Error: %v\n%s", err, r.stderr)
+	}
+	if e.Code != api.CodeInvalid || e.Kind != commandservice.KindRequestTooLarge || e.Details["max_bytes"] != float64(commandservice.DefaultMaxRequestBytes) {
+		t.Errorf("refusal = %+v, want 400 %s with max_bytes %d", e, commandservice.KindRequestTooLarge, commandservice.DefaultMaxRequestBytes)
+	}
+	text := cimctl(t, url, cli.ExitUsage, "set-metadata", "--id", id, "--key", "notes", "--value", value, "--command-id", id)
+	// The byte count depends on the envelope's encoding, not on the limit: the docs' example
+	// may show another.
+	firstLine, _, _ := strings.Cut(text.stderr, "\n")
+	firstLine = regexp.MustCompile(`has \d+ bytes`).ReplaceAllString(firstLine, "has N bytes")
+
+	if commandservice.DefaultMaxRequestBytes%1024 != 0 {
+		t.Fatalf("DefaultMaxRequestBytes %d is not a whole number of KiB: say it otherwise in the docs", commandservice.DefaultMaxRequestBytes)
+	}
+	limit := fmt.Sprintf("%d KiB", commandservice.DefaultMaxRequestBytes/1024)
+	for _, doc := range []struct {
+		path string
+		want []string
+	}{
+		{"../../README.md", []string{limit, "`" + commandservice.KindRequestTooLarge + "`"}},
+		{"../../subjects.md", []string{limit, fmt.Sprint(commandservice.DefaultMaxRequestBytes), "`" + commandservice.KindRequestTooLarge + "`", "-max-request-bytes"}},
+		{"../../docs/cli.md", []string{limit, "`" + commandservice.KindRequestTooLarge + "`", firstLine}},
+	} {
+		b, err := os.ReadFile(doc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = regexp.MustCompile(`has \d+ bytes`).ReplaceAll(b, []byte("has N bytes"))
+		for _, w := range doc.want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("%s does not say %q", doc.path, w)
+			}
+		}
+	}
 }

@@ -128,8 +128,11 @@ func TestExitCode(t *testing.T) {
 		{fmt.Errorf("%w: %w", &api.Error{Code: 503, Kind: api.KindTimeout}, context.DeadlineExceeded), ExitUnavailable},
 		{&api.Error{Code: 500, Kind: "internal"}, ExitError},
 		{&api.Error{Code: 418, Kind: "teapot"}, ExitError},
-		{&connectError{url: "nats://x", err: nats.ErrNoServers}, ExitUnavailable},
-		{&connectError{url: "nats://x", err: nats.ErrAuthorization}, ExitError},
+		{&connectError{err: &natsconn.UnreachableError{Target: "nats://x", Attempts: 3, Err: nats.ErrNoServers}}, ExitUnavailable},
+		{&connectError{err: nats.ErrAuthorization}, ExitError},
+		{&connectError{err: fmt.Errorf("%w: -nats-tls-ca", natsconn.ErrInvalidConfig)}, ExitUsage},
+		{&connectError{err: fmt.Errorf("natsconn: connect: %w", context.Canceled)}, ExitError},
+		{fmt.Errorf("api: request: %w", nats.ErrMaxPayload), ExitUsage},
 		{fmt.Errorf("api: request: %w", context.Canceled), ExitError},
 		{errors.New("something else"), ExitError},
 	}

@@ -154,7 +154,7 @@ func TestRunUnreachableNATS(t *testing.T) {
 	url := "nats://" + l.Addr().String()
 	_ = l.Close() // nothing listens there any more
 	r := runCLI(t, url, "get", "--id", "x1")
-	if r.code != cli.ExitUnavailable || !strings.Contains(r.stderr, "connect to NATS at "+url) {
+	if r.code != cli.ExitUnavailable || !strings.Contains(r.stderr, "connect to "+url+": no server reached in 1 attempt") {
 		t.Errorf("exit code %d, want %d; stderr:\n%s", r.code, cli.ExitUnavailable, r.stderr)
 	}
 }

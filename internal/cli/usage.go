@@ -18,7 +18,7 @@ func (c *CLI) help(args []string) int {
 	}
 	sp, ok := lookupSpec(args[0])
 	if !ok {
-		c.reportUsage(args[0], usageErrorf("unknown command %q", args[0]))
+		c.reportUsage(args, usageErrorf("unknown command %q", args[0]))
 		return ExitUsage
 	}
 	c.commandUsage(c.Stdout, sp)

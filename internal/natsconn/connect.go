@@ -15,8 +15,9 @@ import (
 
 // Connect opens a connection described by cfg. While no server can be reached (refused, DNS,
 // dial timeout) it keeps trying every cfg.ReconnectWait until ctx is done, so that a service may
-// start before NATS does; a bound on that wait is the caller's context deadline. A refusal by a
-// server (authentication, TLS) is returned at once, since retrying cannot fix it.
+// start before NATS does; a bound on that wait is the caller's context deadline, or
+// cfg.ConnectAttempts, after which it returns an *UnreachableError. A refusal by a server
+// (authentication, TLS) is returned at once, since retrying cannot fix it.
 //
 // Once connected, the connection reconnects by itself as cfg says (by default forever) and logs
 // disconnections, reconnections, asynchronous errors, lame-duck notices and its closing as
@@ -58,6 +59,9 @@ func Connect(ctx context.Context, cfg Config, log zerolog.Logger) (*nats.Conn, e
 		if !unreachable(err) {
 			return nil, fmt.Errorf("natsconn: connect to %s: %w", target, err)
 		}
+		if cfg.ConnectAttempts > 0 && attempt >= cfg.ConnectAttempts {
+			return nil, &UnreachableError{Target: target, Attempts: attempt, Err: err}
+		}
 		log.Warn().Err(err).Str("url", target).Int("attempt", attempt).Dur("retry_in", wait).Msg("nats unreachable, retrying")
 		t := time.NewTimer(wait)
 		select {
@@ -68,6 +72,24 @@ func Connect(ctx context.Context, cfg Config, log zerolog.Logger) (*nats.Conn, e
 		}
 	}
 }
+
+// UnreachableError is Connect giving up after Config.ConnectAttempts attempts, none of which
+// reached a server.
+type UnreachableError struct {
+	Target   string // the URLs tried, passwords and tokens hidden
+	Attempts int
+	Err      error // the last attempt's error
+}
+
+func (e *UnreachableError) Error() string {
+	attempts := "1 attempt"
+	if e.Attempts != 1 {
+		attempts = fmt.Sprintf("%d attempts", e.Attempts)
+	}
+	return fmt.Sprintf("natsconn: connect to %s: no server reached in %s: %v", e.Target, attempts, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // authMethod names the authentication method c uses, for error messages.
 func (c Config) authMethod() string {

@@ -3,6 +3,7 @@ package natsconn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -230,6 +231,27 @@ func TestConnectGivesUpWhenContextEnds(t *testing.T) {
 	_, err := Connect(ctx, Config{URL: "nats://127.0.0.1:" + itoa(testkit.FreePort(t)), ReconnectWait: 20 * time.Millisecond}, zerolog.New(logs))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error = %v, want context.Canceled", err)
+	}
+}
+
+// TestConnectGivesUpAfterConnectAttempts: with ConnectAttempts, Connect tries that many times
+// (it logs a retry after each failed attempt but the last) and says so in a typed error.
+func TestConnectGivesUpAfterConnectAttempts(t *testing.T) {
+	t.Parallel()
+	for _, attempts := range []int{1, 3} {
+		logs := &testkit.LogBuffer{}
+		url := "nats://127.0.0.1:" + itoa(testkit.FreePort(t))
+		_, err := Connect(ctxFor(t), Config{URL: url, ReconnectWait: time.Millisecond, ConnectAttempts: attempts}, zerolog.New(logs))
+		var unreachable *UnreachableError
+		if !errors.As(err, &unreachable) || unreachable.Attempts != attempts || unreachable.Target != url {
+			t.Fatalf("ConnectAttempts %d: error = %#v, want an *UnreachableError after %d attempts to %s", attempts, err, attempts, url)
+		}
+		if retries := strings.Count(logs.String(), "nats unreachable, retrying"); retries != attempts-1 {
+			t.Errorf("ConnectAttempts %d: %d retries logged, want %d:\n%s", attempts, retries, attempts-1, logs)
+		}
+		if want := fmt.Sprintf("no server reached in %d attempt", attempts); !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
 	}
 }
 

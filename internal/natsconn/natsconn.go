@@ -80,6 +80,10 @@ type Config struct {
 	// MaxReconnects is the number of reconnection attempts per server before the connection gives
 	// up and closes; zero or negative means forever, which is what a long-running service wants.
 	MaxReconnects int
+	// ConnectAttempts bounds the attempts Connect makes while no server can be reached, after
+	// which it fails with an *UnreachableError; zero or negative means until its context ends, which is
+	// what a service starting before NATS wants. A command-line client sets it. There is no flag.
+	ConnectAttempts int
 
 	// InboxPrefix replaces nats.go's "_INBOX" in the reply subjects of this connection's requests
 	// (its own requests, JetStream API calls, direct gets, consumers' pulls); empty keeps

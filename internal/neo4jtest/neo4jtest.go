@@ -38,18 +38,47 @@ const howToStart = "start a test Neo4j with `source scripts/neo4j-start` from th
 // connectTimeout bounds the connectivity check; a loaded 2-core machine can be slow, not this slow.
 const connectTimeout = 30 * time.Second
 
-// Driver returns a driver to the Neo4j named by NEO4J_URI, NEO4J_USER and NEO4J_PASSWORD, checked
-// to be reachable and closed when the test ends. Without NEO4J_URI it skips the test, or fails it
-// when CI is true. It does not serialise access to the graph: use Acquire for that.
-func Driver(t testing.TB) neo4j.DriverWithContext {
+// Require skips the test unless NEO4J_URI names a Neo4j, or fails it when CI is true. A test that
+// needs Neo4j calls it (or Driver, or Acquire, which call it) before it spends time on anything
+// else, so that without Neo4j it ends at once with a message saying how to start one.
+func Require(t testing.TB) {
 	t.Helper()
-	uri := os.Getenv(EnvURI)
-	if uri == "" {
-		if inCI() {
-			t.Fatalf("neo4jtest: %s is not set and CI is true, so a missing Neo4j is a failure; %s", EnvURI, howToStart)
-		}
+	switch decide(os.Getenv(EnvURI), os.Getenv("CI")) {
+	case fail:
+		t.Fatalf("neo4jtest: %s is not set and CI is true, so a missing Neo4j is a failure; %s", EnvURI, howToStart)
+	case skip:
 		t.Skipf("neo4jtest: %s is not set, skipping a test that needs a real Neo4j; %s", EnvURI, howToStart)
 	}
+}
+
+// verdict is what a test that needs Neo4j does.
+type verdict int
+
+const (
+	runTest verdict = iota
+	skip
+	fail
+)
+
+// decide is Require's rule: run with a Neo4j; without one, skip outside CI and fail in CI (ci as
+// strconv.ParseBool reads it: "true", "1", ...).
+func decide(uri, ci string) verdict {
+	if uri != "" {
+		return runTest
+	}
+	if inCI, _ := strconv.ParseBool(ci); inCI {
+		return fail
+	}
+	return skip
+}
+
+// Driver returns a driver to the Neo4j named by NEO4J_URI, NEO4J_USER and NEO4J_PASSWORD, checked
+// to be reachable and closed when the test ends. Without NEO4J_URI it skips the test, or fails it
+// when CI is true (see Require). It does not serialise access to the graph: use Acquire for that.
+func Driver(t testing.TB) neo4j.DriverWithContext {
+	t.Helper()
+	Require(t)
+	uri := os.Getenv(EnvURI)
 	auth := neo4j.NoAuth()
 	if user := os.Getenv(EnvUser); user != "" {
 		auth = neo4j.BasicAuth(user, os.Getenv(EnvPassword), "")
@@ -148,9 +177,4 @@ func lockPath(uri string) string {
 	h := fnv.New64a()
 	h.Write([]byte(uri))
 	return filepath.Join(os.TempDir(), fmt.Sprintf("neo4jtest-%016x.lock", h.Sum64()))
-}
-
-func inCI() bool {
-	ci, _ := strconv.ParseBool(os.Getenv("CI"))
-	return ci
 }

@@ -190,3 +190,25 @@ func equalProps(got, want map[string]any) bool {
 	}
 	return true
 }
+
+func TestDecide(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		uri, ci string
+		want    verdict
+	}{
+		{"bolt://127.0.0.1:7687", "", runTest},
+		{"bolt://127.0.0.1:7687", "true", runTest},
+		{"", "", skip},
+		{"", "false", skip},
+		{"", "0", skip},
+		{"", "not a bool", skip},
+		{"", "true", fail},
+		{"", "1", fail},
+		{"", "TRUE", fail},
+	} {
+		if got := decide(tc.uri, tc.ci); got != tc.want {
+			t.Errorf("decide(%q, %q) = %d, want %d", tc.uri, tc.ci, got, tc.want)
+		}
+	}
+}
