@@ -88,7 +88,9 @@
 //     -results-ttl. A retry within that time gets that outcome (a result with
 //     Duplicate=true, or the same error) and writes nothing, even if the state has changed so
 //     that the command would now write. The bucket is read before the append of every command
-//     that carries its own command id and is not in the history. After the TTL the retry is
+//     that carries its own command id and is not in the history, unless the request says the
+//     id is new (api.HeaderNewCommandID, set by api.Client on the first attempt of an id it
+//     made up). After the TTL the retry is
 //     decided afresh, as a new command. On a replicated bucket, a record made by one instance
 //     may reach another instance's reads a few milliseconds late; a retry sent within that
 //     window to another instance is decided afresh. A command whose id the service made up is

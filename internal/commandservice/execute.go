@@ -58,9 +58,10 @@ func (s *Service) execute(ctx context.Context, req commandRequest) (api.CommandR
 		if len(events) == 0 {
 			return s.unchanged(ctx, e, req)
 		}
-		if req.ownID && !checkedResults {
+		if req.ownID && !req.newID && !checkedResults {
 			// The command may have been sent before and written nothing (refused, or changed
-			// nothing): then that outcome is the reply and nothing is written.
+			// nothing): then that outcome is the reply and nothing is written. A command id its
+			// sender made up for this request cannot have been.
 			checkedResults = true
 			if r, ok, err := s.results.get(ctx, id, commandID); err != nil {
 				return api.CommandReply{}, err

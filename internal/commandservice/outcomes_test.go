@@ -285,3 +285,44 @@ func resultKeys(t testing.TB, ctx context.Context, in *instance) int {
 	}
 	return n
 }
+
+// TestNewCommandIDHeader: a request that says its command id is new (api.HeaderNewCommandID)
+// is not looked up in the results bucket, so a re-send that wrongly carries the header is
+// decided afresh; without it, the re-send gets the first refusal.
+func TestNewCommandIDHeader(t *testing.T) {
+	t.Parallel()
+	url := natstest.RunServer(t).ClientURL()
+	ctx := testCtx(t)
+	st := testStore(t, url, 1)
+	startInstance(t, url)
+	nc := natstest.Connect(t, url)
+	c := newClient(t, url)
+	reg, err := c.Register(ctx, api.Register{Hostname: "new-ids", ResourceType: "vm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := newID()
+	remove := api.RemovePolicy{Target: targetOf(newID(), reg.AggregateID), PolicyID: policy}
+	first := commandError(t, nc, api.CmdRemovePolicy, remove)
+	if _, err := c.AddPolicy(ctx, api.AddPolicy{Target: api.Target{AggregateID: reg.AggregateID}, PolicyID: policy}); err != nil {
+		t.Fatal(err)
+	}
+	if again := commandError(t, nc, api.CmdRemovePolicy, remove); mustJSON(t, again) != mustJSON(t, first) {
+		t.Fatalf("re-sent without the header: %+v, first refusal %+v", again, first)
+	}
+	body, _ := json.Marshal(remove)
+	msg := nats.NewMsg(api.CommandSubject(api.CmdRemovePolicy))
+	msg.Data = body
+	msg.Header.Set(api.HeaderNewCommandID, "true")
+	reply, err := nc.RequestMsg(msg, testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r api.CommandReply
+	if reply.Header.Get("Nats-Service-Error-Code") != "" || json.Unmarshal(reply.Data, &r) != nil || len(r.Events) != 1 {
+		t.Fatalf("re-sent with the header: %s, want the command decided afresh", reply.Data)
+	}
+	if n := len(eventsByCommand(eventsOf(t, st, reg.AggregateID))[remove.CommandID]); n != 1 {
+		t.Fatalf("%d events of the command", n)
+	}
+}

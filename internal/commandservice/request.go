@@ -24,6 +24,9 @@ type commandRequest struct {
 	// re-sent (nobody else knows a command id the service made up), so only its outcome is
 	// remembered beyond its events, and only it carries a digest.
 	ownID bool
+	// newID is true when the sender says it made up the command id for this request
+	// (api.HeaderNewCommandID): no earlier outcome of it can be recorded.
+	newID bool
 	// digest identifies what the request asks for (requestDigest); empty unless ownID.
 	digest string
 	// deadline is the caller's deadline (api.HeaderDeadline); zero for none.

@@ -246,6 +246,7 @@ func (s *Service) decodeRequest(name string, data []byte, hdr nats.Header) (comm
 		return req, e
 	}
 	req.cmd, req.ownID = cmd, ownID
+	req.newID = ownID && hdr.Get(api.HeaderNewCommandID) == "true"
 	if ownID {
 		req.digest = requestDigest(cmd)
 	}

@@ -30,6 +30,13 @@ const (
 // it has no deadline but the service's own -request-timeout.
 const HeaderDeadline = "Cim-Deadline"
 
+// HeaderNewCommandID, with the value "true", says that the sender made up the request's
+// command_id for this request and has not sent it before (Client sets it on the first attempt
+// of a command whose id it filled in). The service then skips the look-up of an earlier outcome
+// of that command id in its results bucket, a round trip to the store. A re-send must not carry
+// it: its earlier outcome would not be found, and it would be decided afresh.
+const HeaderNewCommandID = "Cim-New-Command-Id"
+
 // Kinds of error replies that tell a client what happened to a command id, beyond the classes
 // of the codes.
 const (

@@ -136,14 +136,17 @@ type enveloped interface{ commandEnvelope() *Envelope }
 
 // Do sends req as JSON to subject and decodes the reply into reply (unless reply is nil). When
 // req is a pointer to a command with an empty command_id, Do fills one in first, so that its
-// own retries, and the caller's with the same req, are safe. A string in req that is not valid
-// UTF-8 is an error before anything is sent: JSON text is UTF-8, and the service refuses it.
+// own retries, and the caller's with the same req, are safe; its first attempt then carries
+// HeaderNewCommandID. A string in req that is not valid UTF-8 is an error before anything is
+// sent: JSON text is UTF-8, and the service refuses it.
 func (c *Client) Do(ctx context.Context, subject string, req, reply any) error {
 	var commandID string
+	newID := false
 	if cmd, ok := req.(enveloped); ok {
 		env := cmd.commandEnvelope()
 		if env.CommandID == "" {
 			env.CommandID = c.commandID()
+			newID = true
 		}
 		commandID = env.CommandID
 	}
@@ -152,7 +155,7 @@ func (c *Client) Do(ctx context.Context, subject string, req, reply any) error {
 		return fmt.Errorf("api: encode request for %s: %w", subject, err)
 	}
 	for attempt := 0; ; attempt++ {
-		err = c.attempt(ctx, subject, data, reply)
+		err = c.attempt(ctx, subject, data, reply, newID && attempt == 0)
 		if err == nil || !Retryable(err) || attempt >= c.retries || ctx.Err() != nil {
 			break
 		}
@@ -178,7 +181,8 @@ func (c *Client) Do(ctx context.Context, subject string, req, reply any) error {
 	return err
 }
 
-func (c *Client) attempt(ctx context.Context, subject string, data []byte, reply any) error {
+// attempt sends one request; newID says that its command id was made up for it and never sent.
+func (c *Client) attempt(ctx context.Context, subject string, data []byte, reply any, newID bool) error {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	// The service must not apply a command after its caller gave up on it: tell it when that is.
@@ -186,6 +190,9 @@ func (c *Client) attempt(ctx context.Context, subject string, data []byte, reply
 	req := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{
 		HeaderDeadline: []string{deadline.UTC().Format(time.RFC3339Nano)},
 	}}
+	if newID {
+		req.Header[HeaderNewCommandID] = []string{"true"}
+	}
 	msg, err := c.nc.RequestMsgWithContext(actx, req)
 	if err != nil {
 		return transportError(ctx, subject, err)

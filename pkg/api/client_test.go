@@ -356,3 +356,44 @@ func TestClientSendsItsDeadline(t *testing.T) {
 		t.Fatalf("deadline %s with ctx's deadline %s before the time-out's", sent, before.Add(time.Minute))
 	}
 }
+
+// TestClientMarksNewCommandIDs: the first attempt of a command whose command id the client made
+// up carries HeaderNewCommandID; its retries do not, nor does a command sent with the caller's
+// own command id, nor a query.
+func TestClientMarksNewCommandIDs(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunServer(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	command, query := api.CommandSubject(api.CmdAssignAssetTag), api.QuerySubject(api.QueryGet)
+	var mu sync.Mutex
+	var marks []string
+	unavailable, _ := json.Marshal(api.Error{Code: 503, Kind: "unavailable", Message: "try again"})
+	handler := func(req micro.Request) {
+		mu.Lock()
+		marks = append(marks, req.Headers().Get(api.HeaderNewCommandID))
+		n := len(marks)
+		mu.Unlock()
+		if n == 1 { // the first attempt fails, so that the client retries
+			_ = req.Error("503", "try again", unavailable)
+			return
+		}
+		_ = req.Respond([]byte(`{"aggregate_id":"a","version":1,"events":[]}`))
+	}
+	service(t, nc, map[string]micro.HandlerFunc{command: handler, query: handler})
+	c := newClient(t, natstest.Connect(t, srv.ClientURL()), api.WithRetries(1), api.WithRetryBackoff(time.Millisecond))
+	ctx := context.Background()
+	if _, err := c.AssignAssetTag(ctx, api.AssignAssetTag{Target: api.Target{AggregateID: uuid.NewString()}, AssetTag: "T"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AssignAssetTag(ctx, api.AssignAssetTag{Target: api.Target{Envelope: api.Envelope{CommandID: uuid.NewString()}, AggregateID: uuid.NewString()}, AssetTag: "T"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Do(ctx, query, api.Get{AggregateID: uuid.NewString()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"true", "", "", ""}; !reflect.DeepEqual(marks, want) {
+		t.Fatalf("%s on the attempts: %q, want %q (made-up id, its retry, the caller's id, a query)", api.HeaderNewCommandID, marks, want)
+	}
+}
