@@ -216,6 +216,21 @@ var mutations = []mutation{
 		want: "no ConfigMap projector-metric",
 	},
 	{
+		name: "base renames the image", file: "base/kustomization.yaml",
+		old: "configMapGenerator:", new: "images:\n  - name: cim-registry\n    newName: ghcr.io/cim-infra/registry\n    newTag: latest\nconfigMapGenerator:",
+		want: "image ghcr.io/cim-infra/registry:latest, the overlay's images: entry sets cim-registry to cim-registry:dev",
+	},
+	{
+		name: "prod image not applied", file: "prod/kustomization.yaml", overlay: "prod",
+		old: "  - name: cim-registry\n    newName: ghcr.io", new: "  - name: cim-registy\n    newName: ghcr.io",
+		want: "no images: entry for cim-registry",
+	},
+	{
+		name: "latest tag", file: "prod/kustomization.yaml", overlay: "prod",
+		old: "newTag: v0.1.0", new: "newTag: latest",
+		want: "pin a tag other than latest",
+	},
+	{
 		name: "prod too", file: "prod/kustomization.yaml", overlay: "prod",
 		old: "- NATS_URL=nats://nats.nats.svc.cluster.local:4222", new: "- NATS_URL=nats://nats.nats.svc.cluster.local:4222\n      - NATS_TLS=true",
 		want: "environment variable NATS_TLS",
@@ -267,11 +282,7 @@ func TestChecksCatchMistakes(t *testing.T) {
 // renderAndCheck renders an overlay of the copy under /k and returns every problem, decoding
 // errors included.
 func renderAndCheck(mem filesys.FileSystem, overlay string) []error {
-	docs, err := renderFS(mem, path.Join("/k", overlay))
-	if err != nil {
-		return []error{err}
-	}
-	m, err := decode(overlay, docs)
+	m, err := build(mem, path.Join("/k", overlay), overlay)
 	if err != nil {
 		return []error{err}
 	}

@@ -16,6 +16,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 )
@@ -35,6 +36,7 @@ type manifests struct {
 	pdbs            []*policyv1.PodDisruptionBudget
 	networkPolicies []*networkingv1.NetworkPolicy
 	podMonitors     []*podMonitor
+	images          []types.Image // the overlay's own images: entries
 }
 
 // kindKey is apiVersion and kind, as written in a manifest.
@@ -123,14 +125,26 @@ func decode(overlay string, docs [][]byte) (*manifests, error) {
 	return m, nil
 }
 
+// build renders the kustomization in dir of fsys and decodes it as overlay.
+func build(fsys filesys.FileSystem, dir, overlay string) (*manifests, error) {
+	docs, err := renderFS(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	m, err := decode(overlay, docs)
+	if err != nil {
+		return nil, err
+	}
+	if m.images, err = overlayImages(fsys, dir); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 // render renders and decodes an overlay of this directory.
 func render(t *testing.T, overlay string) *manifests {
 	t.Helper()
-	docs, err := renderFS(filesys.MakeFsOnDisk(), overlay)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := decode(overlay, docs)
+	m, err := build(filesys.MakeFsOnDisk(), overlay, overlay)
 	if err != nil {
 		t.Fatal(err)
 	}
