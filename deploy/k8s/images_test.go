@@ -88,8 +88,9 @@ func checkImages(m *manifests) []error {
 }
 
 // TestOverlayImages pins the image and pull policy each overlay runs: dev the image built and
-// loaded into the laptop cluster (kind load, k3d image import: it is in no registry, so never
-// pulled), prod the released image.
+// loaded into the laptop cluster (kind load, k3d image import: it is in no registry, so it must
+// not be pulled), prod the released image, pulled on every start (which checks the pod's right
+// to it).
 func TestOverlayImages(t *testing.T) {
 	t.Parallel()
 	want := map[string]struct {
@@ -97,7 +98,7 @@ func TestOverlayImages(t *testing.T) {
 		policy corev1.PullPolicy
 	}{
 		"dev":  {"cim-registry:dev", corev1.PullIfNotPresent},
-		"prod": {"ghcr.io/cim-infra/registry:v0.1.0", corev1.PullIfNotPresent},
+		"prod": {"ghcr.io/cim-infra/registry:v0.1.0", corev1.PullAlways},
 	}
 	for _, overlay := range overlays {
 		m := render(t, overlay)

@@ -231,6 +231,16 @@ var mutations = []mutation{
 		want: "pin a tag other than latest",
 	},
 	{
+		name: "ephemeral storage unbounded", file: "base/projector-metrics.yaml",
+		old: "              memory: 256Mi\n              ephemeral-storage: 128Mi\n            limits", new: "              memory: 256Mi\n            limits",
+		want: "ephemeral-storage request and limit must both be set",
+	},
+	{
+		name: "Bolt to any address", file: "prod/kustomization.yaml", overlay: "prod",
+		old: "cidr: 192.0.2.0/24", new: "cidr: 0.0.0.0/0",
+		want: "NetworkPolicy projector-neo4j-bolt-egress lets Deployment projector-neo4j reach its ports at any address",
+	},
+	{
 		name: "prod too", file: "prod/kustomization.yaml", overlay: "prod",
 		old: "- NATS_URL=nats://nats.nats.svc.cluster.local:4222", new: "- NATS_URL=nats://nats.nats.svc.cluster.local:4222\n      - NATS_TLS=true",
 		want: "environment variable NATS_TLS",
