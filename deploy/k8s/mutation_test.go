@@ -241,6 +241,11 @@ var mutations = []mutation{
 		want: "NetworkPolicy projector-neo4j-bolt-egress lets Deployment projector-neo4j reach its ports at any address",
 	},
 	{
+		name: "misspelt PrometheusRule field", file: "base/prometheusrule.yaml",
+		old: "          for: 10m", new: "          four: 10m",
+		want: `unknown field "spec.groups[0].rules[1].four"`,
+	},
+	{
 		name: "prod too", file: "prod/kustomization.yaml", overlay: "prod",
 		old: "- NATS_URL=nats://nats.nats.svc.cluster.local:4222", new: "- NATS_URL=nats://nats.nats.svc.cluster.local:4222\n      - NATS_TLS=true",
 		want: "environment variable NATS_TLS",

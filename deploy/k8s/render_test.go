@@ -36,6 +36,7 @@ type manifests struct {
 	pdbs            []*policyv1.PodDisruptionBudget
 	networkPolicies []*networkingv1.NetworkPolicy
 	podMonitors     []*podMonitor
+	prometheusRules []*prometheusRule
 	images          []types.Image // the overlay's own images: entries
 }
 
@@ -55,6 +56,9 @@ var decoders = map[kindKey]func(m *manifests, doc []byte) error{
 	{"policy/v1", "PodDisruptionBudget"}:       decodeInto(func(m *manifests, o *policyv1.PodDisruptionBudget) { m.pdbs = append(m.pdbs, o) }),
 	{"networking.k8s.io/v1", "NetworkPolicy"}:  decodeInto(func(m *manifests, o *networkingv1.NetworkPolicy) { m.networkPolicies = append(m.networkPolicies, o) }),
 	{"monitoring.coreos.com/v1", "PodMonitor"}: decodeInto(func(m *manifests, o *podMonitor) { m.podMonitors = append(m.podMonitors, o) }),
+	{"monitoring.coreos.com/v1", "PrometheusRule"}: decodeInto(func(m *manifests, o *prometheusRule) {
+		m.prometheusRules = append(m.prometheusRules, o)
+	}),
 }
 
 // decodeInto returns a decoder for type T, as strict as the API server's field validation: the
@@ -157,7 +161,7 @@ func TestRenderedKindsAreKnown(t *testing.T) {
 		m := render(t, overlay)
 		kinds := map[string]int{
 			"Deployment": len(m.deployments), "PodDisruptionBudget": len(m.pdbs),
-			"NetworkPolicy": len(m.networkPolicies), "PodMonitor": len(m.podMonitors),
+			"NetworkPolicy": len(m.networkPolicies), "PodMonitor": len(m.podMonitors), "PrometheusRule": len(m.prometheusRules),
 			"ConfigMap": len(m.configMaps), "Namespace": len(m.namespaces),
 		}
 		var missing []string

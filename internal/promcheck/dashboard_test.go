@@ -50,8 +50,9 @@ func panelExprs(t *testing.T) map[string]string {
 	return exprs
 }
 
-// TestPrometheus runs the services, a short workload and a real Prometheus scraping them, then
-// holds the dashboard and each service's /metrics to it.
+// TestPrometheus runs the services, a short workload and a real Prometheus scraping them and
+// evaluating the alert rules, then holds the dashboard, the rules and each service's /metrics to
+// it.
 func TestPrometheus(t *testing.T) {
 	tool(t, "prometheus")
 	tool(t, "promtool")
@@ -60,7 +61,7 @@ func TestPrometheus(t *testing.T) {
 		t.Fatalf("only %d expressions in %s", len(exprs), dashboardPath)
 	}
 	reg := startRegistry(t)
-	prom := startPrometheus(t, reg.targets)
+	prom := startPrometheus(t, reg.targets, writeRules(t, t.TempDir()))
 	if n := reg.send(t, 1, 40, 400); n < 300 {
 		t.Fatalf("%d commands answered of 400", n)
 	}
@@ -99,6 +100,62 @@ func TestPrometheus(t *testing.T) {
 					break
 				}
 				time.Sleep(500 * time.Millisecond)
+			}
+		}
+	})
+
+	t.Run("alert rules", func(t *testing.T) {
+		// Every rule evaluates without error on what the services export...
+		deadline := time.Now().Add(time.Minute)
+		for {
+			var data struct {
+				Groups []struct {
+					Rules []struct {
+						Name      string `json:"name"`
+						Health    string `json:"health"`
+						LastError string `json:"lastError"`
+					} `json:"rules"`
+				} `json:"groups"`
+			}
+			if err := prom.get(t.Context(), "/api/v1/rules", nil, &data); err != nil {
+				t.Fatal(err)
+			}
+			pending, n := 0, 0
+			for _, g := range data.Groups {
+				for _, r := range g.Rules {
+					n++
+					switch r.Health {
+					case "ok":
+					case "unknown":
+						pending++
+					default:
+						t.Errorf("rule %s: health %s: %s", r.Name, r.Health, r.LastError)
+					}
+				}
+			}
+			if n == 0 {
+				t.Fatal("Prometheus loaded no rule")
+			}
+			if pending == 0 || t.Failed() {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d rules not evaluated within a minute", pending)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		// ...and selects metrics they export (kube_* come from kube-state-metrics).
+		series, err := prom.query(t.Context(), `count by (__name__) ({__name__=~"cim_.+"})`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exported := map[string]bool{}
+		for _, s := range series {
+			exported[s.Metric["__name__"]] = true
+		}
+		for name, alerts := range ruleMetrics(t) {
+			if !strings.HasPrefix(name, "kube_") && !exported[name] {
+				t.Errorf("alerts %v select %s, which no running service exports", alerts, name)
 			}
 		}
 	})
