@@ -91,6 +91,7 @@ func check(m *manifests) []error {
 		checkNetworkPolicySelectors,
 		checkServiceNetwork,
 		checkPodMonitors,
+		checkImages,
 	} {
 		errs = append(errs, c(m)...)
 	}

@@ -33,3 +33,29 @@ type podMetricsEndpoint struct {
 	Interval      string `json:"interval,omitempty"`
 	ScrapeTimeout string `json:"scrapeTimeout,omitempty"`
 }
+
+// The Prometheus Operator's PrometheusRule (monitoring.coreos.com/v1), reduced like podMonitor
+// to the fields these manifests use. internal/promcheck loads its groups into promtool and a
+// real Prometheus.
+type prometheusRule struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Groups []ruleGroup `json:"groups"`
+	} `json:"spec"`
+}
+
+type ruleGroup struct {
+	Name     string `json:"name"`
+	Interval string `json:"interval,omitempty"`
+	Rules    []rule `json:"rules"`
+}
+
+type rule struct {
+	Alert       string            `json:"alert,omitempty"`
+	Record      string            `json:"record,omitempty"`
+	Expr        string            `json:"expr"`
+	For         string            `json:"for,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}

@@ -216,6 +216,36 @@ var mutations = []mutation{
 		want: "no ConfigMap projector-metric",
 	},
 	{
+		name: "base renames the image", file: "base/kustomization.yaml",
+		old: "configMapGenerator:", new: "images:\n  - name: cim-registry\n    newName: ghcr.io/cim-infra/registry\n    newTag: latest\nconfigMapGenerator:",
+		want: "image ghcr.io/cim-infra/registry:latest, the overlay's images: entry sets cim-registry to cim-registry:dev",
+	},
+	{
+		name: "prod image not applied", file: "prod/kustomization.yaml", overlay: "prod",
+		old: "  - name: cim-registry\n    newName: ghcr.io", new: "  - name: cim-registy\n    newName: ghcr.io",
+		want: "no images: entry for cim-registry",
+	},
+	{
+		name: "latest tag", file: "prod/kustomization.yaml", overlay: "prod",
+		old: "newTag: v0.1.0", new: "newTag: latest",
+		want: "pin a tag other than latest",
+	},
+	{
+		name: "ephemeral storage unbounded", file: "base/projector-metrics.yaml",
+		old: "              memory: 256Mi\n              ephemeral-storage: 128Mi\n            limits", new: "              memory: 256Mi\n            limits",
+		want: "ephemeral-storage request and limit must both be set",
+	},
+	{
+		name: "Bolt to any address", file: "prod/kustomization.yaml", overlay: "prod",
+		old: "cidr: 192.0.2.0/24", new: "cidr: 0.0.0.0/0",
+		want: "NetworkPolicy projector-neo4j-bolt-egress lets Deployment projector-neo4j reach its ports at any address",
+	},
+	{
+		name: "misspelt PrometheusRule field", file: "base/prometheusrule.yaml",
+		old: "          for: 10m", new: "          four: 10m",
+		want: `unknown field "spec.groups[0].rules[1].four"`,
+	},
+	{
 		name: "prod too", file: "prod/kustomization.yaml", overlay: "prod",
 		old: "- NATS_URL=nats://nats.nats.svc.cluster.local:4222", new: "- NATS_URL=nats://nats.nats.svc.cluster.local:4222\n      - NATS_TLS=true",
 		want: "environment variable NATS_TLS",
@@ -267,11 +297,7 @@ func TestChecksCatchMistakes(t *testing.T) {
 // renderAndCheck renders an overlay of the copy under /k and returns every problem, decoding
 // errors included.
 func renderAndCheck(mem filesys.FileSystem, overlay string) []error {
-	docs, err := renderFS(mem, path.Join("/k", overlay))
-	if err != nil {
-		return []error{err}
-	}
-	m, err := decode(overlay, docs)
+	m, err := build(mem, path.Join("/k", overlay), overlay)
 	if err != nil {
 		return []error{err}
 	}

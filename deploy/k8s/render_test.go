@@ -16,6 +16,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 )
@@ -35,6 +36,8 @@ type manifests struct {
 	pdbs            []*policyv1.PodDisruptionBudget
 	networkPolicies []*networkingv1.NetworkPolicy
 	podMonitors     []*podMonitor
+	prometheusRules []*prometheusRule
+	images          []types.Image // the overlay's own images: entries
 }
 
 // kindKey is apiVersion and kind, as written in a manifest.
@@ -53,6 +56,9 @@ var decoders = map[kindKey]func(m *manifests, doc []byte) error{
 	{"policy/v1", "PodDisruptionBudget"}:       decodeInto(func(m *manifests, o *policyv1.PodDisruptionBudget) { m.pdbs = append(m.pdbs, o) }),
 	{"networking.k8s.io/v1", "NetworkPolicy"}:  decodeInto(func(m *manifests, o *networkingv1.NetworkPolicy) { m.networkPolicies = append(m.networkPolicies, o) }),
 	{"monitoring.coreos.com/v1", "PodMonitor"}: decodeInto(func(m *manifests, o *podMonitor) { m.podMonitors = append(m.podMonitors, o) }),
+	{"monitoring.coreos.com/v1", "PrometheusRule"}: decodeInto(func(m *manifests, o *prometheusRule) {
+		m.prometheusRules = append(m.prometheusRules, o)
+	}),
 }
 
 // decodeInto returns a decoder for type T, as strict as the API server's field validation: the
@@ -123,14 +129,26 @@ func decode(overlay string, docs [][]byte) (*manifests, error) {
 	return m, nil
 }
 
+// build renders the kustomization in dir of fsys and decodes it as overlay.
+func build(fsys filesys.FileSystem, dir, overlay string) (*manifests, error) {
+	docs, err := renderFS(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	m, err := decode(overlay, docs)
+	if err != nil {
+		return nil, err
+	}
+	if m.images, err = overlayImages(fsys, dir); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 // render renders and decodes an overlay of this directory.
 func render(t *testing.T, overlay string) *manifests {
 	t.Helper()
-	docs, err := renderFS(filesys.MakeFsOnDisk(), overlay)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := decode(overlay, docs)
+	m, err := build(filesys.MakeFsOnDisk(), overlay, overlay)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +161,7 @@ func TestRenderedKindsAreKnown(t *testing.T) {
 		m := render(t, overlay)
 		kinds := map[string]int{
 			"Deployment": len(m.deployments), "PodDisruptionBudget": len(m.pdbs),
-			"NetworkPolicy": len(m.networkPolicies), "PodMonitor": len(m.podMonitors),
+			"NetworkPolicy": len(m.networkPolicies), "PodMonitor": len(m.podMonitors), "PrometheusRule": len(m.prometheusRules),
 			"ConfigMap": len(m.configMaps), "Namespace": len(m.namespaces),
 		}
 		var missing []string

@@ -220,10 +220,11 @@ func checkPortsAndProbes(where string, sc *serviceContainer, c *corev1.Container
 }
 
 // checkResources checks requests equal to limits (Guaranteed QoS: no overcommit, no CPU
-// throttling surprises) and GOMEMLIMIT set below the memory limit.
+// throttling surprises; ephemeral storage bounded, so that a runaway log cannot fill the node's
+// disk) and GOMEMLIMIT set below the memory limit.
 func checkResources(where string, c *corev1.Container) []error {
 	var errs []error
-	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage} {
 		req, hasReq := c.Resources.Requests[r]
 		lim, hasLim := c.Resources.Limits[r]
 		switch {
@@ -414,6 +415,9 @@ func checkServiceNetwork(m *manifests) []error {
 					if len(r.Ports) == 0 {
 						errs = append(errs, fmt.Errorf("NetworkPolicy %s lets %s reach every port", np.Name, w))
 					}
+					if anyDestination(r.To) {
+						errs = append(errs, fmt.Errorf("NetworkPolicy %s lets %s reach its ports at any address: name where the server runs (a selector, or an ipBlock)", np.Name, w))
+					}
 					for _, port := range r.Ports {
 						key, err := portKey(port)
 						if err != nil {
@@ -438,6 +442,25 @@ func checkServiceNetwork(m *manifests) []error {
 		}
 	}
 	return errs
+}
+
+// anyDestination reports whether an egress rule's peers admit every address: no peer at all, or
+// an ipBlock of a whole address family.
+func anyDestination(to []networkingv1.NetworkPolicyPeer) bool {
+	if len(to) == 0 {
+		return true
+	}
+	for _, p := range to {
+		if p.IPBlock == nil {
+			continue
+		}
+		if _, n, err := net.ParseCIDR(p.IPBlock.CIDR); err == nil {
+			if ones, _ := n.Mask.Size(); ones == 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkScrapeRule accepts an ingress rule only from the monitoring namespace to the ops port.

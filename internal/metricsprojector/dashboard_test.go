@@ -3,12 +3,12 @@ package metricsprojector
 import (
 	"encoding/json"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/prometheus/promql/parser"
 )
 
 const dashboardPath = "../../deploy/grafana/cim-registry.json"
@@ -45,38 +45,42 @@ func dashboardExprs(t *testing.T) []string {
 	return exprs
 }
 
-var (
-	promStrings   = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'`)
-	promMatchers  = regexp.MustCompile(`\{[^}]*\}`)
-	promRanges    = regexp.MustCompile(`\[[^\]]*\]`)
-	promGrouping  = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)`)
-	promVariables = regexp.MustCompile(`\$\{?\w+\}?`)
-	promNumbers   = regexp.MustCompile(`\b\d[\w.]*`) // numbers and durations (1h, 1e3)
-	promIdent     = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*(\s*\()?`)
-	promKeywords  = []string{"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset", "inf", "nan"}
+// grafanaVariables are the Grafana variables the dashboard's expressions may use, with a value
+// of the type PromQL expects there, so that the expression parses as Prometheus will receive it.
+var grafanaVariables = strings.NewReplacer(
+	"$__rate_interval", "1m", "${__rate_interval}", "1m",
+	"$__interval", "1m", "${__interval}", "1m",
+	"$__range", "1h", "${__range}", "1h",
 )
 
-// metricNames extracts the metric names a PromQL expression selects: identifiers that are not
-// calls, keywords, label names in matchers or groupings, or Grafana variables.
-func metricNames(expr string) []string {
-	for _, re := range []*regexp.Regexp{promStrings, promMatchers, promRanges, promGrouping, promVariables, promNumbers} {
-		expr = re.ReplaceAllString(expr, " ")
+// metricNames returns the metric names an expression selects, parsed by Prometheus's own PromQL
+// parser, or the parser's error.
+func metricNames(expr string) ([]string, error) {
+	e, err := parser.NewParser(parser.Options{}).ParseExpr(grafanaVariables.Replace(expr))
+	if err != nil {
+		return nil, err
 	}
 	var names []string
-	for _, m := range promIdent.FindAllStringSubmatch(expr, -1) {
-		if m[1] != "" || slices.Contains(promKeywords, strings.ToLower(m[0])) {
-			continue // a function or aggregation call, or a keyword
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok {
+			names = append(names, vs.Name)
 		}
-		names = append(names, m[0])
-	}
-	return names
+		return nil
+	})
+	return names, nil
 }
 
 func TestMetricNamesOfAnExpression(t *testing.T) {
-	got := metricNames(`sum by (status, to) (rate(foo_total{a="b",c=~"x|y"}[5m] offset 1h)) / on(x) group_left bar:ratio - time() + $__range * 2`)
-	want := []string{"foo_total", "bar:ratio"}
+	got, err := metricNames(`sum by (status, to) (rate(foo_total{a="b",c=~"x|y"}[5m] offset 1h)) / on(x) group_left bar:ratio - time() + $__range / {__name__="baz"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"foo_total", "bar:ratio", ""}
 	if !slices.Equal(got, want) {
-		t.Fatalf("metric names = %v, want %v", got, want)
+		t.Fatalf("metric names = %q, want %q", got, want)
+	}
+	if _, err := metricNames(`sum by (status (cim_resources)`); err == nil {
+		t.Error("an unbalanced expression parses")
 	}
 }
 
@@ -110,11 +114,19 @@ func TestDashboardQueriesOnlyExportedMetrics(t *testing.T) {
 
 	used := map[string]bool{}
 	for _, expr := range exprs {
-		names := metricNames(expr)
+		names, err := metricNames(expr)
+		if err != nil {
+			t.Errorf("expression %q: %v", expr, err)
+			continue
+		}
 		if len(names) == 0 {
 			t.Errorf("expression %q selects no metric", expr)
 		}
 		for _, n := range names {
+			if n == "" {
+				t.Errorf("expression %q selects by labels only: name the metric", expr)
+				continue
+			}
 			used[n] = true
 			if !exported[n] {
 				t.Errorf("dashboard queries %s (in %q), which the projector does not export", n, expr)
