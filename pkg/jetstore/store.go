@@ -184,14 +184,21 @@ func coversPrefix(subjects []string, prefix string) bool {
 	return false
 }
 
-// LastSequence returns the stream's last sequence (0 for an empty stream): the head a projector
-// compares its position with.
+// LastSequence returns the stream sequence of the last event of any aggregate (0 when there is
+// none), read through the stream leader: the head that a read model has caught up with once it
+// has applied it. Key messages (see Claim) are not events and never count, so a read model that
+// applies every event reaches the head even when the stream's last message is a key's.
 func (s *Store) LastSequence(ctx context.Context) (uint64, error) {
-	stream, err := s.js.Stream(ctx, s.cfg.Stream)
-	if err != nil {
-		return 0, fmt.Errorf("jetstore: stream %s: %w", s.cfg.Stream, classify(err))
+	ctx, cancel := s.withDefaultTimeout(ctx)
+	defer cancel()
+	m, err := s.leaderGet(ctx, msgGetRequest{LastFor: s.cfg.SubjectPrefix + ".>"})
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("jetstore: last event of stream %s: %w", s.cfg.Stream, classify(err))
 	}
-	return stream.CachedInfo().State.LastSeq, nil
+	return m.Sequence, nil
 }
 
 // attemptTimeout bounds one attempt of untilAnswered.
