@@ -121,6 +121,27 @@ func (r *replica) run() {
 	r.e.t.Cleanup(r.stop)
 }
 
+// rebuild starts the replica as -rebuild does (empty the graph, replay the stream), with check
+// run right after the graph was emptied; the runner's result comes on the channel returned.
+func (r *replica) rebuild(check func()) <-chan error {
+	ctx, cancel := context.WithCancel(r.e.ctx)
+	r.cancel, r.done = cancel, make(chan error, 1)
+	result := make(chan error, 1)
+	go func() {
+		err := r.runner.Rebuild(ctx, func(ctx context.Context) error {
+			if err := EmptyGraph(ctx, r.e.driver, "", DefaultCheckpointName); err != nil {
+				return err
+			}
+			check()
+			return nil
+		})
+		result <- err
+		r.done <- nil
+	}()
+	r.e.t.Cleanup(r.stop)
+	return result
+}
+
 func (e *env) start(js jetstream.JetStream, sink projector.Sink, cfg projector.Config) *replica {
 	e.t.Helper()
 	r := e.newReplica(js, sink, cfg)
