@@ -3,6 +3,7 @@ package neo4jprojector
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -281,5 +282,35 @@ func TestRebuildRefusesBesideAnActiveReplica(t *testing.T) {
 	e.requireExactGraph()
 	if a.runner.Role() != projector.RoleActive {
 		t.Errorf("the replica that consumed is %s after the refused rebuild", a.runner.Role())
+	}
+}
+
+// The graph comparison counts relationships: a doubled edge planted in the projected graph (what
+// a CREATE in place of a MERGE would leave) is reported, and nothing else is.
+func TestGraphComparisonCatchesADoubledEdge(t *testing.T) {
+	e := newEnv(t, 19, 20)
+	e.appendEvents(150)
+	r := e.start(e.connect(), e.newSink(), testRunnerConfig())
+	e.waitCheckpoint(e.hist.last)
+	r.stop()
+	e.requireExactGraph()
+
+	res, err := neo4j.ExecuteQuery(e.ctx, e.driver, `MATCH (r:ComputeResource)-[:BELONGS_TO]->(o:Organization)
+WITH r, o ORDER BY r.id LIMIT 1
+CREATE (r)-[:BELONGS_TO]->(o)
+RETURN r.id AS from, o.id AS to`, nil, neo4j.EagerResultTransformer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Records) != 1 {
+		t.Fatalf("no BELONGS_TO relationship to double in the history's graph (%d records)", len(res.Records))
+	}
+	from, _ := res.Records[0].Get("from")
+	to, _ := res.Records[0].Get("to")
+	doubled := relKey(nodeKey(LabelResource, from.(string)), "BELONGS_TO", nodeKey("Organization", to.(string)))
+	d := diff(e.hist.want(t), readGraph(t, e.ctx, e.driver))
+	want := []string{"relationship " + doubled + " 2 times, want 1"}
+	if !slices.Equal(d, want) {
+		t.Fatalf("differences with a doubled edge:\n%s\nwant:\n%s", strings.Join(d, "\n"), strings.Join(want, "\n"))
 	}
 }
