@@ -140,7 +140,8 @@ func (r *Runner) ConsumerConfig() jetstream.ConsumerConfig {
 }
 
 // ResetConsumer deletes the durable consumer so that the next Run starts from the first event
-// (used by a rebuild, after the sink was emptied).
+// (a benchmark's replay into an emptied sink; Rebuild instead resets the consumer while it holds
+// the single-active role).
 func (r *Runner) ResetConsumer(ctx context.Context) error {
 	err := r.js.DeleteConsumer(ctx, r.cfg.Stream, r.cfg.Durable)
 	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {

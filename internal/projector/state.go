@@ -74,6 +74,7 @@ func (r *Runner) restore(ctx context.Context) {
 	}
 	r.mu.Lock()
 	r.lastSeq = max(r.lastSeq, seq)
+	seq = r.lastSeq
 	r.mu.Unlock()
 	if r.metrics != nil {
 		r.metrics.lastSeq.Set(float64(seq))
