@@ -122,7 +122,7 @@ func (w *world) runAll() {
 		_, err := w.as[UserOperator].js.Stream(w.ctx, "CIM_DLQ")
 		return err == nil
 	})
-	w.startNeo4j(logs, true) // -rebuild: deletes its consumer and replays into an emptied graph
+	w.startNeo4j(logs, true) // -rebuild: resets its consumer to the first event and replays into an emptied graph
 	w.commands(7, 8)
 	w.waitProjected()
 	w.requireProjections()

@@ -134,10 +134,8 @@ func Table() []User {
 			"$JS.API.STREAM.PURGE." + eventStream,
 			"$JS.API.STREAM.PURGE." + dlqStream,
 		})},
-		{Name: UserProjectorNeo4j, Permissions: projector(UserProjectorNeo4j, "neo4j", "cim.evt.computeresource.>", []string{
-			// -rebuild deletes the consumer so that it starts again from the first event.
-			"$JS.API.CONSUMER.DELETE." + eventStream + ".projector-neo4j",
-		}, []string{"$JS.API.STREAM.PURGE.>"})},
+		{Name: UserProjectorNeo4j, Permissions: projector(UserProjectorNeo4j, "neo4j", "cim.evt.computeresource.>", nil,
+			[]string{"$JS.API.STREAM.PURGE.>"})},
 		{Name: UserClient, Permissions: &Permissions{
 			PublishAllow: []string{
 				"cim.cmd.computeresource.*",
@@ -173,6 +171,10 @@ func projector(durable, name, filter string, allow, deny []string) *Permissions 
 			// The runner reads its consumer's state before applying a batch (outstanding older
 			// deliveries); projector-metrics also reads its ack floor after the replay.
 			"$JS.API.CONSUMER.INFO." + consumer,
+			// Reset its consumer: projector-metrics starts it right after its replayed state,
+			// projector-neo4j's -rebuild at the first event; both get back at once deliveries a
+			// killed process held.
+			"$JS.API.CONSUMER.RESET." + consumer,
 			"$JS.ACK." + consumer + ".>",
 			// Dead letters: create the stream when missing, write its own subject.
 			"$JS.API.STREAM.INFO." + dlqStream,

@@ -28,12 +28,11 @@
 // its metadata is published after its chunks, so a crash mid-write leaves the previous snapshot in
 // force. On start the projector loads the snapshot (sequence S; one of another schema version, or
 // unreadable, is ignored and the state rebuilt from the first event), replays S+1..head, then
-// starts the durable consumer. The consumer's ack floor F may be below S (a crash after the
-// snapshot, before the acks: those redeliveries are at or below the checkpoint and skipped) or
-// above it (a crash after the acks, before the next snapshot: the replay has covered them). Either
-// way every event is applied once: the figures after any crash equal those of an uninterrupted
-// run. The replay checks the ack floor after it ends and replays further if the floor is above its
-// checkpoint.
+// starts the durable consumer right after the replayed state (projector.Runner.RunFrom, a reset
+// of the consumer), whatever it had delivered before: deliveries a killed process held are dropped
+// with the rest of its state, so they keep nothing back, and every event is applied once: the
+// figures after any crash equal those of an uninterrupted run. The replay checks the consumer's ack
+// floor after it ends and replays further if the floor is above its checkpoint.
 //
 // The replay reads with an ordered consumer (ephemeral, not durable, served by the stream leader)
 // rather than jetstore.Store.ReadAll: ReadAll's batch direct gets were measured 3 to 5 times

@@ -42,7 +42,7 @@ type Options struct {
 	// FetchWait bounds one fetch of the consumer (runner default when zero).
 	FetchWait time.Duration
 	// AckWait is how long the server waits for an acknowledgement before it redelivers (runner
-	// default when zero). After a crash, the batch the dead process held comes back only then.
+	// default when zero).
 	AckWait time.Duration
 	// SnapshotEvery and SnapshotInterval: a snapshot is written once SnapshotEvery events were
 	// applied since the last one, and every SnapshotInterval if anything changed.
@@ -145,6 +145,7 @@ func New(js jetstream.JetStream, opts Options, log zerolog.Logger, reg prometheu
 		BatchSize:     opts.BatchSize,
 		FetchWait:     opts.FetchWait,
 		AckWait:       opts.AckWait,
+		ReclaimHeld:   true,
 		ProgressEvery: opts.ProgressEvery,
 		DeadLetter:    opts.DeadLetter,
 	}, log, projector.NewMetrics(reg, opts.Name))
@@ -159,6 +160,10 @@ func New(js jetstream.JetStream, opts Options, log zerolog.Logger, reg prometheu
 // Ready reports nil once the replay is done and the consumer runs with its last apply
 // successful: the figures are then current.
 func (p *Projector) Ready(ctx context.Context) error { return p.runner.Ready(ctx) }
+
+// Role is the projector's role: active while it consumes (it is the only consumer of its
+// durable), standby otherwise.
+func (p *Projector) Role() projector.Role { return p.runner.Role() }
 
 // Sequence returns the stream sequence the figures stand for.
 func (p *Projector) Sequence() uint64 {
@@ -203,7 +208,9 @@ func (p *Projector) Run(ctx context.Context) error {
 	if p.afterReplay != nil {
 		p.afterReplay()
 	}
-	if err := p.runner.Run(ctx); err != nil && ctx.Err() == nil {
+	// The state holds every event up to its sequence: the durable consumer starts right after
+	// it, whatever it delivered before (a killed process's deliveries keep nothing back).
+	if err := p.runner.RunFrom(ctx, p.Sequence()+1); err != nil && ctx.Err() == nil {
 		return err
 	}
 	return nil

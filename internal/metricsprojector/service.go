@@ -46,7 +46,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Log.RegisterFlags(fs)
 	fs.StringVar(&o.Stream, "stream", o.Stream, "event stream to project")
 	fs.IntVar(&o.BatchSize, "batch-size", o.BatchSize, "most events the durable consumer applies in one batch (1 to 10000)")
-	fs.DurationVar(&o.AckWait, "ack-wait", o.AckWait, "how long the server waits for an acknowledgement before redelivering (0: 30s); after a crash the dead instance's batch returns only then")
+	fs.DurationVar(&o.AckWait, "ack-wait", o.AckWait, "how long the server waits for an acknowledgement before redelivering (0: 30s)")
 	fs.StringVar(&o.Bucket, "snapshot-bucket", o.Bucket, "JetStream Object Store bucket keeping the projector's snapshot (created if missing)")
 	fs.IntVar(&o.BucketReplicas, "snapshot-replicas", o.BucketReplicas, "replicas of the snapshot bucket when the projector creates it (1, 3 or 5)")
 	fs.IntVar(&o.SnapshotEvery, "snapshot-every", o.SnapshotEvery, "write a snapshot once this many events were applied since the last one")
@@ -81,6 +81,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 	srv := ops.New(cfg.HTTP.Addr, reg, log)
 	srv.AddReadiness("projector", p.Ready)
+	srv.SetRole(func() string { return string(p.Role()) })
 	srv.AddReadiness("nats", ops.NATSConnected(nc))
 	if err := srv.Listen(); err != nil {
 		return err

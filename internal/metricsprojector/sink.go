@@ -59,3 +59,11 @@ func (s *sink) Apply(_ context.Context, batch []projector.Delivery) error {
 	}
 	return nil
 }
+
+// Checkpoint implements projector.Sink: the sequence the figures stand for (the snapshot's and
+// the replay's included).
+func (s *sink) Checkpoint(context.Context) (uint64, error) {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	return s.m.state.sequence, nil
+}

@@ -69,7 +69,10 @@ func (e *env) timedReplay(cfg projector.Config, txPerEvent bool, want graph) tim
 	sink := e.newSink()
 	sink.txPerEvent = txPerEvent
 	r := e.newReplica(e.connect(), sink, cfg)
-	if err := Rebuild(e.ctx, r.runner, e.driver, "", DefaultCheckpointName); err != nil {
+	if err := r.runner.ResetConsumer(e.ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := EmptyGraph(e.ctx, e.driver, "", DefaultCheckpointName); err != nil {
 		e.t.Fatal(err)
 	}
 	start := time.Now()

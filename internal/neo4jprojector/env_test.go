@@ -121,6 +121,27 @@ func (r *replica) run() {
 	r.e.t.Cleanup(r.stop)
 }
 
+// rebuild starts the replica as -rebuild does (empty the graph, replay the stream), with check
+// run right after the graph was emptied; the runner's result comes on the channel returned.
+func (r *replica) rebuild(check func()) <-chan error {
+	ctx, cancel := context.WithCancel(r.e.ctx)
+	r.cancel, r.done = cancel, make(chan error, 1)
+	result := make(chan error, 1)
+	go func() {
+		err := r.runner.Rebuild(ctx, func(ctx context.Context) error {
+			if err := EmptyGraph(ctx, r.e.driver, "", DefaultCheckpointName); err != nil {
+				return err
+			}
+			check()
+			return nil
+		})
+		result <- err
+		r.done <- nil
+	}()
+	r.e.t.Cleanup(r.stop)
+	return result
+}
+
 func (e *env) start(js jetstream.JetStream, sink projector.Sink, cfg projector.Config) *replica {
 	e.t.Helper()
 	r := e.newReplica(js, sink, cfg)
@@ -189,7 +210,8 @@ func (e *env) requireNoDeadLetters() {
 	}
 }
 
-// readGraph reads every node, property and relationship of the database.
+// readGraph reads every node, property and relationship of the database, counting the copies of
+// each node key and of each relationship.
 func readGraph(t testing.TB, ctx context.Context, driver neo4j.DriverWithContext) graph {
 	t.Helper()
 	g := newGraph()
@@ -201,7 +223,11 @@ func readGraph(t testing.TB, ctx context.Context, driver neo4j.DriverWithContext
 		labels, _ := rec.Get("labels")
 		propsV, _ := rec.Get("props")
 		props := Props(propsV.(map[string]any))
-		g.setProps(nodeKeyOf(labels.([]any), props), props)
+		key := nodeKeyOf(labels.([]any), props)
+		if _, seen := g.nodes[key]; seen {
+			g.copies[key] = max(g.copies[key], 1) + 1
+		}
+		g.setProps(key, props)
 	}
 	res, err = neo4j.ExecuteQuery(ctx, driver, `MATCH (a)-[r]->(b)
 RETURN labels(a) AS al, properties(a) AS ap, type(r) AS type, properties(r) AS rp, labels(b) AS bl, properties(b) AS bp`,
@@ -217,7 +243,7 @@ RETURN labels(a) AS al, properties(a) AS ap, type(r) AS type, properties(r) AS r
 		if rp := get("rp").(map[string]any); len(rp) > 0 {
 			typ += " " + value(rp)
 		}
-		g.rels[relKey(from, typ, to)] = true
+		g.rels[relKey(from, typ, to)]++
 	}
 	return g
 }

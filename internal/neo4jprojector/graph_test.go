@@ -13,14 +13,18 @@ import (
 )
 
 // graph is a whole property graph in a comparable form: nodes by "Label:id" (the checkpoint by
-// "ProjectionCheckpoint:<name>") with typed property values, and relationships as strings.
+// "ProjectionCheckpoint:<name>") with typed property values, and relationships as a multiset: the
+// number of relationships of each type, with each set of properties, between each two nodes, so
+// that a doubled edge shows as a count of 2.
 type graph struct {
 	nodes map[string]map[string]string
-	rels  map[string]bool
+	// copies counts the nodes read under each key, when more than one was.
+	copies map[string]int
+	rels   map[string]int
 }
 
 func newGraph() graph {
-	return graph{nodes: map[string]map[string]string{}, rels: map[string]bool{}}
+	return graph{nodes: map[string]map[string]string{}, copies: map[string]int{}, rels: map[string]int{}}
 }
 
 // value renders a property value with its type, so that a string "3" and an integer 3 differ.
@@ -78,17 +82,34 @@ func diff(want, got graph) []string {
 			out = append(out, "extra node "+k)
 		}
 	}
+	for _, k := range sortedKeys(got.copies) {
+		if want.copies[k] != got.copies[k] {
+			out = append(out, fmt.Sprintf("node %s: %d copies", k, got.copies[k]))
+		}
+	}
 	for _, r := range sortedKeys(want.rels) {
-		if !got.rels[r] {
+		switch n := got.rels[r]; {
+		case n == 0:
 			out = append(out, "missing relationship "+r)
+		case n != want.rels[r]:
+			out = append(out, fmt.Sprintf("relationship %s %d times, want %d", r, n, want.rels[r]))
 		}
 	}
 	for _, r := range sortedKeys(got.rels) {
-		if !want.rels[r] {
-			out = append(out, "extra relationship "+r)
+		if want.rels[r] == 0 {
+			out = append(out, fmt.Sprintf("extra relationship %s (%d times)", r, got.rels[r]))
 		}
 	}
 	return out
+}
+
+// relationships counts the relationships of g, every copy included.
+func (g graph) relationships() int {
+	n := 0
+	for _, c := range g.rels {
+		n += c
+	}
+	return n
 }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
@@ -103,7 +124,7 @@ func requireSameGraph(t testing.TB, want, got graph) {
 		d = append(d[:30], fmt.Sprintf("... and %d more", len(d)-30))
 	}
 	t.Fatalf("graph differs from the domain's fold (%d nodes, %d relationships wanted; %d, %d found):\n%s",
-		len(want.nodes), len(want.rels), len(got.nodes), len(got.rels), strings.Join(d, "\n"))
+		len(want.nodes), want.relationships(), len(got.nodes), got.relationships(), strings.Join(d, "\n"))
 }
 
 // foldGraph is the graph the model in docs/graph-model.md prescribes for the resources' states,
@@ -136,7 +157,7 @@ func foldGraph(states map[uuid.UUID]cr.State, versions map[uuid.UUID]uint64, che
 		link := func(typ, label string, target uuid.UUID) {
 			to := nodeKey(label, target.String())
 			g.setProps(to, Props{"id": target.String()})
-			g.rels[relKey(from, typ, to)] = true
+			g.rels[relKey(from, typ, to)] = 1
 		}
 		if o, ok := s.OrganizationID(); ok {
 			link("BELONGS_TO", "Organization", uuid.UUID(o))
@@ -186,7 +207,7 @@ func (g memGraph) release(to string) {
 func (g memGraph) link(from string, rel Relation, target string) {
 	to := nodeKey(rel.TargetLabel, target)
 	g.setProps(to, Props{"id": target})
-	g.rels[relKey(from, rel.Type, to)] = true
+	g.rels[relKey(from, rel.Type, to)] = 1 // MERGE: one relationship of a kind between two nodes
 }
 
 func (g memGraph) applyEffect(e Effect) {
@@ -206,7 +227,7 @@ func (g memGraph) applyEffect(e Effect) {
 		g.link(nodeKey(LabelResource, e.ID), e.Rel, e.TargetID)
 	case RemoveRelationship:
 		to := nodeKey(e.Rel.TargetLabel, e.TargetID)
-		if r := relKey(nodeKey(LabelResource, e.ID), e.Rel.Type, to); g.rels[r] {
+		if r := relKey(nodeKey(LabelResource, e.ID), e.Rel.Type, to); g.rels[r] > 0 {
 			delete(g.rels, r)
 			g.release(to)
 		}
@@ -237,7 +258,7 @@ func (g memGraph) applyPlan(p Plan) {
 		}
 		for _, row := range rc.Remove {
 			to := nodeKey(rc.Rel.TargetLabel, row.TargetID)
-			if r := relKey(nodeKey(LabelResource, row.ID), rc.Rel.Type, to); g.rels[r] {
+			if r := relKey(nodeKey(LabelResource, row.ID), rc.Rel.Type, to); g.rels[r] > 0 {
 				delete(g.rels, r)
 				released = append(released, to)
 			}

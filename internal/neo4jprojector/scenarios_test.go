@@ -3,6 +3,7 @@ package neo4jprojector
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -42,7 +43,7 @@ func TestGraphEqualsTheFoldOfRandomHistories(t *testing.T) {
 // crashAfterCommit is a sink that, once armed, lets one batch commit in Neo4j and then kills
 // the replica's NATS connection before the runner can acknowledge it.
 type crashAfterCommit struct {
-	inner   projector.Sink
+	projector.Sink
 	nc      *nats.Conn
 	armed   atomic.Bool
 	crashed atomic.Bool
@@ -52,7 +53,7 @@ func (s *crashAfterCommit) Apply(ctx context.Context, batch []projector.Delivery
 	if s.crashed.Load() {
 		return errors.New("replica is dead")
 	}
-	err := s.inner.Apply(ctx, batch)
+	err := s.Sink.Apply(ctx, batch)
 	if err == nil && s.armed.Load() {
 		s.crashed.Store(true)
 		s.nc.Close()
@@ -65,7 +66,7 @@ func TestCrashBetweenCommitAndAckAppliesNothingTwice(t *testing.T) {
 	e.appendEvents(300)
 	nc := natstest.Connect(t, e.srv.ClientURL())
 	js, _ := jetstream.New(nc)
-	crash := &crashAfterCommit{inner: e.newSink(), nc: nc}
+	crash := &crashAfterCommit{Sink: e.newSink(), nc: nc}
 	a := e.start(js, crash, testRunnerConfig())
 	e.waitCheckpoint(e.hist.last)
 
@@ -78,10 +79,12 @@ func TestCrashBetweenCommitAndAckAppliesNothingTwice(t *testing.T) {
 	e.waitCheckpoint(e.hist.last)
 	e.requireExactGraph()
 	e.requireNoDeadLetters()
-	// The batch committed but not acknowledged came again, and was skipped.
-	if got := metric(t, b.reg, "cim_projector_redeliveries_total"); got == 0 {
-		t.Error("no redelivery after the crash: the scenario did not happen")
-	}
+	// The batch committed but not acknowledged comes again (the new replica went on without
+	// waiting for it: the graph held it), and is skipped.
+	e.waitFor("the redelivery of the batch committed before the crash", func() bool {
+		return metric(t, b.reg, "cim_projector_redeliveries_total") > 0
+	})
+	e.requireExactGraph()
 }
 
 func TestCrashMidBatchLeavesTheLastCommittedGraph(t *testing.T) {
@@ -165,9 +168,10 @@ func TestFailOverToTheSecondReplica(t *testing.T) {
 	b := e.start(e.connect(), e.newSink(), cfg)
 	e.appendEvents(200)
 	e.waitCheckpoint(e.hist.last)
-	if a.runner.LastApplied() == 0 || b.runner.LastApplied() != 0 {
-		t.Fatalf("before the fail-over: a applied up to %d, b up to %d; want only a active",
-			a.runner.LastApplied(), b.runner.LastApplied())
+	if a.runner.Role() != projector.RoleActive || b.runner.Role() != projector.RoleStandby ||
+		metric(t, b.reg, "cim_projector_events_applied_total") != 0 {
+		t.Fatalf("before the fail-over: a is %s, b is %s and applied %v events; want only a active",
+			a.runner.Role(), b.runner.Role(), metric(t, b.reg, "cim_projector_events_applied_total"))
 	}
 
 	a.stop() // the active replica dies; b gets the pin once PinnedTTL has passed
@@ -198,13 +202,19 @@ func TestRebuildReplaysTheStreamIntoAnEmptyGraph(t *testing.T) {
 	}
 	sink := e.newSink()
 	b := e.newReplica(e.connect(), sink, testRunnerConfig())
-	if err := Rebuild(e.ctx, b.runner, e.driver, "", DefaultCheckpointName); err != nil {
-		t.Fatal(err)
+	emptied := make(chan uint64, 1)
+	result := b.rebuild(func() {
+		cp, _ := sink.Checkpoint(e.ctx)
+		emptied <- cp
+	})
+	select {
+	case cp := <-emptied:
+		if cp != 0 {
+			t.Fatalf("checkpoint %d after emptying the graph", cp)
+		}
+	case err := <-result:
+		t.Fatalf("rebuild: %v", err)
 	}
-	if cp, _ := sink.Checkpoint(e.ctx); cp != 0 {
-		t.Fatalf("checkpoint %d after emptying the graph", cp)
-	}
-	b.run()
 	e.waitCheckpoint(e.hist.last)
 	e.appendEvents(100) // and it goes on live
 	e.waitCheckpoint(e.hist.last)
@@ -249,4 +259,58 @@ func value64(m *dto.Metric) float64 {
 		return float64(m.Histogram.GetSampleCount())
 	}
 	return 0
+}
+
+// A rebuild started beside a replica that consumes refuses, and changes nothing: neither the
+// graph nor the consumer the other replica goes on with.
+func TestRebuildRefusesBesideAnActiveReplica(t *testing.T) {
+	e := newEnv(t, 18, 30)
+	e.appendEvents(200)
+	a := e.start(e.connect(), e.newSink(), testRunnerConfig())
+	e.waitCheckpoint(e.hist.last)
+
+	b := e.newReplica(e.connect(), e.newSink(), testRunnerConfig())
+	emptied := false
+	err := <-b.rebuild(func() { emptied = true })
+	if !errors.Is(err, projector.ErrNotActive) || emptied {
+		t.Fatalf("rebuild beside an active replica: %v (graph emptied: %v), want projector.ErrNotActive", err, emptied)
+	}
+	t.Logf("refused: %v", err)
+	e.requireExactGraph()
+	e.appendEvents(100) // the active replica goes on
+	e.waitCheckpoint(e.hist.last)
+	e.requireExactGraph()
+	if a.runner.Role() != projector.RoleActive {
+		t.Errorf("the replica that consumed is %s after the refused rebuild", a.runner.Role())
+	}
+}
+
+// The graph comparison counts relationships: a doubled edge planted in the projected graph (what
+// a CREATE in place of a MERGE would leave) is reported, and nothing else is.
+func TestGraphComparisonCatchesADoubledEdge(t *testing.T) {
+	e := newEnv(t, 19, 20)
+	e.appendEvents(150)
+	r := e.start(e.connect(), e.newSink(), testRunnerConfig())
+	e.waitCheckpoint(e.hist.last)
+	r.stop()
+	e.requireExactGraph()
+
+	res, err := neo4j.ExecuteQuery(e.ctx, e.driver, `MATCH (r:ComputeResource)-[:BELONGS_TO]->(o:Organization)
+WITH r, o ORDER BY r.id LIMIT 1
+CREATE (r)-[:BELONGS_TO]->(o)
+RETURN r.id AS from, o.id AS to`, nil, neo4j.EagerResultTransformer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Records) != 1 {
+		t.Fatalf("no BELONGS_TO relationship to double in the history's graph (%d records)", len(res.Records))
+	}
+	from, _ := res.Records[0].Get("from")
+	to, _ := res.Records[0].Get("to")
+	doubled := relKey(nodeKey(LabelResource, from.(string)), "BELONGS_TO", nodeKey("Organization", to.(string)))
+	d := diff(e.hist.want(t), readGraph(t, e.ctx, e.driver))
+	want := []string{"relationship " + doubled + " 2 times, want 1"}
+	if !slices.Equal(d, want) {
+		t.Fatalf("differences with a doubled edge:\n%s\nwant:\n%s", strings.Join(d, "\n"), strings.Join(want, "\n"))
+	}
 }

@@ -99,12 +99,12 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SubjectPrefix, "subject-prefix", c.SubjectPrefix, "subject prefix of the event stream; the projector consumes <prefix>.computeresource.>")
 	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "most events applied in one Neo4j transaction (1 to 10000)")
 	fs.DurationVar(&c.FetchWait, "fetch-wait", c.FetchWait, "how long one fetch waits for events before an empty batch")
-	fs.DurationVar(&c.PinnedTTL, "pinned-ttl", c.PinnedTTL, "how long the active replica may be silent before another takes over")
+	fs.DurationVar(&c.PinnedTTL, "pinned-ttl", c.PinnedTTL, "take-over time: how long the active replica may be silent before a standby takes over (the events it held included)")
 	fs.DurationVar(&c.MaxBackoff, "max-backoff", c.MaxBackoff, "longest wait between retries of a batch while Neo4j is unreachable")
 	fs.DurationVar(&c.ProgressEvery, "progress-every", c.ProgressEvery, "how often catch-up progress (applied, remaining, rate, time left) is logged")
 	fs.StringVar(&c.DLQStream, "dead-letter-stream", c.DLQStream, "stream keeping events that cannot be projected (subject cim.dlq.neo4j, reason in header Cim-Dlq-Reason)")
 	fs.IntVar(&c.DLQReplicas, "dead-letter-replicas", c.DLQReplicas, "replicas of the dead-letter stream when the projector creates it (1, 3 or 5)")
-	fs.BoolVar(&c.Rebuild, "rebuild", c.Rebuild, "empty the projected graph, replay the whole stream into it with progress logs, then go on live; stop the other replicas first")
+	fs.BoolVar(&c.Rebuild, "rebuild", c.Rebuild, "empty the projected graph, replay the whole stream into it with progress logs, then go on live; refused unless no other replica consumes (stop them first)")
 }
 
 func setDefault(s *string, v string) {
@@ -124,6 +124,7 @@ func (c Config) RunnerConfig() projector.Config {
 		FetchWait:     c.FetchWait,
 		PriorityGroup: DefaultPriorityGroup,
 		PinnedTTL:     c.PinnedTTL,
+		ReclaimHeld:   true,
 		MaxBackoff:    c.MaxBackoff,
 		ProgressEvery: c.ProgressEvery,
 		DeadLetter:    projector.DeadLetterConfig{Stream: c.DLQStream, Replicas: c.DLQReplicas},
@@ -176,6 +177,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 	srv := ops.New(cfg.HTTP.Addr, reg, log)
 	srv.AddReadiness("projector", runner.Ready)
+	srv.SetRole(func() string { return string(runner.Role()) })
 	srv.AddReadiness("nats", ops.NATSConnected(nc))
 	srv.AddReadiness("neo4j", driver.VerifyConnectivity)
 	if err := srv.Listen(); err != nil {
@@ -191,11 +193,14 @@ func project(ctx context.Context, cfg Config, driver neo4j.DriverWithContext, js
 	}); err != nil {
 		return nil // ctx ended
 	}
-	if cfg.Rebuild {
+	if !cfg.Rebuild {
+		return runner.Run(ctx)
+	}
+	err := runner.Rebuild(ctx, func(ctx context.Context) error {
 		if err := retry(ctx, log, "empty the graph for the rebuild", func() error {
-			return Rebuild(ctx, runner, driver, cfg.Neo4jDatabase, ProjectorName)
+			return EmptyGraph(ctx, driver, cfg.Neo4jDatabase, ProjectorName)
 		}); err != nil {
-			return nil
+			return err
 		}
 		if s, err := js.Stream(ctx, cfg.Stream); err == nil {
 			if info, err := s.Info(ctx); err == nil {
@@ -203,20 +208,12 @@ func project(ctx context.Context, cfg Config, driver neo4j.DriverWithContext, js
 					Msg("rebuild: graph emptied; replaying the whole stream")
 			}
 		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("neo4jprojector: rebuild: %w", err)
 	}
-	return runner.Run(ctx)
-}
-
-// Rebuild prepares a replay of the whole stream into an empty graph: it deletes the durable
-// consumer first, then the projected graph (the projector's labels and its checkpoint). In that
-// order a crash in between is harmless: a graph with its checkpoint and no consumer replays
-// from the start and skips what it has; an empty graph without consumer replays everything.
-// The next runner.Run replays the stream. Other replicas must be stopped meanwhile.
-func Rebuild(ctx context.Context, runner *projector.Runner, driver neo4j.DriverWithContext, database, name string) error {
-	if err := runner.ResetConsumer(ctx); err != nil {
-		return err
-	}
-	return EmptyGraph(ctx, driver, database, name)
+	return nil
 }
 
 // retry runs fn until it succeeds or ctx ends (the error then), with a capped backoff.

@@ -71,6 +71,9 @@ func TestServiceRunsRebuildsAndStopsCleanly(t *testing.T) {
 	e.requireExactGraph()
 	base := "http://" + cfg.HTTP.Addr
 	e.waitFor("/readyz 200", func() bool { code, _ := testkit.HTTPGet(base + "/readyz"); return code == http.StatusOK })
+	if _, body := testkit.HTTPGet(base + "/readyz"); !strings.Contains(body, `"role":"active"`) {
+		t.Errorf("/readyz of the only replica, which applied every event = %s, want role active", body)
+	}
 	if code, _ := testkit.HTTPGet(base + "/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz = %d", code)
 	}
@@ -85,6 +88,9 @@ func TestServiceRunsRebuildsAndStopsCleanly(t *testing.T) {
 		`cim_projector_batch_size_count{projector="neo4j"}`,
 		`cim_projector_batch_duration_seconds_count{projector="neo4j"}`,
 		`cim_projector_dead_letters_total{projector="neo4j"} 0`,
+		`cim_projector_active{projector="neo4j"} 1`,
+		`cim_projector_up{projector="neo4j"} 1`,
+		fmt.Sprintf(`cim_projector_last_applied_sequence{projector="neo4j"} %d`, e.hist.last),
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)

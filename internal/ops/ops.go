@@ -71,6 +71,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	checks map[string]Check
+	role   func() string
 	ln     net.Listener
 }
 
@@ -115,6 +116,14 @@ func (s *Server) AddReadiness(name string, check Check) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.checks[name] = check
+}
+
+// SetRole makes /readyz report role() in its body, field "role" (for example "active" or
+// "standby" for a replica of a pinned consumer). The role does not change the status.
+func (s *Server) SetRole(role func() string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.role = role
 }
 
 // SetShuttingDown makes /readyz fail from now on, so that load balancers stop sending work
@@ -189,6 +198,8 @@ type ReadyReport struct {
 	Checks map[string]string `json:"checks,omitempty"`
 	// Failing lists the names of failing checks, sorted.
 	Failing []string `json:"failing,omitempty"`
+	// Role is the service's role among its replicas, when it has one (see SetRole).
+	Role string `json:"role,omitempty"`
 }
 
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
@@ -205,15 +216,20 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 
 // evaluate runs every check concurrently, so that a slow one costs its own time only.
 func (s *Server) evaluate(ctx context.Context) ReadyReport {
-	if s.ShuttingDown() {
-		return ReadyReport{ShuttingDown: true}
-	}
 	s.mu.Lock()
 	checks := make(map[string]Check, len(s.checks))
 	for name, c := range s.checks {
 		checks[name] = c
 	}
+	role := s.role
 	s.mu.Unlock()
+	var roleName string
+	if role != nil {
+		roleName = role()
+	}
+	if s.ShuttingDown() {
+		return ReadyReport{ShuttingDown: true, Role: roleName}
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, s.CheckTimeout)
 	defer cancel()
@@ -241,5 +257,6 @@ func (s *Server) evaluate(ctx context.Context) ReadyReport {
 	if len(failing) > 0 {
 		s.log.Warn().Strs("failing", failing).Msg("not ready")
 	}
-	return ReadyReport{Ready: len(failing) == 0 && !s.ShuttingDown(), ShuttingDown: s.ShuttingDown(), Checks: results, Failing: failing}
+	return ReadyReport{Ready: len(failing) == 0 && !s.ShuttingDown(), ShuttingDown: s.ShuttingDown(), Checks: results,
+		Failing: failing, Role: roleName}
 }

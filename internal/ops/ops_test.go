@@ -202,3 +202,24 @@ func TestRegisterFlags(t *testing.T) {
 		}
 	}
 }
+
+// A service with replicas says which role this one has, whether it is ready or not.
+func TestReadyzReportsTheRole(t *testing.T) {
+	t.Parallel()
+	s := New("127.0.0.1:0", nil, zerolog.Nop())
+	if _, body := get(t, s.Handler(), PathReady); strings.Contains(body, `"role"`) {
+		t.Fatalf("/readyz of a service without role = %s", body)
+	}
+	role := "standby"
+	s.SetRole(func() string { return role })
+	code, body := get(t, s.Handler(), PathReady)
+	if r := readyReport(t, body); code != http.StatusOK || !r.Ready || r.Role != "standby" {
+		t.Fatalf("/readyz = %d %s, want 200 with role standby", code, body)
+	}
+	role = "active"
+	s.AddReadiness("broken", func(context.Context) error { return errors.New("down") })
+	code, body = get(t, s.Handler(), PathReady)
+	if r := readyReport(t, body); code != http.StatusServiceUnavailable || r.Role != "active" {
+		t.Fatalf("/readyz = %d %s, want 503 with role active", code, body)
+	}
+}

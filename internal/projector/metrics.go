@@ -1,6 +1,10 @@
 package projector
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the projector's own health figures, labelled with the projector's name.
 type Metrics struct {
@@ -13,7 +17,12 @@ type Metrics struct {
 	batchSize     prometheus.Histogram
 	batchDuration prometheus.Histogram
 	applyErrors   prometheus.Counter
-	up            prometheus.Gauge
+	up            prometheus.GaugeFunc
+	active        prometheus.GaugeFunc
+
+	// runner is the runner the metrics describe (set by New): up and active read its state at
+	// each scrape.
+	runner atomic.Pointer[Runner]
 }
 
 // NewMetrics registers the projector metrics for name on reg.
@@ -26,7 +35,7 @@ func NewMetrics(reg prometheus.Registerer, name string) *Metrics {
 		}),
 		lastSeq: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cim_projector_last_applied_sequence", ConstLabels: labels,
-			Help: "Stream sequence of the last event applied to the read model.",
+			Help: "Stream sequence of the last event the read model holds: its checkpoint when the projector started, then the last event applied.",
 		}),
 		lagEvents: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cim_projector_lag_events", ConstLabels: labels,
@@ -58,12 +67,26 @@ func NewMetrics(reg prometheus.Registerer, name string) *Metrics {
 			Name: "cim_projector_apply_errors_total", ConstLabels: labels,
 			Help: "Failed attempts to apply a batch (transient errors, retried).",
 		}),
-		up: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "cim_projector_up", ConstLabels: labels,
-			Help: "1 while the projector is consuming and its read model accepts writes, else 0.",
-		}),
 	}
+	m.up = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cim_projector_up", ConstLabels: labels,
+		Help: "1 while the projector consumes (connected to NATS, its fetches answered) and its read model accepts writes, else 0; a standby that consumes is up.",
+	}, func() float64 {
+		if r := m.runner.Load(); r != nil {
+			return r.up()
+		}
+		return 0
+	})
+	m.active = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cim_projector_active", ConstLabels: labels,
+		Help: "1 while this replica is the active one (it holds the pin of its priority group, or its consumer has none), 0 while it is a standby or not consuming.",
+	}, func() float64 {
+		if r := m.runner.Load(); r != nil && r.Role() == RoleActive {
+			return 1
+		}
+		return 0
+	})
 	reg.MustRegister(m.applied, m.lastSeq, m.lagEvents, m.lagSeconds, m.redeliveries, m.deadLetters,
-		m.batchSize, m.batchDuration, m.applyErrors, m.up)
+		m.batchSize, m.batchDuration, m.applyErrors, m.up, m.active)
 	return m
 }

@@ -4,11 +4,9 @@
 package projector
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -30,13 +28,21 @@ type Config struct {
 	BatchSize int
 	// FetchWait bounds how long one fetch waits for events (default 1s).
 	FetchWait time.Duration
-	// AckWait is how long the server waits for an ack before redelivering (default 30s).
+	// AckWait is how long the server waits for an ack before redelivering (default 30s). What a
+	// stopped process held comes back after AckWait, unless ReclaimHeld gets it back earlier.
 	AckWait time.Duration
 	// PriorityGroup, when set, makes the consumer pinned: one client of the group receives
-	// events, another takes over when it stops pulling for PinnedTTL.
+	// events (the active replica), another takes over when it stops pulling for PinnedTTL.
 	PriorityGroup string
 	// PinnedTTL is how long a silent pinned client keeps the pin (default 10s).
 	PinnedTTL time.Duration
+	// ReclaimHeld, when set, resets the consumer to its acknowledgement floor when deliveries
+	// that a stopped process held keep events back: when they hold a fetched batch back and the
+	// read model does not have them yet, or, with a priority group, when no pin is left (it
+	// expired PinnedTTL after their holder's last pull). They are then delivered again at once
+	// rather than after AckWait. It needs permission to publish to
+	// $JS.API.CONSUMER.RESET.<Stream>.<Durable>; without it they come back after AckWait.
+	ReclaimHeld bool
 	// DeadLetter names the dead-letter stream.
 	DeadLetter DeadLetterConfig
 	// MaxBackoff caps the wait between retries of a failing batch (default 10s).
@@ -90,9 +96,13 @@ type Runner struct {
 
 	mu       sync.Mutex
 	applyErr error
+	fetchErr error
 	running  bool
-	lastSeq  uint64
-	pending  uint64
+	active   bool
+	// rebuilding is set by Rebuild before it consumes.
+	rebuilding bool
+	lastSeq    uint64
+	pending    uint64
 }
 
 // New builds a runner; metrics may be nil.
@@ -100,7 +110,11 @@ func New(js jetstream.JetStream, sink Sink, cfg Config, log zerolog.Logger, metr
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	return &Runner{cfg: cfg, js: js, sink: sink, log: log.With().Str("projector", cfg.Name).Logger(), metrics: metrics}, nil
+	r := &Runner{cfg: cfg, js: js, sink: sink, log: log.With().Str("projector", cfg.Name).Logger(), metrics: metrics}
+	if metrics != nil {
+		metrics.runner.Store(r)
+	}
+	return r, nil
 }
 
 // ConsumerConfig is the durable consumer the runner creates or updates.
@@ -125,25 +139,9 @@ func (r *Runner) ConsumerConfig() jetstream.ConsumerConfig {
 	return cc
 }
 
-// Ready reports nil while the runner consumes and its last apply succeeded.
-func (r *Runner) Ready(context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.running {
-		return errors.New("projector not consuming")
-	}
-	return r.applyErr
-}
-
-// LastApplied returns the stream sequence of the last batch the sink accepted in this process.
-func (r *Runner) LastApplied() uint64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.lastSeq
-}
-
 // ResetConsumer deletes the durable consumer so that the next Run starts from the first event
-// (used by a rebuild, after the sink was emptied).
+// (a benchmark's replay into an emptied sink; Rebuild instead resets the consumer while it holds
+// the single-active role).
 func (r *Runner) ResetConsumer(ctx context.Context) error {
 	err := r.js.DeleteConsumer(ctx, r.cfg.Stream, r.cfg.Durable)
 	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -154,7 +152,23 @@ func (r *Runner) ResetConsumer(ctx context.Context) error {
 
 // Run consumes until ctx is done. It returns nil on cancellation; an error only when the
 // consumer cannot be set up.
-func (r *Runner) Run(ctx context.Context) error {
+func (r *Runner) Run(ctx context.Context) error { return r.run(ctx, nil) }
+
+// RunFrom is Run with the consumer started again at stream sequence next, whatever it delivered
+// before: the caller's read model holds every event before next (a replay brought it there).
+// Deliveries a stopped process held are dropped with the rest of the consumer's state, so they
+// keep nothing back. It needs permission to publish to $JS.API.CONSUMER.RESET.<Stream>.<Durable>.
+func (r *Runner) RunFrom(ctx context.Context, next uint64) error {
+	return r.run(ctx, func(ctx context.Context, _ jetstream.Consumer) error {
+		if _, err := r.js.ResetConsumerToSequence(ctx, r.cfg.Stream, r.cfg.Durable, max(next, 1)); err != nil {
+			return fmt.Errorf("projector: start consumer %s at stream sequence %d: %w", r.cfg.Durable, next, err)
+		}
+		return nil
+	})
+}
+
+// run sets up the consumer, calls prepare (if not nil) with it, and consumes until ctx is done.
+func (r *Runner) run(ctx context.Context, prepare func(context.Context, jetstream.Consumer) error) error {
 	if err := EnsureDeadLetterStream(ctx, r.js, r.cfg.DeadLetter); err != nil {
 		return err
 	}
@@ -162,14 +176,23 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("projector: consumer %s on %s: %w", r.cfg.Durable, r.cfg.Stream, err)
 	}
+	if prepare != nil {
+		if err := prepare(ctx, cons); err != nil {
+			return err
+		}
+	}
+	r.restore(ctx)
 	r.setRunning(true)
 	defer r.setRunning(false)
 	r.log.Info().Str("stream", r.cfg.Stream).Str("consumer", r.cfg.Durable).Int("batch", r.cfg.BatchSize).
-		Str("priority_group", r.cfg.PriorityGroup).Msg("projector consuming")
+		Str("priority_group", r.cfg.PriorityGroup).Uint64("checkpoint", r.LastApplied()).Msg("projector consuming")
 
 	prog := newProgress(r.cfg.ProgressEvery)
+	// A rebuild says when it has caught up, even when the stream fits in one batch.
+	prog.catchingU = r.rebuilding
 	for ctx.Err() == nil {
 		batch, err := r.fetch(ctx, cons)
+		r.setFetchErr(err)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -187,13 +210,13 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		if len(batch) == 0 {
 			r.observeLag(0, time.Time{})
+			r.reclaimOrphans(ctx, cons)
 			continue
 		}
 		if !r.inStreamOrder(ctx, cons, batch) {
 			for _, d := range batch {
 				_ = d.msg.Nak()
 			}
-			sleep(ctx, r.cfg.FetchWait)
 			continue
 		}
 		if !r.applyBatch(ctx, batch) {
@@ -216,6 +239,9 @@ func (r *Runner) fetch(ctx context.Context, cons jetstream.Consumer) ([]Delivery
 	}
 	mb, err := cons.Fetch(r.cfg.BatchSize, opts...)
 	if err != nil {
+		if errors.Is(err, jetstream.ErrPinIDMismatch) {
+			r.setActive(false)
+		}
 		return nil, err
 	}
 	var batch []Delivery
@@ -228,6 +254,9 @@ func (r *Runner) fetch(ctx context.Context, cons jetstream.Consumer) ([]Delivery
 		}
 		if md.NumDelivered > 1 && r.metrics != nil {
 			r.metrics.redeliveries.Inc()
+		}
+		if r.cfg.PriorityGroup != "" && msg.Headers().Get(headerPinID) != "" {
+			r.setActive(true)
 		}
 		batch = append(batch, Delivery{
 			Sequence:     md.Sequence.Stream,
@@ -245,30 +274,12 @@ func (r *Runner) fetch(ctx context.Context, cons jetstream.Consumer) ([]Delivery
 	// Fetch reports no error for an empty wait; an error with a partial batch still hands over
 	// what arrived, which is applied and acknowledged as usual.
 	if err := mb.Error(); err != nil && len(batch) == 0 {
+		if errors.Is(err, jetstream.ErrPinIDMismatch) {
+			r.setActive(false)
+		}
 		return nil, err
 	}
 	return batch, nil
-}
-
-// inStreamOrder sorts batch by stream sequence and reports whether it may be applied now: that
-// is, whether it holds every message the consumer delivered and is waiting an ack for. JetStream
-// redelivers a message whose ack did not come (a replica died holding it, or its ack wait ran out)
-// among newer messages, or after them: applying those first would skip the older ones at the
-// sink's checkpoint. When other deliveries are outstanding, the batch is handed back (nak) and
-// fetched again until the outstanding ones come with it (at most after their ack wait).
-func (r *Runner) inStreamOrder(ctx context.Context, cons jetstream.Consumer, batch []Delivery) bool {
-	slices.SortFunc(batch, func(a, b Delivery) int { return cmp.Compare(a.Sequence, b.Sequence) })
-	info, err := cons.Info(ctx)
-	if err != nil {
-		r.log.Warn().Err(err).Msg("consumer info failed; batch handed back")
-		return false
-	}
-	if info.NumAckPending > len(batch) {
-		r.log.Info().Int("batch", len(batch)).Int("ack_pending", info.NumAckPending).Uint64("first_seq", batch[0].Sequence).
-			Msg("older deliveries outstanding; batch handed back to keep stream order")
-		return false
-	}
-	return true
 }
 
 // applyBatch applies batch until the sink accepts it, dead-lettering poison events on the way,
@@ -360,37 +371,6 @@ func (r *Runner) ackAll(ctx context.Context, batch []Delivery) {
 	}
 }
 
-func (r *Runner) setRunning(v bool) {
-	r.mu.Lock()
-	r.running = v
-	r.mu.Unlock()
-	if r.metrics != nil {
-		r.metrics.up.Set(boolGauge(v))
-	}
-}
-
-func (r *Runner) setApplyErr(err error) {
-	r.mu.Lock()
-	r.applyErr = err
-	r.mu.Unlock()
-	if r.metrics != nil {
-		r.metrics.up.Set(0)
-	}
-}
-
-func (r *Runner) setApplied(last Delivery, err error) {
-	r.mu.Lock()
-	r.applyErr = err
-	r.lastSeq = last.Sequence
-	pending := r.pending
-	r.mu.Unlock()
-	if r.metrics != nil {
-		r.metrics.up.Set(1)
-		r.metrics.lastSeq.Set(float64(last.Sequence))
-	}
-	r.observeLag(pending, last.Time)
-}
-
 func (r *Runner) pendingAfter(Delivery) uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -407,13 +387,6 @@ func (r *Runner) observeLag(pending uint64, lastTime time.Time) {
 		return
 	}
 	r.metrics.lagSeconds.Set(time.Since(lastTime).Seconds())
-}
-
-func boolGauge(v bool) float64 {
-	if v {
-		return 1
-	}
-	return 0
 }
 
 // sleep waits d or until ctx ends; it reports whether the full wait passed.

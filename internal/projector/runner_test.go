@@ -23,12 +23,13 @@ type memSink struct {
 	checkpoint uint64
 	applied    map[uint64]int // sequence -> times applied
 	order      []uint64
-	poison     map[string]bool // payloads that can never be applied
-	failures   int             // transient failures still to return
+	poison     map[string]bool   // payloads that can never be applied
+	failures   int               // transient failures still to return
+	delivered  map[uint64]uint64 // sequence -> NumDelivered of the delivery applied
 }
 
 func newMemSink() *memSink {
-	return &memSink{applied: map[uint64]int{}, poison: map[string]bool{}}
+	return &memSink{applied: map[uint64]int{}, poison: map[string]bool{}, delivered: map[uint64]uint64{}}
 }
 
 func (s *memSink) Apply(_ context.Context, batch []Delivery) error {
@@ -48,10 +49,17 @@ func (s *memSink) Apply(_ context.Context, batch []Delivery) error {
 			continue
 		}
 		s.applied[d.Sequence]++
+		s.delivered[d.Sequence] = d.NumDelivered
 		s.order = append(s.order, d.Sequence)
 		s.checkpoint = d.Sequence
 	}
 	return nil
+}
+
+func (s *memSink) Checkpoint(context.Context) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.checkpoint, nil
 }
 
 func (s *memSink) snapshot() (uint64, map[uint64]int, []uint64) {
@@ -66,7 +74,12 @@ func (s *memSink) snapshot() (uint64, map[uint64]int, []uint64) {
 
 func setup(t *testing.T) (jetstream.JetStream, context.Context) {
 	t.Helper()
-	srv := natstest.RunServer(t)
+	return setupOn(t, natstest.RunServer(t))
+}
+
+// setupOn connects to srv and creates the event stream.
+func setupOn(t *testing.T, srv *natstest.Node) (jetstream.JetStream, context.Context) {
+	t.Helper()
 	nc := natstest.Connect(t, srv.ClientURL())
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -288,7 +301,7 @@ func TestRunnerKeepsStreamOrderWhenADeadReplicaHeldEvents(t *testing.T) {
 	sink := newMemSink()
 	publishN(t, ctx, js, 0, 40)
 	cfg := Config{Name: "test", BatchSize: 16, FetchWait: 100 * time.Millisecond, AckWait: time.Second, MaxBackoff: 50 * time.Millisecond}
-	r, err := New(js, sink, cfg, zerolog.Nop(), nil)
+	r, err := New(js, sink, cfg, zerolog.New(zerolog.NewTestWriter(t)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,10 @@ type Sink interface {
 	// and calls Apply again without it. Any other error is transient: the runner keeps the
 	// batch, reports itself not ready and retries with backoff.
 	Apply(ctx context.Context, batch []Delivery) error
+	// Checkpoint returns the stream sequence of the last event the read model holds (0 for
+	// none). The runner reads it when it starts (the last applied sequence is known at once) and
+	// when older deliveries are outstanding (the read model may hold them already).
+	Checkpoint(ctx context.Context) (uint64, error)
 }
 
 // ErrPoison is matched by every *PoisonError.
