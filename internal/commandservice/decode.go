@@ -3,7 +3,6 @@ package commandservice
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -68,13 +67,10 @@ func jsonError(data []byte, err error) error {
 		}
 		if off := syntax.ByteOffset; off >= 0 && off < int64(len(data)) {
 			if r, size := utf8.DecodeRune(data[off:]); r == utf8.RuneError && size <= 1 {
-				e := newError(api.CodeInvalid, KindInvalidField, field, "the request body holds invalid UTF-8 (byte %#x at offset %d); JSON text must be UTF-8", data[off], off)
-				if field != "" {
-					e.Message = fmt.Sprintf("%s holds invalid UTF-8 (byte %#x at offset %d); JSON text must be UTF-8", field, data[off], off)
-				} else {
-					e.Kind = KindMalformedJSON
+				if field == "" {
+					return newError(api.CodeInvalid, KindMalformedJSON, "", "the request body holds invalid UTF-8 (byte %#x at offset %d); JSON text is UTF-8", data[off], off)
 				}
-				return e
+				return invalidField(field, "%s holds invalid UTF-8 (byte %#x at offset %d); JSON text is UTF-8", field, data[off], off)
 			}
 		}
 		// field is where the syntax broke, when that is within a member.
