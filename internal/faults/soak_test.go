@@ -401,25 +401,32 @@ func slope(ss []soakSample, name string) float64 {
 	return math.NaN()
 }
 
-// writeSoakCharts draws the samples over time: heap in use, goroutines and descriptors per
-// process, and throughput.
+// writeSoakCharts draws the samples over time: heap in use, goroutines and descriptors of the
+// processes of ours (and of the load), the NATS cluster's on a chart of its own (its figures
+// dwarf ours), and throughput.
 func writeSoakCharts(t *testing.T, out string, samples []soakSample) {
 	t.Helper()
 	if len(samples) == 0 {
 		return
 	}
-	names := slices.Sorted(maps.Keys(samples[0].procs))
-	perProc := func(f func(procSample) float64) []bench.Series {
+	line := func(label, proc string, f func(procSample) float64) bench.Series {
+		s := bench.Series{Name: label}
+		for _, smp := range samples {
+			s.X, s.Y = append(s.X, smp.at.Minutes()), append(s.Y, f(smp.procs[proc]))
+		}
+		return s
+	}
+	series := func(names []string, f func(procSample) float64) []bench.Series {
 		var ss []bench.Series
 		for _, name := range names {
-			s := bench.Series{Name: name}
-			for _, smp := range samples {
-				s.X, s.Y = append(s.X, smp.at.Minutes()), append(s.Y, f(smp.procs[name]))
-			}
-			ss = append(ss, s)
+			ss = append(ss, line(name, name, f))
 		}
 		return ss
 	}
+	ours := slices.DeleteFunc(slices.Sorted(maps.Keys(samples[0].procs)), func(n string) bool { return n == "nats" })
+	heap := func(p procSample) float64 { return p.heapMiB }
+	goroutines := func(p procSample) float64 { return float64(p.goroutines) }
+	fds := func(p procSample) float64 { return float64(p.fds) }
 	ops, written := bench.Series{Name: "operations"}, bench.Series{Name: "accepted writes"}
 	for _, s := range samples {
 		ops.X, ops.Y = append(ops.X, s.at.Minutes()), append(ops.Y, s.perSecond)
@@ -427,11 +434,16 @@ func writeSoakCharts(t *testing.T, out string, samples []soakSample) {
 	}
 	charts := []bench.Chart{
 		{File: "soak-heap.svg", Title: "Soak: heap in use after a collection", XLabel: "minutes", YLabel: "MiB",
-			Series: perProc(func(p procSample) float64 { return p.heapMiB })},
+			Series: series(ours, heap)},
 		{File: "soak-goroutines.svg", Title: "Soak: goroutines", XLabel: "minutes", YLabel: "goroutines",
-			Series: perProc(func(p procSample) float64 { return float64(p.goroutines) })},
+			Series: series(ours, goroutines)},
 		{File: "soak-fds.svg", Title: "Soak: open file descriptors", XLabel: "minutes", YLabel: "descriptors",
-			Series: perProc(func(p procSample) float64 { return float64(p.fds) })},
+			Series: series(ours, fds)},
+		{File: "soak-nats.svg", Title: "Soak: the NATS cluster's process (3 nodes)", XLabel: "minutes", YLabel: "MiB, or count",
+			Series: []bench.Series{
+				line("heap in use (MiB)", "nats", heap), line("goroutines", "nats", goroutines),
+				line("descriptors", "nats", fds),
+			}},
 		{File: "soak-throughput.svg", Title: "Soak: throughput", XLabel: "minutes", YLabel: "per second",
 			Series: []bench.Series{ops, written}},
 	}
