@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,12 +40,20 @@ const (
 )
 
 // Plateau criterion: after the warm-up (the first fifth of the samples), the mean of the second
-// half of the samples may exceed that of the first half by at most these margins.
+// half of the samples may exceed that of the first half by at most these margins. Over a 15-minute
+// run the halves' means are 6 minutes apart, so a heap growing by 0.15 MiB a minute, a goroutine
+// or a descriptor gained every 2 minutes fails it.
 const (
-	plateauHeapRatio, plateauHeapMiB = 1.10, 2.0
-	plateauGoroutineRatio            = 1.05
-	plateauGoroutines                = 5
-	plateauFDs                       = 5
+	plateauHeapRatio, plateauHeapMiB = 1.05, 0.5
+	plateauGoroutineRatio            = 1.02
+	plateauGoroutines                = 2
+	plateauFDs                       = 2
+)
+
+// Names of the processes the soak samples besides the services.
+const (
+	procNATS = "nats"
+	procLoad = "load (this process)"
 )
 
 // procSample is one process's figures at one sample.
@@ -65,13 +74,13 @@ type soakSample struct {
 	outcomes  map[string]int64
 	stream    uint64
 	lag       map[string]uint64 // projector -> events behind the stream's last sequence
-	load1     string            // the machine's load average over the last minute
+	load1     float64           // the machine's load average over the last minute (-1: unknown)
 	procs     map[string]procSample
 }
 
 func (s soakSample) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "t=%-6s ops=%-5d %6.1f/s written=%6.1f/s p50=%-8s p99=%-8s max=%-8s stream=%-7d lag=%v load1=%s %v\n",
+	fmt.Fprintf(&b, "t=%-6s ops=%-5d %6.1f/s written=%6.1f/s p50=%-8s p99=%-8s max=%-8s stream=%-7d lag=%v load1=%.2f %v\n",
 		s.at.Round(time.Second), s.ops, s.perSecond, s.written, s.p50.Round(100*time.Microsecond),
 		s.p99.Round(100*time.Microsecond), s.max.Round(time.Millisecond), s.stream, s.lag, s.load1, s.outcomes)
 	for _, name := range slices.Sorted(maps.Keys(s.procs)) {
@@ -154,19 +163,33 @@ loop:
 		}
 	}
 	<-done
+	var ops, written int64
+	for _, s := range samples {
+		ops += int64(s.ops)
+		written += s.outcomes[OutcomeOK]
+	}
+	t.Logf("load over %s: %d operations, %d writes accepted", d, ops, written)
 	sys.profile(t, out, "end")
 	sys.waitCaughtUp(t, ctx)
 	writeSoakCharts(t, out, samples)
 	t.Logf("charts, logs and heap profiles (after the warm-up and at the end) in %s", out)
-	checkWritesThrough(t, samples)
-	checkPlateau(t, samples, warm)
+	for _, dry := range dryPeriods(samples) {
+		t.Error(dry)
+	}
+	report, grew := plateau(samples, warm)
+	for _, line := range report {
+		t.Log(line)
+	}
+	for _, g := range grew {
+		t.Error(g)
+	}
 }
 
 // startSoakSystem starts the cluster, the services and the projectors, each a child process.
 func startSoakSystem(t *testing.T, ctx context.Context, out string) *soakSystem {
 	t.Helper()
 	sys := &soakSystem{}
-	sys.nats = startSoakProc(t, "nats", partNATS, filepath.Join(out, "nats.log"), "-store", t.TempDir())
+	sys.nats = startSoakProc(t, procNATS, partNATS, filepath.Join(out, "nats.log"), "-store", t.TempDir())
 	ready, err := sys.nats.report()
 	if err != nil || ready.URL == "" {
 		t.Fatalf("NATS cluster not ready: %v (log: %s)", err, filepath.Join(out, "nats.log"))
@@ -231,7 +254,7 @@ func (sys *soakSystem) sample(t *testing.T, ctx context.Context, at, period time
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	s.procs["load (this process)"] = procSample{heapMiB: float64(ms.HeapInuse) / (1 << 20), goroutines: runtime.NumGoroutine(), fds: openFDs(t)}
+	s.procs[procLoad] = procSample{heapMiB: float64(ms.HeapInuse) / (1 << 20), goroutines: runtime.NumGoroutine(), fds: openFDs(t)}
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	lastSeq, msgs, err := sys.streamState(sctx)
@@ -314,77 +337,80 @@ func (sys *soakSystem) waitCaughtUp(t *testing.T, ctx context.Context) {
 	}
 }
 
-// loadAverage returns the machine's load average over the last minute, from /proc/loadavg.
-func loadAverage() string {
+// loadAverage returns the machine's load average over the last minute, from /proc/loadavg
+// (-1 where there is none).
+func loadAverage() float64 {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
-		return "?"
+		return -1
 	}
 	f := strings.Fields(string(b))
 	if len(f) == 0 {
-		return "?"
+		return -1
 	}
-	return f[0]
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
 }
 
-// checkWritesThrough fails the soak if a period after the first accepted no write: the
-// workload must not run dry (every resource decommissioned, every command refused).
-func checkWritesThrough(t *testing.T, samples []soakSample) {
-	t.Helper()
-	for _, s := range samples[1:] {
+// dryPeriods lists the periods after the first that accepted no write: the workload must not
+// run dry (every resource decommissioned, every command refused).
+func dryPeriods(samples []soakSample) []string {
+	var dry []string
+	for _, s := range samples[min(1, len(samples)):] {
 		if s.outcomes[OutcomeOK] == 0 {
-			t.Errorf("t=%s: no write accepted in the period (%v)", s.at.Round(time.Second), s.outcomes)
+			dry = append(dry, fmt.Sprintf("t=%s: no write accepted in the period (%v)", s.at.Round(time.Second), s.outcomes))
 		}
 	}
+	return dry
 }
 
-// checkPlateau compares, for every process of ours, the mean of the second half of the samples
-// after the warm-up with that of the first half.
-func checkPlateau(t *testing.T, samples []soakSample, warm int) {
-	t.Helper()
+// plateau compares, for every process, the mean of the second half of the samples after the
+// warm-up with that of the first half. It returns a line of figures per process, and what grew
+// beyond the plateau margins in a process of ours (the NATS cluster and the load are reported,
+// not judged).
+func plateau(samples []soakSample, warm int) (report, grew []string) {
 	rest := samples[min(warm, len(samples)):]
 	if len(rest) < 4 {
-		t.Fatalf("%d samples after the warm-up: the soak ran too short to judge", len(rest))
+		return nil, []string{fmt.Sprintf("%d samples after the warm-up: the soak ran too short to judge", len(rest))}
 	}
 	a, b := rest[:len(rest)/2], rest[len(rest)/2:]
-	mean := func(ss []soakSample, f func(procSample) float64, name string) float64 {
+	mean := func(ss []soakSample, f func(soakSample) float64) float64 {
 		var sum float64
 		for _, s := range ss {
-			sum += f(s.procs[name])
+			sum += f(s)
 		}
 		return sum / float64(len(ss))
 	}
-	heap := func(p procSample) float64 { return p.heapMiB }
-	gor := func(p procSample) float64 { return float64(p.goroutines) }
-	fds := func(p procSample) float64 { return float64(p.fds) }
-	written := func(ss []soakSample) float64 {
-		var sum float64
-		for _, s := range ss {
-			sum += s.written
-		}
-		return sum / float64(len(ss))
-	}
-	t.Logf("plateau, from t=%s: first half vs second half (accepted writes %.1f -> %.1f /s)",
-		rest[0].at.Round(time.Second), written(a), written(b))
+	written := func(s soakSample) float64 { return s.written }
+	load1 := func(s soakSample) float64 { return s.load1 }
+	report = append(report, fmt.Sprintf("plateau, from t=%s: first half vs second half (accepted writes %.1f -> %.1f /s, machine load average %.1f -> %.1f)",
+		rest[0].at.Round(time.Second), mean(a, written), mean(b, written), mean(a, load1), mean(b, load1)))
 	for _, name := range slices.Sorted(maps.Keys(samples[0].procs)) {
-		h0, h1 := mean(a, heap, name), mean(b, heap, name)
-		g0, g1 := mean(a, gor, name), mean(b, gor, name)
-		f0, f1 := mean(a, fds, name), mean(b, fds, name)
-		t.Logf("  %-20s heap in use %6.1f -> %6.1f MiB (slope %+.2f MiB/min), goroutines %5.0f -> %5.0f, fds %4.0f -> %4.0f",
-			name, h0, h1, slope(rest, name), g0, g1, f0, f1)
-		if name == "nats" || strings.HasPrefix(name, "load") {
-			continue // not ours: reported, not judged
+		heap := func(s soakSample) float64 { return s.procs[name].heapMiB }
+		gor := func(s soakSample) float64 { return float64(s.procs[name].goroutines) }
+		fds := func(s soakSample) float64 { return float64(s.procs[name].fds) }
+		h0, h1 := mean(a, heap), mean(b, heap)
+		g0, g1 := mean(a, gor), mean(b, gor)
+		f0, f1 := mean(a, fds), mean(b, fds)
+		report = append(report, fmt.Sprintf("  %-20s heap in use %6.1f -> %6.1f MiB (slope %+.2f MiB/min), goroutines %5.0f -> %5.0f, fds %4.0f -> %4.0f",
+			name, h0, h1, slope(rest, name), g0, g1, f0, f1))
+		if name == procNATS || name == procLoad {
+			continue
 		}
 		if h1 > h0*plateauHeapRatio+plateauHeapMiB {
-			t.Errorf("%s: heap in use grew from %.1f to %.1f MiB", name, h0, h1)
+			grew = append(grew, fmt.Sprintf("%s: heap in use grew from %.1f to %.1f MiB", name, h0, h1))
 		}
 		if g1 > g0*plateauGoroutineRatio+plateauGoroutines {
-			t.Errorf("%s: goroutines grew from %.0f to %.0f", name, g0, g1)
+			grew = append(grew, fmt.Sprintf("%s: goroutines grew from %.0f to %.0f", name, g0, g1))
 		}
 		if f1 > f0+plateauFDs {
-			t.Errorf("%s: open descriptors grew from %.0f to %.0f", name, f0, f1)
+			grew = append(grew, fmt.Sprintf("%s: open descriptors grew from %.0f to %.0f", name, f0, f1))
 		}
 	}
+	return report, grew
 }
 
 // slope is the least-squares slope of a process's heap in use, in MiB per minute.
@@ -423,7 +449,7 @@ func writeSoakCharts(t *testing.T, out string, samples []soakSample) {
 		}
 		return ss
 	}
-	ours := slices.DeleteFunc(slices.Sorted(maps.Keys(samples[0].procs)), func(n string) bool { return n == "nats" })
+	ours := slices.DeleteFunc(slices.Sorted(maps.Keys(samples[0].procs)), func(n string) bool { return n == procNATS })
 	heap := func(p procSample) float64 { return p.heapMiB }
 	goroutines := func(p procSample) float64 { return float64(p.goroutines) }
 	fds := func(p procSample) float64 { return float64(p.fds) }
@@ -441,8 +467,8 @@ func writeSoakCharts(t *testing.T, out string, samples []soakSample) {
 			Series: series(ours, fds)},
 		{File: "soak-nats.svg", Title: "Soak: the NATS cluster's process (3 nodes)", XLabel: "minutes", YLabel: "MiB, or count",
 			Series: []bench.Series{
-				line("heap in use (MiB)", "nats", heap), line("goroutines", "nats", goroutines),
-				line("descriptors", "nats", fds),
+				line("heap in use (MiB)", procNATS, heap), line("goroutines", procNATS, goroutines),
+				line("descriptors", procNATS, fds),
 			}},
 		{File: "soak-throughput.svg", Title: "Soak: throughput", XLabel: "minutes", YLabel: "per second",
 			Series: []bench.Series{ops, written}},
