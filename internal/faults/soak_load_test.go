@@ -17,12 +17,12 @@ import (
 const (
 	soakClients = 4
 	soakHot     = 3
-	soakCold    = 200
+	soakCold    = 64
 	// soakDecommission is the chance in percent that a status change of a cold resource
 	// decommissions it: about one command in 24 ends a history.
 	soakDecommission = 50
 	// soakHotLife is how many operations a hot resource takes before a new one replaces it.
-	soakHotLife = 1000
+	soakHotLife = 500
 )
 
 // soakLoad is the soak's steady workload, on the fault suite's clients: half of the operations

@@ -33,10 +33,10 @@ const (
 const (
 	// soakEvery is the period of the samples and report lines.
 	soakEvery = 10 * time.Second
-	// soakCacheSize is the command services' -cache-size: twice the working set, so that the
-	// caches fill with decommissioned resources during the warm-up and evict (and snapshot)
-	// from then on.
-	soakCacheSize = 2 * (soakHot + soakCold)
+	// soakCacheSize is the command services' -cache-size: half the working set, so that the
+	// caches are full from the first seconds on, whatever the throughput, and every instance
+	// evicts (writing snapshots) and loads misses from snapshots throughout.
+	soakCacheSize = (soakHot + soakCold) / 2
 )
 
 // Plateau criterion: after the warm-up (the first fifth of the samples), the mean of the second
