@@ -111,7 +111,7 @@ type soakSystem struct {
 func TestSoak(t *testing.T) {
 	spec := os.Getenv(EnvSoak)
 	if spec == "" {
-		t.Skipf("soak test off; run it with %s=10m go test -count=1 -run TestSoak -v -timeout 40m ./internal/faults/", EnvSoak)
+		t.Skipf("soak test off; run it with %s=15m go test -count=1 -run TestSoak -v -timeout 40m ./internal/faults/", EnvSoak)
 	}
 	d, err := time.ParseDuration(spec)
 	if err != nil || d < time.Minute {
