@@ -6,7 +6,9 @@
 //
 // State. The gauges need each resource's status and type, so the projection keeps, per resource,
 // exactly that (Resource), plus the fleet counts derived from it, the event and transition
-// counters and the stream sequence it stands for (State). Step is the rule, a pure function
+// counters and the stream sequence it stands for (State). A decommissioned resource takes no
+// further event, so it is kept as a count per type only: the state grows with the fleet, not
+// with every resource ever registered. Step is the rule, a pure function
 // (resource, event) -> (resource, effects), tested without NATS; State.Apply folds it over the
 // stream. Metrics are exported by a prometheus.Collector that reads the State under the same lock
 // the writers take, so a scrape shows exactly the state at one sequence: there are no separate

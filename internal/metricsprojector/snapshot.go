@@ -17,7 +17,7 @@ import (
 
 // SnapshotSchema is the version of the snapshot encoding. A snapshot of another version is
 // ignored (the state is rebuilt from the stream), so changing the encoding needs no migration.
-const SnapshotSchema = 1
+const SnapshotSchema = 2
 
 // SnapshotObject is the object's name in the bucket.
 const SnapshotObject = "state"
@@ -31,11 +31,11 @@ const (
 // ErrSnapshotSchema says that the stored snapshot has another schema version.
 var ErrSnapshotSchema = errors.New("metricsprojector: snapshot of another schema version")
 
-// snapshotV1 is the encoded state: columns rather than a slice of structs, and names of statuses
+// snapshotV2 is the encoded state: columns rather than a slice of structs, and names of statuses
 // and types kept once in a dictionary, so that a million resources cost about 18 bytes each.
-// The fleet counts are not stored: they are rebuilt from the resources on load, so they cannot
-// disagree with them.
-type snapshotV1 struct {
+// The fleet counts are rebuilt from the resources on load, so they cannot disagree with them,
+// except those of decommissioned resources, which the state keeps as counts only.
+type snapshotV2 struct {
 	Schema      int
 	Sequence    uint64
 	Statuses    []string
@@ -45,6 +45,8 @@ type snapshotV1 struct {
 	Type        []uint8 // index in Types, per resource
 	Events      map[string]uint64
 	Transitions []transitionCount
+	// Decommissioned counts the decommissioned resources per type, indexed as Types.
+	Decommissioned []int
 }
 
 type transitionCount struct {
@@ -54,7 +56,7 @@ type transitionCount struct {
 
 // encodeSnapshot writes s as gzip-compressed gob.
 func encodeSnapshot(s *State) ([]byte, error) {
-	snap := snapshotV1{Schema: SnapshotSchema, Sequence: s.sequence, Events: s.events,
+	snap := snapshotV2{Schema: SnapshotSchema, Sequence: s.sequence, Events: s.events,
 		IDs: make([]byte, 0, 16*len(s.resources)), Status: make([]uint8, 0, len(s.resources)), Type: make([]uint8, 0, len(s.resources))}
 	statusIdx, typeIdx := map[cr.Status]uint8{}, map[cr.ResourceType]uint8{}
 	for _, st := range cr.Statuses() {
@@ -64,6 +66,7 @@ func encodeSnapshot(s *State) ([]byte, error) {
 	for _, rt := range cr.ResourceTypes() {
 		typeIdx[rt] = uint8(len(snap.Types))
 		snap.Types = append(snap.Types, rt.String())
+		snap.Decommissioned = append(snap.Decommissioned, s.fleet[FleetKey{Status: cr.StatusDecommissioned, Type: rt}])
 	}
 	if len(snap.Types) > 255 {
 		return nil, fmt.Errorf("metricsprojector: %d resource types do not fit the snapshot's byte index", len(snap.Types))
@@ -93,7 +96,7 @@ func decodeSnapshot(data []byte) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metricsprojector: decompress snapshot: %w", err)
 	}
-	var snap snapshotV1
+	var snap snapshotV2
 	if err := gob.NewDecoder(zr).Decode(&snap); err != nil {
 		return nil, fmt.Errorf("metricsprojector: decode snapshot: %w", err)
 	}
@@ -101,8 +104,9 @@ func decodeSnapshot(data []byte) (*State, error) {
 		return nil, fmt.Errorf("%w: %d, this code reads %d", ErrSnapshotSchema, snap.Schema, SnapshotSchema)
 	}
 	n := len(snap.Status)
-	if len(snap.IDs) != 16*n || len(snap.Type) != n {
-		return nil, fmt.Errorf("metricsprojector: snapshot columns disagree: %d id bytes, %d statuses, %d types", len(snap.IDs), n, len(snap.Type))
+	if len(snap.IDs) != 16*n || len(snap.Type) != n || len(snap.Decommissioned) != len(snap.Types) {
+		return nil, fmt.Errorf("metricsprojector: snapshot columns disagree: %d id bytes, %d statuses, %d types, %d decommissioned counts of %d types",
+			len(snap.IDs), n, len(snap.Type), len(snap.Decommissioned), len(snap.Types))
 	}
 	statuses := make([]cr.Status, len(snap.Statuses))
 	for i, name := range snap.Statuses {
@@ -126,6 +130,11 @@ func decodeSnapshot(data []byte) (*State, error) {
 		}
 		id := uuid.UUID(snap.IDs[16*i : 16*i+16])
 		s.setResource(id, Resource{}, Resource{Status: statuses[si], Type: types[ti]})
+	}
+	for i, count := range snap.Decommissioned {
+		if count > 0 {
+			s.fleet[FleetKey{Status: cr.StatusDecommissioned, Type: types[i]}] += count
+		}
 	}
 	for typ, v := range snap.Events {
 		s.events[typ] = v

@@ -54,8 +54,10 @@ type FleetKey struct {
 	Type   cr.ResourceType
 }
 
-// State is the projection: every known resource, the fleet counts derived from them, the event
-// and transition counters, and the stream sequence it stands for. It is the fold of Step over the
+// State is the projection: every known resource that is not decommissioned, the fleet counts
+// (those of decommissioned resources kept as counts only: a decommissioned resource takes no
+// further event, and keeping each one would grow the state with every resource ever
+// registered), the event and transition counters, and the stream sequence it stands for. It is the fold of Step over the
 // stream; Apply mutates it in place because copying a map of a million resources per event is not
 // an option, but it does no I/O and reads no clock, so it is as testable as a pure function.
 // State is not safe for concurrent use; the projector guards it with a lock.
@@ -109,14 +111,19 @@ func (s *State) setResource(id uuid.UUID, before, after Resource) {
 		delete(s.resources, id)
 		return
 	}
-	s.resources[id] = after
 	s.fleet[FleetKey(after)]++
+	if after.Status == cr.StatusDecommissioned {
+		delete(s.resources, id)
+		return
+	}
+	s.resources[id] = after
 }
 
-// Resources returns the number of known resources.
+// Resources returns the number of known resources that are not decommissioned.
 func (s *State) Resources() int { return len(s.resources) }
 
-// Resource returns what the state knows of one resource.
+// Resource returns what the state knows of one resource that is not decommissioned; a
+// decommissioned resource only counts in the fleet, and reads as unknown here.
 func (s *State) Resource(id uuid.UUID) Resource { return s.resources[id] }
 
 // Fleet returns the number of resources with that status and type.

@@ -80,10 +80,16 @@ func TestStateEqualsTheDomainFold(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3} {
 		s, exp := fold(t, seed, 80, 3000)
 		exp.check(t, figuresOf(s))
-		// The fleet counts are a derived index: they must equal a recount of the resources.
+		// The fleet counts are a derived index: they must equal a recount of the resources,
+		// but for the decommissioned ones, which are kept as counts only.
 		recount := map[FleetKey]int{}
 		for _, r := range s.resources {
 			recount[FleetKey(r)]++
+		}
+		for k, n := range s.fleet {
+			if k.Status == cr.StatusDecommissioned {
+				recount[k] = n
+			}
 		}
 		if len(recount) != len(s.fleet) {
 			t.Fatalf("seed %d: fleet has %d keys, recount %d", seed, len(s.fleet), len(recount))
@@ -94,6 +100,56 @@ func TestStateEqualsTheDomainFold(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A decommissioned resource takes no further event: the state keeps it as a count only, so a
+// fleet that renews itself does not grow the state with every resource ever registered, and
+// the figures, snapshot round trip included, still equal the domain's fold.
+func TestDecommissionedResourcesAreKeptAsCounts(t *testing.T) {
+	const resources = 20
+	g := workload.New(5, resources)
+	g.DecommissionWeight = 100
+	g.Renew = true
+	s, exp := NewState(), newExpected()
+	states := map[uuid.UUID]cr.State{}
+	seq := uint64(0)
+	for range 5000 {
+		c := g.Next()
+		evs, err := cr.Decide(states[c.AggregateID()], c)
+		if err != nil {
+			t.Fatalf("decide %s: %v", c.CommandName(), err)
+		}
+		states[c.AggregateID()] = cr.Fold(states[c.AggregateID()], evs...)
+		for _, e := range evs {
+			seq++
+			s.Apply(seq, e)
+			exp.count(e)
+		}
+	}
+	decommissioned := 0
+	for _, st := range states {
+		if st.Status() == cr.StatusDecommissioned {
+			decommissioned++
+		}
+	}
+	if decommissioned < 10*resources {
+		t.Fatalf("only %d resources decommissioned; the test needs a fleet that renews itself", decommissioned)
+	}
+	if n := s.Resources(); n > resources {
+		t.Errorf("the state holds %d resources of %d registered, %d of them decommissioned; want at most the %d that are not",
+			n, len(states), decommissioned, resources)
+	}
+	exp.fleetFrom(states)
+	exp.check(t, figuresOf(s))
+	data, err := encodeSnapshot(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeSnapshot(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp.check(t, figuresOf(got))
 }
 
 func TestSnapshotRoundTrip(t *testing.T) {

@@ -29,6 +29,13 @@ type Generator struct {
 	// DecommissionWeight is the chance in percent that a status change decommissions the
 	// resource (default 2), so that histories stay long but decommissioned resources occur.
 	DecommissionWeight int
+	// Renew keeps the working set steady for long runs: a resource decommissioned by a command
+	// the generator handed out is forgotten at once, and a new resource id takes its place
+	// among those it draws from (its registration is then among the next commands). So Next
+	// never returns nil, the generator's memory stays bounded, and every history ends.
+	Renew bool
+	// index maps each id of ids to its position, for Renew.
+	index map[uuid.UUID]int
 }
 
 // New returns a generator over `resources` resources, with small pools of organizations,
@@ -112,10 +119,33 @@ func (g *Generator) NextFor(id uuid.UUID) cr.Command {
 		if err != nil || len(evs) == 0 {
 			continue
 		}
-		g.states[id] = cr.Fold(s, evs...)
+		next := cr.Fold(s, evs...)
+		g.states[id] = next
+		if g.Renew && next.Status() == cr.StatusDecommissioned {
+			g.replace(id)
+		}
 		return c
 	}
 	panic(fmt.Sprintf("workload: no valid command found for resource %s in state %v", id, s.Status()))
+}
+
+// replace forgets a resource and puts a new id in its place among those drawn from.
+func (g *Generator) replace(id uuid.UUID) {
+	if g.index == nil {
+		g.index = make(map[uuid.UUID]int, len(g.ids))
+		for i, id := range g.ids {
+			g.index[id] = i
+		}
+	}
+	i, ok := g.index[id]
+	if !ok {
+		return
+	}
+	fresh := g.uuid()
+	g.ids[i] = fresh
+	delete(g.index, id)
+	g.index[fresh] = i
+	delete(g.states, id)
 }
 
 func (g *Generator) meta() cr.CommandMeta {

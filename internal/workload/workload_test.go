@@ -71,3 +71,52 @@ func TestRequestCoversEveryCommand(t *testing.T) {
 		t.Errorf("requests for %d commands, want %d", len(subjects), len(api.Commands()))
 	}
 }
+
+// A long run with Renew keeps its working set: decommissioned resources give way to new
+// registrations, the history never runs dry, and the generator's model stays bounded.
+func TestRenewKeepsAWorkingSet(t *testing.T) {
+	const resources = 10
+	g := New(3, resources)
+	g.DecommissionWeight = 100
+	g.Renew = true
+	replay := map[string]cr.State{}
+	registered, decommissioned := 0, 0
+	for i := range 5000 {
+		c := g.Next()
+		if c == nil {
+			t.Fatalf("history ended after %d commands", i)
+		}
+		id := c.AggregateID().String()
+		evs, err := cr.Decide(replay[id], c)
+		if err != nil || len(evs) == 0 {
+			t.Fatalf("command %d (%s) on %s: %d events, %v", i, c.CommandName(), id, len(evs), err)
+		}
+		replay[id] = cr.Fold(replay[id], evs...)
+		switch {
+		case c.CommandName() == cr.CommandRegister:
+			registered++
+		case replay[id].Status() == cr.StatusDecommissioned:
+			decommissioned++
+		}
+		if n := len(g.IDs()); n != resources {
+			t.Fatalf("after command %d the generator draws from %d resources, want %d", i, n, resources)
+		}
+		if n := len(g.states); n > resources {
+			t.Fatalf("after command %d the generator models %d resources, want at most %d", i, n, resources)
+		}
+	}
+	if decommissioned < resources || registered < decommissioned {
+		t.Errorf("5000 commands: %d registrations, %d decommissions; want the decommissioned resources replaced by new ones",
+			registered, decommissioned)
+	}
+	live := 0
+	for _, id := range g.IDs() {
+		if s := replay[id.String()]; s.Registered() && s.Status() == cr.StatusDecommissioned {
+			t.Errorf("resource %s is decommissioned but still drawn from", id)
+		}
+		if replay[id.String()].Registered() {
+			live++
+		}
+	}
+	t.Logf("%d registrations, %d decommissions, %d of %d resources registered at the end", registered, decommissioned, live, resources)
+}
