@@ -37,3 +37,21 @@ func TestModelEqualsFold(t *testing.T) {
 		})
 	}
 }
+
+// TestKilledMidCatchUp: an instance killed while it builds its model leaves nothing behind that
+// a new instance depends on; the new one equals the fold.
+func TestKilledMidCatchUp(t *testing.T) {
+	e := newEnv(t, 81, 200)
+	e.write(1500)
+	victim := e.start(Options{BatchSize: 10})
+	e.waitFor("the victim to apply something", func() bool { return victim.svc.Model().Sequence() > 0 })
+	victim.nc.Close() // as a killed process: the connection goes at once
+	if err := victim.shutdown(); err != nil {
+		t.Logf("killed instance: %v", err)
+	}
+	e.write(100)
+	in := e.startReady(testOptions())
+	e.waitSeq(in, e.head)
+	rows, _ := e.listAll(api.List{Limit: api.MaxListLimit})
+	expectEqualFold(t, rows, e.states, e.version)
+}
