@@ -37,7 +37,7 @@ type follower struct {
 	log     zerolog.Logger
 	metrics *metrics
 
-	target     uint64      // the stream's last sequence at start: ready once applied
+	target     atomic.Uint64 // the stream's last sequence at start: ready once applied
 	ready      atomic.Bool // set once, when the model reached target
 	readyCh    chan struct{}
 	pending    atomic.Uint64 // events after the last applied one, as the server last said
@@ -51,9 +51,9 @@ func newFollower(js jetstream.JetStream, model *Model, opts Options, log zerolog
 // Ready is the readiness check: the model has caught up with the start-up head and is at most
 // -ready-max-lag events behind the stream.
 func (f *follower) Ready(context.Context) error {
-	applied, pending := f.model.Sequence(), f.pending.Load()
+	applied, pending, target := f.model.Sequence(), f.pending.Load(), f.target.Load()
 	if !f.ready.Load() {
-		return fmt.Errorf("%w: applied %d of %d (lag %d events)", ErrNotCaughtUp, applied, f.target, f.target-min(applied, f.target))
+		return fmt.Errorf("%w: applied %d of %d (lag %d events)", ErrNotCaughtUp, applied, target, target-min(applied, target))
 	}
 	if f.opts.ReadyMaxLag > 0 && pending > uint64(f.opts.ReadyMaxLag) {
 		return fmt.Errorf("%w: lag %d events, over -ready-max-lag %d (applied %d)", ErrLagging, pending, f.opts.ReadyMaxLag, applied)
@@ -80,15 +80,16 @@ func (f *follower) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("queryservice: stream %s: %w", f.opts.Stream, err)
 	}
-	f.target = stream.CachedInfo().State.LastSeq
-	f.metrics.head.Set(float64(f.target))
+	target := stream.CachedInfo().State.LastSeq
+	f.target.Store(target)
+	f.metrics.head.Set(float64(target))
 	if f.lastDLQSeq, err = f.lastDeadLetter(ctx); err != nil {
 		return err
 	}
-	if f.model.Sequence() >= f.target {
+	if f.model.Sequence() >= target {
 		f.markReady()
 	}
-	f.log.Info().Uint64("head", f.target).Uint64("from", f.model.Sequence()+1).Msg("building the model from the stream")
+	f.log.Info().Uint64("head", target).Uint64("from", f.model.Sequence()+1).Msg("building the model from the stream")
 	return nil
 }
 
@@ -174,7 +175,7 @@ func (f *follower) committed(seq, pending uint64) {
 	f.metrics.lag.Set(float64(pending))
 	f.metrics.head.Set(float64(seq + pending))
 	f.metrics.resources.Set(float64(f.model.Resources()))
-	if seq >= f.target || pending == 0 {
+	if seq >= f.target.Load() || pending == 0 {
 		f.markReady()
 	}
 }
