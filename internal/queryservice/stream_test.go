@@ -1,7 +1,9 @@
 package queryservice
 
 import (
+	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -105,4 +108,27 @@ func TestServesOnlyOnceCaughtUp(t *testing.T) {
 		t.Fatalf("serving but not ready: %v", err)
 	}
 	t.Logf("readiness seen failing before the first answer: %v", sawNotReady)
+}
+
+// TestMicroDiscovery: the service announces itself as a NATS micro service with its three
+// endpoints, each on its subject in the shared queue group, as `nats micro info` shows it.
+func TestMicroDiscovery(t *testing.T) {
+	e := newEnv(t, 91, 5)
+	e.startReady(testOptions())
+	m, err := e.nc.RequestWithContext(e.ctx, "$SRV.INFO."+api.QueryServiceName, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info micro.Info
+	if err := json.Unmarshal(m.Data, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Name != api.QueryServiceName || len(info.Endpoints) != len(api.Queries()) {
+		t.Fatalf("info %+v", info)
+	}
+	for _, ep := range info.Endpoints {
+		if ep.QueueGroup != api.QueryServiceQueueGroup || ep.Subject != api.QuerySubject(ep.Name) || !slices.Contains(api.Queries(), ep.Name) {
+			t.Fatalf("endpoint %+v", ep)
+		}
+	}
 }
