@@ -55,6 +55,14 @@ type Options struct {
 	MaxInFlight int
 	// MaxRequestBytes bounds a request body.
 	MaxRequestBytes int
+	// SnapshotBucket is the Object Store bucket of the model's snapshot (created if missing, with
+	// SnapshotReplicas); NoSnapshots builds every model from the first event and writes none.
+	SnapshotBucket   string
+	SnapshotReplicas int
+	NoSnapshots      bool
+	// SnapshotInterval is how often an instance writes the snapshot when its model is newer
+	// than the stored one.
+	SnapshotInterval time.Duration
 	// DeadLetter names the stream of events the model could not apply.
 	DeadLetter projector.DeadLetterConfig
 }
@@ -90,6 +98,15 @@ func (o *Options) fillDefaults() {
 	if o.MaxRequestBytes == 0 {
 		o.MaxRequestBytes = 64 * 1024
 	}
+	if o.SnapshotBucket == "" {
+		o.SnapshotBucket = "CIM_QUERY_SNAPSHOTS"
+	}
+	if o.SnapshotReplicas == 0 {
+		o.SnapshotReplicas = 1
+	}
+	if o.SnapshotInterval == 0 {
+		o.SnapshotInterval = 5 * time.Minute
+	}
 	if o.DeadLetter.Stream == "" {
 		o.DeadLetter.Stream = "CIM_DLQ"
 	}
@@ -108,6 +125,8 @@ func (o *Options) validate() error {
 		return fmt.Errorf("queryservice: -default-wait %s, -max-wait %s: want 0 < default <= max", o.DefaultWait, o.MaxWait)
 	case o.MaxInFlight < 1:
 		return fmt.Errorf("queryservice: -max-in-flight %d: want 1 or more", o.MaxInFlight)
+	case o.SnapshotInterval < 0:
+		return fmt.Errorf("queryservice: -snapshot-interval %s is negative", o.SnapshotInterval)
 	case o.MaxRequestBytes < 1:
 		return fmt.Errorf("queryservice: -max-request-bytes %d: want 1 or more", o.MaxRequestBytes)
 	}
@@ -137,5 +156,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.MaxWait, "max-wait", o.MaxWait, "the longest wait_ms a query may ask for")
 	fs.IntVar(&o.MaxInFlight, "max-in-flight", o.MaxInFlight, "most queries processed at once; beyond, a query gets 503 overloaded")
 	fs.IntVar(&o.MaxRequestBytes, "max-request-bytes", o.MaxRequestBytes, "largest request body accepted")
+	fs.StringVar(&o.SnapshotBucket, "snapshot-bucket", o.SnapshotBucket, "JetStream Object Store bucket of the model's snapshot, from which a new instance starts (created if missing)")
+	fs.IntVar(&o.SnapshotReplicas, "snapshot-replicas", o.SnapshotReplicas, "replicas of the snapshot bucket when the service creates it (1, 3 or 5)")
+	fs.DurationVar(&o.SnapshotInterval, "snapshot-interval", o.SnapshotInterval, "how often an instance writes the snapshot when its model is newer than the stored one")
+	fs.BoolVar(&o.NoSnapshots, "no-snapshots", o.NoSnapshots, "build the model from the first event and write no snapshot")
 	fs.StringVar(&o.DeadLetter.Stream, "dead-letter-stream", o.DeadLetter.Stream, "stream keeping events the model cannot apply (subject cim.dlq.query-service, reason in header Cim-Dlq-Reason)")
 }

@@ -34,6 +34,14 @@
 // answers from an empty or stale model. Afterwards /readyz fails while the model is more than
 // -ready-max-lag events behind (cim_query_model_lag_events).
 //
+// Snapshot: every -snapshot-interval an instance whose model is newer than the stored snapshot
+// writes it (each resource's state in the domain's binary encoding with its version, and the
+// trace events; gzip'd gob) to the Object Store bucket CIM_QUERY_SNAPSHOTS, with the stream's
+// name, creation time and sequence in the object's metadata. A new instance loads it and reads
+// the stream from its sequence on, instead of from the first event; a snapshot of another schema
+// version, of another stream (or one deleted and created again under the same name), or ahead of
+// the stream's head is ignored and the model built from the first event.
+//
 // Events the model cannot decode are counted (cim_query_events_unapplied_total), logged and
 // dead-lettered to CIM_DLQ, subject cim.dlq.query-service, by the first instance that meets them
 // (an instance skips those at or below the last sequence already there); events of aggregate

@@ -38,10 +38,14 @@ type follower struct {
 	metrics *metrics
 
 	target     atomic.Uint64 // the stream's last sequence at start: ready once applied
-	ready      atomic.Bool // set once, when the model reached target
+	ready      atomic.Bool   // set once, when the model reached target
 	readyCh    chan struct{}
 	pending    atomic.Uint64 // events after the last applied one, as the server last said
 	lastDLQSeq uint64        // highest stream sequence already in the dead-letter subject
+
+	snaps    *snapshots     // nil with NoSnapshots
+	stream   streamIdentity // the stream the model is built from
+	restored uint64         // the sequence of the snapshot the model started from (0: none)
 }
 
 func newFollower(js jetstream.JetStream, model *Model, opts Options, log zerolog.Logger, m *metrics) *follower {
@@ -59,6 +63,44 @@ func (f *follower) Ready(context.Context) error {
 		return fmt.Errorf("%w: lag %d events, over -ready-max-lag %d (applied %d)", ErrLagging, pending, f.opts.ReadyMaxLag, applied)
 	}
 	return nil
+}
+
+// saveSnapshot writes the model's snapshot when the model is newer than the stored one.
+func (f *follower) saveSnapshot(ctx context.Context) error {
+	if f.snaps == nil {
+		return nil
+	}
+	v := f.model.View()
+	stored, err := f.snaps.storedSequence(ctx, f.stream)
+	if err != nil || stored >= v.Sequence() {
+		return err
+	}
+	start := time.Now()
+	size, err := f.snaps.save(ctx, v, f.stream)
+	if err != nil {
+		return err
+	}
+	f.log.Info().Uint64("seq", v.Sequence()).Int("bytes", size).Dur("took", time.Since(start)).Msg("snapshot written")
+	return nil
+}
+
+// snapshotLoop writes the snapshot every SnapshotInterval until ctx is done.
+func (f *follower) snapshotLoop(ctx context.Context) {
+	if f.snaps == nil {
+		return
+	}
+	t := time.NewTicker(f.opts.SnapshotInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := f.saveSnapshot(ctx); err != nil && ctx.Err() == nil {
+				f.log.Warn().Err(err).Msg("snapshot not written")
+			}
+		}
+	}
 }
 
 // caughtUp is closed once the model has applied the stream's head as it stood at start-up.
@@ -80,8 +122,24 @@ func (f *follower) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("queryservice: stream %s: %w", f.opts.Stream, err)
 	}
-	target := stream.CachedInfo().State.LastSeq
+	info := stream.CachedInfo()
+	target := info.State.LastSeq
 	f.target.Store(target)
+	f.stream = streamIdentity{name: info.Config.Name, created: info.Created}
+	if !f.opts.NoSnapshots {
+		if f.snaps, err = openSnapshots(ctx, f.js, f.opts.SnapshotBucket, f.opts.SnapshotReplicas); err != nil {
+			return err
+		}
+		seq, err := f.snaps.load(ctx, f.model, f.stream, target)
+		switch {
+		case err != nil:
+			f.log.Warn().Err(err).Msg("snapshot not used; building the model from the first event")
+		case seq > 0:
+			f.restored = seq
+			f.metrics.applied.Set(float64(seq))
+			f.log.Info().Uint64("seq", seq).Int("resources", f.model.Resources()).Msg("model loaded from the snapshot")
+		}
+	}
 	f.metrics.head.Set(float64(target))
 	if f.lastDLQSeq, err = f.lastDeadLetter(ctx); err != nil {
 		return err

@@ -144,5 +144,7 @@ func (x idIndex[T]) FromObject(raw any) (bool, []byte, error) {
 
 func (idIndex[T]) FromArgs(args ...any) ([]byte, error) { return keyIndex[T]{}.FromArgs(args...) }
 
+func (idIndex[T]) PrefixFromArgs(args ...any) ([]byte, error) { return keyIndex[T]{}.FromArgs(args...) }
+
 // positionKey is the key of the position table's only row.
 var positionKey = []byte{0}

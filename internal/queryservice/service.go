@@ -94,6 +94,12 @@ func (s *Service) Run(ctx context.Context) error {
 		<-followed
 		return err
 	}
+	snapshotsDone := make(chan struct{})
+	go func() {
+		defer close(snapshotsDone)
+		s.follower.snapshotLoop(followCtx)
+	}()
+	defer func() { <-snapshotsDone }()
 	<-ctx.Done()
 	s.shutdown()
 	stopFollowing()
