@@ -173,40 +173,42 @@ func (m *Model) WaitFor(ctx context.Context, seq uint64) uint64 {
 // Batch is one write to the model: events applied in stream order, visible to readers only
 // once committed, all at once.
 type Batch struct {
-	m     *Model
-	txn   *memdb.Txn
-	seq   uint64
-	added int // resources registered in the batch
+	m   *Model
+	txn *memdb.Txn
+	seq uint64
+	// pending holds the states the batch changed, written to the tables once at Commit: a
+	// resource's row and its indexes are replaced once per batch, not once per event, which
+	// during a catch-up (several events of a resource in one batch) is most of the work.
+	pending map[uuid.UUID]pendingState
+}
+
+type pendingState struct {
+	state   cr.State
+	version uint64
 }
 
 // Begin starts a batch. There is one writer: a second batch must not begin before the first
 // is committed.
 func (m *Model) Begin() *Batch {
-	return &Batch{m: m, txn: m.db.Txn(true), seq: m.Sequence()}
+	return &Batch{m: m, txn: m.db.Txn(true), seq: m.Sequence(), pending: map[uuid.UUID]pendingState{}}
 }
 
-// Apply folds event e, stored at stream sequence seq on aggregate id, into the resource's row
-// and records it for trace. A resource that is not registered after the event (its
-// registration never applied) gets no row.
+// Apply folds event e, stored at stream sequence seq, into its resource's state and records it
+// for trace. A resource that is not registered after the event (its registration never
+// applied) gets no row.
 func (b *Batch) Apply(seq uint64, e cr.Event) error {
 	meta := e.Meta()
-	var st cr.State
-	old, err := b.txn.First(tableResources, indexID, meta.AggregateID[:])
-	if err != nil {
-		return err
-	}
-	if old != nil {
-		st = old.(*resource).state
-	}
-	st = cr.Apply(st, e)
-	if st.Registered() {
-		if old == nil {
-			b.added++
+	p, ok := b.pending[meta.AggregateID]
+	if !ok {
+		old, err := b.txn.First(tableResources, indexID, meta.AggregateID[:])
+		if err != nil {
+			return err
 		}
-		if err := b.txn.Insert(tableResources, newResource(st, seq)); err != nil {
-			return fmt.Errorf("queryservice: insert resource %s: %w", meta.AggregateID, err)
+		if old != nil {
+			p.state = old.(*resource).state
 		}
 	}
+	b.pending[meta.AggregateID] = pendingState{state: cr.Apply(p.state, e), version: seq}
 	causation := meta.CausationID
 	if causation == uuid.Nil {
 		causation = meta.CommandID
@@ -231,6 +233,24 @@ func (b *Batch) Skip(seq uint64) { b.seq = seq }
 
 // Commit makes the batch visible and wakes the readers waiting for a sequence.
 func (b *Batch) Commit() error {
+	added := 0
+	for id, p := range b.pending {
+		if !p.state.Registered() {
+			continue
+		}
+		old, err := b.txn.First(tableResources, indexID, id[:])
+		if err != nil {
+			b.txn.Abort()
+			return err
+		}
+		if old == nil {
+			added++
+		}
+		if err := b.txn.Insert(tableResources, newResource(p.state, p.version)); err != nil {
+			b.txn.Abort()
+			return fmt.Errorf("queryservice: insert resource %s: %w", id, err)
+		}
+	}
 	if err := b.txn.Insert(tablePosition, &position{seq: b.seq}); err != nil {
 		b.txn.Abort()
 		return fmt.Errorf("queryservice: position %d: %w", b.seq, err)
@@ -239,7 +259,7 @@ func (b *Batch) Commit() error {
 	m := b.m
 	m.mu.Lock()
 	m.applied = b.seq
-	m.resources += b.added
+	m.resources += added
 	close(m.changed)
 	m.changed = make(chan struct{})
 	m.mu.Unlock()
