@@ -325,6 +325,11 @@ func (s *Service) shutdown() {
 		if err := svc.Stop(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			s.log.Warn().Err(err).Msg("stop micro service")
 		}
+		// The server learns of the unsubscriptions asynchronously: once the flush returns it
+		// has, and sends no new request here; only those already on the way get 503.
+		if err := s.nc.Flush(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			s.log.Warn().Err(err).Msg("flush the micro service's unsubscriptions")
+		}
 	}
 	s.inflight.Wait()
 	s.log.Info().Msg("query service stopped; no query in flight")
