@@ -1,6 +1,7 @@
-// Package cli is cimctl, the command-line client of the command service: it parses a command
-// line into a request, sends it with pkg/api's Client, prints the reply as text or JSON, and
-// turns failures into exit codes by error class. cmd/cimctl only calls Run.
+// Package cli is cimctl, the command-line client of the command and query services: it parses a
+// command line into a request, sends it with pkg/api's Client, prints the reply as text, JSON
+// (or, for list, JSON lines or CSV), and turns failures into exit codes by error class.
+// cmd/cimctl only calls Run.
 package cli
 
 import (
@@ -9,6 +10,8 @@ import (
 	"flag"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cim-infra/registry/internal/config"
@@ -108,8 +111,8 @@ func (c *CLI) parse(args []string) (*invocation, error) {
 	if err := c.applyEnv(fs, &inv.nats); err != nil {
 		return nil, &usageError{msg: err.Error()}
 	}
-	if inv.output != OutputText && inv.output != OutputJSON {
-		return nil, usageErrorf("-o %q: want %s or %s", inv.output, OutputText, OutputJSON)
+	if formats := sp.outputFormats(); !slices.Contains(formats, inv.output) {
+		return nil, usageErrorf("-o %q: want one of %s", inv.output, strings.Join(formats, ", "))
 	}
 	if inv.timeout <= 0 {
 		return nil, usageErrorf("--timeout %s is not positive", inv.timeout)
@@ -132,8 +135,9 @@ func flagSet(sp spec, inv *invocation) (*flag.FlagSet, func() (any, error)) {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	build := sp.define(fs)
-	fs.StringVar(&inv.output, "o", OutputText, "output format: text or json")
-	fs.StringVar(&inv.output, "output", OutputText, "output format: text or json")
+	formats := strings.Join(sp.outputFormats(), ", ")
+	fs.StringVar(&inv.output, "o", OutputText, "output format: "+formats)
+	fs.StringVar(&inv.output, "output", OutputText, "output format: "+formats)
 	fs.DurationVar(&inv.timeout, "timeout", api.DefaultTimeout, "how long to wait for each attempt's reply")
 	fs.IntVar(&inv.retries, "retries", 2, "attempts after the first when NATS cannot be reached or the service is unavailable or silent (same command id)")
 	inv.nats = natsconn.Config{URL: DefaultURL, Name: Name}
@@ -189,6 +193,22 @@ func (c *CLI) execute(ctx context.Context, inv *invocation) error {
 	switch req := inv.request.(type) {
 	case api.Get:
 		reply, err = client.Get(ctx, req)
+	case listQuery:
+		page := &api.ResourcePage{}
+		if req.All {
+			page.Resources, err = client.ListAll(ctx, req.List)
+			page.Total = len(page.Resources)
+		} else {
+			page, err = client.List(ctx, req.List)
+		}
+		if err != nil {
+			return err
+		}
+		return renderList(c.Stdout, inv.output, page)
+	case api.Count:
+		reply, err = client.Count(ctx, req)
+	case api.Trace:
+		reply, err = client.Trace(ctx, req)
 	case historyQuery:
 		if req.All {
 			var events []api.HistoryEvent

@@ -66,6 +66,26 @@ func TestParseRequests(t *testing.T) {
 			"cim.qry.computeresource.history", `{"aggregate_id":"` + id + `","after_sequence":3,"limit":10}`},
 		{[]string{"history", "--id", id, "--all"},
 			"cim.qry.computeresource.history", `{"aggregate_id":"` + id + `"}`},
+		{[]string{"list"}, "cim.qry.computeresource.list", `{}`},
+		{[]string{"list", "--org", id + "," + uid, "--location", uid, "--owner", uid, "--account-concept", uid,
+			"--status", "active", "--status", "maintenance", "--type", "vm", "--category", "network", "--policy", uid,
+			"--hostname", "h.example.com", "--hostname-prefix", "web-", "--hostname-glob", "web-*", "--asset-tag", "A-1",
+			"--manufacturer", "Dell", "--model", "R650", "--serial", "SN1", "--metadata", "rack=r1", "--metadata", "env",
+			"--created-after", "2026-05-01T12:00:00Z", "--created-before", "2026-06-01T00:00:00Z",
+			"--updated-after", "2026-05-02T00:00:00Z", "--updated-before", "2026-05-03T00:00:00Z", "--q", "r6",
+			"--order-by", "-updated_at", "--limit", "50", "--cursor", "abc", "--min-sequence", "9", "--wait-ms", "100", "-o", "csv"},
+			"cim.qry.computeresource.list", `{"min_sequence":9,"wait_ms":100,"organization_id":["` + id + `","` + uid + `"],` +
+				`"location_id":["` + uid + `"],"owner_id":["` + uid + `"],"account_concept_id":["` + uid + `"],` +
+				`"status":["active","maintenance"],"resource_type":["vm"],"category":["network"],"policy_id":["` + uid + `"],` +
+				`"hostname":"h.example.com","hostname_prefix":"web-","hostname_glob":"web-*","asset_tag":"A-1",` +
+				`"manufacturer":"Dell","model":"R650","serial_number":"SN1","metadata":["rack=r1","env"],` +
+				`"created_after":"2026-05-01T12:00:00Z","created_before":"2026-06-01T00:00:00Z",` +
+				`"updated_after":"2026-05-02T00:00:00Z","updated_before":"2026-05-03T00:00:00Z","q":"r6",` +
+				`"order_by":"-updated_at","limit":50,"cursor":"abc"}`},
+		{[]string{"count", "--by", "status", "--status", "active"},
+			"cim.qry.computeresource.count", `{"status":["active"],"by":"status"}`},
+		{[]string{"trace", "--correlation-id", uid, "--min-sequence", "3"},
+			"cim.qry.computeresource.trace", `{"min_sequence":3,"correlation_id":"` + uid + `"}`},
 	}
 	seen := map[string]bool{}
 	for _, tc := range cases {
@@ -172,7 +192,13 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"get", "--id", id, "--as-of-time", "yesterday"}, `--as-of-time "yesterday" is not an RFC 3339 time`},
 		{[]string{"get", "--id", id, "--as-of-seq", "-1"}, "invalid value"},
 		{[]string{"history", "--id", id, "--limit", "-5"}, "--limit -5 is negative"},
-		{[]string{"get", "--id", id, "-o", "yaml"}, `-o "yaml": want text or json`},
+		{[]string{"get", "--id", id, "-o", "yaml"}, `-o "yaml": want one of text, table, json`},
+		{[]string{"get", "--id", id, "-o", "csv"}, `-o "csv": want one of text, table, json`},
+		{[]string{"list", "-o", "yaml"}, `-o "yaml": want one of text, table, json, jsonl, csv`},
+		{[]string{"count"}, `--by is required`},
+		{[]string{"trace"}, `--correlation-id is required`},
+		{[]string{"list", "--created-after", "yesterday"}, `--created-after "yesterday" is not an RFC 3339 time`},
+		{[]string{"list", "--limit", "-1"}, `--limit -1 is negative`},
 		{[]string{"get", "--id", id, "--timeout", "0s"}, "--timeout 0s is not positive"},
 		{[]string{"get", "--id", id, "--retries", "-1"}, "--retries -1 is negative"},
 		{[]string{"get", "--id", id, "--nats-user", "u"}, "-nats-password (NATS_PASSWORD) is empty"},

@@ -31,6 +31,10 @@ func render(w io.Writer, output string, reply any) error {
 		renderResource(tw, r)
 	case *api.HistoryPage:
 		renderHistory(tw, r)
+	case *api.Counts:
+		renderCounts(tw, r)
+	case *api.TraceReply:
+		renderTrace(tw, r)
 	default:
 		return fmt.Errorf("cli: no text rendering for %T", reply)
 	}

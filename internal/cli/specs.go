@@ -17,14 +17,29 @@ type spec struct {
 	query bool
 	// subject is the NATS subject of the request.
 	subject string
+	// outputs are the -o formats the subcommand accepts (nil: text and json).
+	outputs []string
 	// define registers the subcommand's own flags on fs and returns a function that builds the
 	// request from them once fs is parsed. A command's request is a pointer to its api type, so
 	// that the envelope can still be completed.
 	define func(fs *flag.FlagSet) func() (any, error)
 }
 
-// specs lists every subcommand, commands first, in the order of api.Commands.
+// specs lists every subcommand, commands first, in the order of api.Commands, then the queries.
 func specs() []spec {
+	return append(commandSpecs(), querySpecs()...)
+}
+
+// outputFormats are the -o formats sp accepts.
+func (sp spec) outputFormats() []string {
+	if sp.outputs == nil {
+		return []string{OutputText, OutputTable, OutputJSON}
+	}
+	return sp.outputs
+}
+
+// commandSpecs are the subcommands of the command service.
+func commandSpecs() []spec {
 	return []spec{
 		{name: "register", summary: "register a resource under a hostname and a type", subject: api.CommandSubject(api.CmdRegister),
 			define: func(fs *flag.FlagSet) func() (any, error) {

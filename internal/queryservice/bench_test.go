@@ -1,0 +1,230 @@
+package queryservice
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	cr "github.com/cim-infra/registry/domain/computeresource"
+	"github.com/cim-infra/registry/internal/natstest"
+	"github.com/cim-infra/registry/pkg/api"
+	"github.com/cim-infra/registry/pkg/jetstore"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// benchResources is the model size of the benchmarks: CIM_BENCH_QUERY_RESOURCES, default 100,000
+// (the targets are stated at 1,000,000; that size needs several GB and minutes here).
+func benchResources(b *testing.B) int {
+	if v := os.Getenv("CIM_BENCH_QUERY_RESOURCES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1000 {
+			b.Fatalf("CIM_BENCH_QUERY_RESOURCES=%q: want a number of at least 1000", v)
+		}
+		return n
+	}
+	return 100000
+}
+
+// fillModel applies n resources' histories to m directly (no stream): each registered with
+// hardware details, an asset tag, an owner, two metadata entries and a status; metadata key
+// "batch" has one value per 100 resources, so that a filter on it selects 100.
+func fillModel(b *testing.B, m *Model, n int) (jsonBytes int) {
+	b.Helper()
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	owners := make([]cr.PersonID, 50)
+	for i := range owners {
+		owners[i] = cr.PersonID(uuid.New())
+	}
+	batch := m.Begin()
+	seq := uint64(0)
+	for i := range n {
+		id := uuid.New()
+		host, err := cr.ParseHostname(fmt.Sprintf("host-%07d.dc%d.example.com", i, i%4))
+		if err != nil {
+			b.Fatal(err)
+		}
+		meta := func() cr.EventMeta {
+			ts = ts.Add(time.Second)
+			c := uuid.New()
+			return cr.EventMeta{EventID: uuid.New(), AggregateID: id, CommandID: c, CorrelationID: c, CausationID: c, Timestamp: ts}
+		}
+		man, model, serial := "Dell", fmt.Sprintf("R%d", 600+i%400), fmt.Sprintf("SN%08d", i)
+		types := cr.ResourceTypes()
+		for _, e := range []cr.Event{
+			cr.ResourceRegistered{EventMeta: meta(), Hostname: host, Type: types[i%len(types)]},
+			cr.HardwareDetailsSet{EventMeta: meta(), Manufacturer: &man, Model: &model, SerialNumber: &serial},
+			cr.AssetTagAssigned{EventMeta: meta(), AssetTag: fmt.Sprintf("AT-%07d", i)},
+			cr.OwnerAssigned{EventMeta: meta(), OwnerID: owners[i%len(owners)]},
+			cr.MetadataUpdated{EventMeta: meta(), Key: "batch", Value: "b" + strconv.Itoa(i/100)},
+			cr.MetadataUpdated{EventMeta: meta(), Key: "rack", Value: "r" + strconv.Itoa(i%40)},
+			cr.StatusChanged{EventMeta: meta(), From: cr.StatusProvisioning, To: cr.StatusDecommissioned},
+		} {
+			seq++
+			if err := batch.Apply(seq, e); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if seq%7000 == 0 {
+			if err := batch.Commit(); err != nil {
+				b.Fatal(err)
+			}
+			batch = m.Begin()
+		}
+	}
+	if err := batch.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	v := m.View()
+	it, _ := v.txn.Get(tableResources, indexID+"_prefix", []byte{})
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		data, _ := json.Marshal(toAPI(raw.(*resource)))
+		jsonBytes += len(data)
+	}
+	return jsonBytes
+}
+
+// BenchmarkModelMemory reports the heap the model holds per resource against the size of the
+// resource's JSON state (the target: at most 2x), with the trace events included.
+func BenchmarkModelMemory(b *testing.B) {
+	n := benchResources(b)
+	for range b.N {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		m := NewModel()
+		jsonBytes := fillModel(b, m, n)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perResource := float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+		b.ReportMetric(perResource, "heap-B/resource")
+		b.ReportMetric(float64(jsonBytes)/float64(n), "json-B/resource")
+		b.ReportMetric(perResource/(float64(jsonBytes)/float64(n)), "heap/json")
+		runtime.KeepAlive(m)
+	}
+}
+
+// BenchmarkQ reports a free-text q matching 100 resources against a linear scan of the same
+// model with the same test (the target: at least 10x faster).
+func BenchmarkQ(b *testing.B) {
+	n := benchResources(b)
+	m := NewModel()
+	fillModel(b, m, n)
+	v := m.View()
+	q := fmt.Sprintf("host-%05d", n/200) // 100 host names share this prefix (and contain it)
+	f, err := compileFilter(api.Filter{Q: q})
+	if err != nil {
+		b.Fatal(err)
+	}
+	plan := &listPlan{filter: f, order: sortFields[0], limit: api.MaxListLimit}
+	var queryTime, scanTime time.Duration
+	for range b.N {
+		start := time.Now()
+		page, err := list(v, plan)
+		queryTime += time.Since(start)
+		if err != nil || page.Total != 100 {
+			b.Fatalf("q %q: %d matches, %v", q, page.Total, err)
+		}
+		start = time.Now()
+		matches := 0
+		it, _ := v.txn.Get(tableResources, indexID+"_prefix", []byte{})
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			if f.match(raw.(*resource)) {
+				matches++
+			}
+		}
+		scanTime += time.Since(start)
+		if matches != 100 {
+			b.Fatalf("scan: %d matches", matches)
+		}
+	}
+	b.ReportMetric(float64(queryTime.Microseconds())/float64(b.N), "q-us/op")
+	b.ReportMetric(float64(scanTime.Microseconds())/float64(b.N), "scan-us/op")
+	b.ReportMetric(scanTime.Seconds()/queryTime.Seconds(), "scan/q")
+}
+
+// BenchmarkListSelective reports the median time of a list whose filter selects 100 resources,
+// through NATS, against the median of a core NATS request-reply carrying a reply of the same size
+// (the floor of any NATS query service; the target: within 2x), measured alternately in
+// the same run.
+func BenchmarkListSelective(b *testing.B) {
+	n := benchResources(b)
+	srv := natstest.RunServer(b)
+	nc := natstest.Connect(b, srv.ClientURL())
+	js := natstest.Connect(b, srv.ClientURL())
+	svc, err := New(js, Options{NoSnapshots: true}, zerolog.Nop(), prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The stream must exist for the service to start; it stays empty, and the model is filled
+	// directly.
+	jsx, err := jetstream.New(js)
+	if err != nil {
+		b.Fatal(err)
+	}
+	store, err := jetstore.New(jsx, jetstore.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := store.EnsureStream(ctx); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	for svc.Ready(ctx) != nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	fillModel(b, svc.Model(), n)
+	req, _ := json.Marshal(api.List{Filter: api.Filter{Metadata: []string{"batch=b" + strconv.Itoa(n/200)}}})
+	reply, err := nc.Request(api.QuerySubject(api.QueryList), req, 10*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var page api.ResourcePage
+	if err := json.Unmarshal(reply.Data, &page); err != nil || page.Total != 100 || len(page.Resources) != 100 {
+		b.Fatalf("list: %d of %d: %v %s", len(page.Resources), page.Total, err, reply.Data[:min(200, len(reply.Data))])
+	}
+	floorReply := reply.Data
+	sub, err := nc.Subscribe("bench.floor", func(m *nats.Msg) { _ = m.Respond(floorReply) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	client := natstest.Connect(b, srv.ClientURL())
+	var listTimes, floorTimes []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		if _, err := client.Request(api.QuerySubject(api.QueryList), req, 10*time.Second); err != nil {
+			b.Fatal(err)
+		}
+		listTimes = append(listTimes, time.Since(start))
+		start = time.Now()
+		if _, err := client.Request("bench.floor", req, 10*time.Second); err != nil {
+			b.Fatal(err)
+		}
+		floorTimes = append(floorTimes, time.Since(start))
+	}
+	b.StopTimer()
+	median := func(d []time.Duration) time.Duration { slices.Sort(d); return d[len(d)/2] }
+	l, f := median(listTimes), median(floorTimes)
+	b.ReportMetric(float64(l.Microseconds()), "list-p50-us")
+	b.ReportMetric(float64(f.Microseconds()), "floor-p50-us")
+	b.ReportMetric(l.Seconds()/f.Seconds(), "list/floor")
+	b.ReportMetric(float64(len(floorReply)), "reply-bytes")
+}

@@ -1,0 +1,67 @@
+// Package queryservice is the query side of the registry: a read model of every compute
+// resource, built by each instance from the event stream, answering list, count and trace on
+// NATS micro (service cim-query-service, every endpoint in the queue group of the same name).
+//
+// # The model
+//
+// Every instance builds the whole model itself from CIM_EVENTS and keeps nothing durable of its
+// own, so instances scale out by starting more and a lost instance loses nothing. A resource's
+// row is the domain's fold of its events (computeresource.Apply, the function the command service
+// decides with), so the model equals the fold by construction; the property test checks it
+// against the fold of random histories anyway.
+//
+// Engine: github.com/hashicorp/go-memdb, the in-memory database of Consul and Nomad, on
+// immutable radix trees. What it gives that maps under a lock would not: every read is a
+// snapshot (a View) that neither waits for the writer nor makes it wait, so a query scanning a
+// million rows never delays the model's updates, and a page, its total and its as_of_sequence
+// all come from one state; a write transaction becomes visible whole, so readers never see half
+// a batch; indexes are ordered, so a sort field's index gives rows in order (seeks for cursors,
+// prefixes for hostname_prefix) with no sort at query time. Each sort field has an index whose
+// key is the field's value and the row's id (memdb appends the primary key to the keys of a
+// non-unique index): a total order, which is what keeps cursors exact.
+//
+// Reading the stream: an ordered consumer (nats.go's: not durable, in memory, one replica,
+// recreated from the last sequence after a gap) from the model's sequence on, first to the
+// head, then the live tail. jetstore's consumer-free ReadAll would spare the consumer, but it
+// stops at the first message without the store's headers, where the model must count,
+// dead-letter and skip it as the projectors do; and the projectors' measurements put batch direct
+// gets 3 to 5 times below an ordered consumer's rate. Events are applied in batches (up to
+// -batch-size, and always when the stream has nothing more right now), each one write
+// transaction with the model's position.
+//
+// Readiness: an instance joins the queue group, and /readyz passes, only once the model has
+// applied the stream's last sequence as it stood when the instance started; a new instance never
+// answers from an empty or stale model. Afterwards /readyz fails while the model is more than
+// -ready-max-lag events behind (cim_query_model_lag_events).
+//
+// Snapshot: every -snapshot-interval an instance whose model is newer than the stored snapshot
+// writes it (each resource's state in the domain's binary encoding with its version, and the
+// trace events; gzip'd gob) to the Object Store bucket CIM_QUERY_SNAPSHOTS, with the stream's
+// name, creation time and sequence in the object's metadata. A new instance loads it and reads
+// the stream from its sequence on, instead of from the first event; a snapshot of another schema
+// version, of another stream (or one deleted and created again under the same name), or ahead of
+// the stream's head is ignored and the model built from the first event.
+//
+// Events the model cannot decode are counted (cim_query_events_unapplied_total), logged and
+// dead-lettered to CIM_DLQ, subject cim.dlq.query-service, by the first instance that meets them
+// (an instance skips those at or below the last sequence already there); events of aggregate
+// types the model does not know are skipped (cim_query_events_skipped_total). Neither stops the
+// model.
+//
+// # Queries
+//
+// Every query takes min_sequence (read your writes: the instance waits up to wait_ms, default
+// -default-wait, for its model to apply that sequence, then answers 503 "behind" with its
+// position). Requests are decoded strictly with github.com/go-json-experiment/json: names match
+// exactly, and unknown, case-changed and duplicate names are refused with a 400 naming the key.
+//
+// list compiles the filter into a predicate and, when a filtered field has an index, the index
+// lookups whose rows hold every match (the most selective by a fixed rule: serial number, asset
+// tag, hostname, metadata key=value, hostname prefix, owner, account concept, policy, location,
+// organization, metadata key, model, manufacturer, type, category, status). With a lookup the
+// matches are sorted by the order's key; without one, the order's index is walked in order. The
+// cursor carries the last row's key (value and id) and a hash of the filter and order; the next
+// page starts after that key in whatever state the model is then, so a row that existed at the
+// first page and kept its sort value is neither skipped nor repeated. The free-text q is a
+// substring test over each row's prepared lower-case text (no index yet).
+package queryservice

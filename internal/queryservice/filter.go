@@ -1,0 +1,344 @@
+package queryservice
+
+import (
+	"bytes"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	cr "github.com/cim-infra/registry/domain/computeresource"
+	"github.com/cim-infra/registry/pkg/api"
+	"github.com/google/uuid"
+)
+
+// filter is an api.Filter checked and compiled: a predicate over rows, and the index lookups
+// that find every row it can match (lookup), when one of its fields has an index.
+type filter struct {
+	orgs, locs, owners, concepts map[uuid.UUID]bool
+	statuses, types, categories  map[string]bool
+	policies                     []cr.PolicyID
+	hostname, hostnamePrefix     string
+	glob                         string
+	assetTag, manufacturer       *string
+	model, serial                *string
+	metaKeys                     []string
+	metaValues                   [][2]string
+	createdFrom, createdTo       *time.Time
+	updatedFrom, updatedTo       *time.Time
+	q                            string
+
+	lookup *lookup
+}
+
+// lookup names an index and the keys (prefixes) whose rows together hold every match.
+type lookup struct {
+	index string
+	keys  [][]byte
+}
+
+// compileFilter checks f and compiles it; an invalid value is a 400 naming its field.
+func compileFilter(f api.Filter) (*filter, error) {
+	c := &filter{}
+	var err error
+	if c.orgs, err = uuidSet("organization_id", f.OrganizationIDs); err != nil {
+		return nil, err
+	}
+	if c.locs, err = uuidSet("location_id", f.LocationIDs); err != nil {
+		return nil, err
+	}
+	if c.owners, err = uuidSet("owner_id", f.OwnerIDs); err != nil {
+		return nil, err
+	}
+	if c.concepts, err = uuidSet("account_concept_id", f.AccountConceptIDs); err != nil {
+		return nil, err
+	}
+	if c.statuses, err = nameSet("status", f.Statuses, func(s string) (string, error) {
+		st, err := cr.ParseStatus(s)
+		return st.String(), err
+	}); err != nil {
+		return nil, err
+	}
+	if c.types, err = nameSet("resource_type", f.ResourceTypes, func(s string) (string, error) {
+		t, err := cr.ParseResourceType(s)
+		return t.String(), err
+	}); err != nil {
+		return nil, err
+	}
+	if c.categories, err = nameSet("category", f.Categories, func(s string) (string, error) {
+		cat, err := cr.ParseCategory(s)
+		return cat.String(), err
+	}); err != nil {
+		return nil, err
+	}
+	for _, p := range f.Policies {
+		id, err := uuid.Parse(p)
+		if err != nil {
+			return nil, invalidField("policy_id", "policy_id %q is not a UUID", shorten(p))
+		}
+		c.policies = append(c.policies, cr.PolicyID(id))
+	}
+	c.hostname, c.hostnamePrefix = lowerHostname(f.Hostname), strings.ToLower(f.HostnamePrefix)
+	if f.HostnameGlob != "" {
+		c.glob = strings.ToLower(f.HostnameGlob)
+		if _, err := path.Match(c.glob, ""); err != nil {
+			return nil, invalidField("hostname_glob", "hostname_glob %q is not a valid pattern: %v", shorten(f.HostnameGlob), err)
+		}
+	}
+	c.assetTag, c.manufacturer = optional(f.AssetTag), optional(f.Manufacturer)
+	c.model, c.serial = optional(f.Model), optional(f.SerialNumber)
+	for _, m := range f.Metadata {
+		k, v, hasValue := strings.Cut(m, "=")
+		if k == "" {
+			return nil, invalidField("metadata", "metadata entry %q has no key; use \"key\" or \"key=value\"", shorten(m))
+		}
+		if hasValue {
+			c.metaValues = append(c.metaValues, [2]string{k, v})
+		} else {
+			c.metaKeys = append(c.metaKeys, k)
+		}
+	}
+	c.createdFrom, c.createdTo = f.CreatedAfter, f.CreatedBefore
+	c.updatedFrom, c.updatedTo = f.UpdatedAfter, f.UpdatedBefore
+	c.q = strings.ToLower(f.Q)
+	c.lookup = c.plan()
+	return c, nil
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func uuidSet(field string, values []string) (map[uuid.UUID]bool, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	set := make(map[uuid.UUID]bool, len(values))
+	for _, v := range values {
+		id, err := uuid.Parse(v)
+		if err != nil {
+			return nil, invalidField(field, "%s %q is not a UUID", field, shorten(v))
+		}
+		set[id] = true
+	}
+	return set, nil
+}
+
+func nameSet(field string, values []string, parse func(string) (string, error)) (map[string]bool, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	set := make(map[string]bool, len(values))
+	for _, v := range values {
+		name, err := parse(v)
+		if err != nil {
+			return nil, invalidField(field, "%s %q: %v", field, shorten(v), err)
+		}
+		set[name] = true
+	}
+	return set, nil
+}
+
+// plan picks the index that narrows the candidates most, as a rule of thumb: fields that are
+// nearly unique first, then the small pools (owners, policies, locations), then the fields
+// with few distinct values. Nil means no field has an index: every row is a candidate.
+func (c *filter) plan() *lookup {
+	str := func(index string, v *string) *lookup { return &lookup{index, [][]byte{stringKey(*v)}} }
+	uuids := func(index string, set map[uuid.UUID]bool) *lookup {
+		l := &lookup{index: index}
+		for id := range set {
+			l.keys = append(l.keys, slices.Clone(id[:]))
+		}
+		return l
+	}
+	names := func(index string, set map[string]bool) *lookup {
+		l := &lookup{index: index}
+		for n := range set {
+			l.keys = append(l.keys, stringKey(n))
+		}
+		return l
+	}
+	switch {
+	case c.serial != nil:
+		return str(api.OrderSerialNumber, c.serial)
+	case c.assetTag != nil:
+		return str(api.OrderAssetTag, c.assetTag)
+	case c.hostname != "":
+		return &lookup{api.OrderHostname, [][]byte{stringKey(c.hostname)}}
+	case len(c.metaValues) > 0:
+		return &lookup{indexMetadataValue, [][]byte{metadataValueKey(c.metaValues[0][0], c.metaValues[0][1])}}
+	case c.hostnamePrefix != "":
+		return &lookup{api.OrderHostname, [][]byte{[]byte(c.hostnamePrefix)}}
+	case len(c.owners) > 0:
+		return uuids(api.OrderOwnerID, c.owners)
+	case len(c.concepts) > 0:
+		return uuids(indexAccountConcept, c.concepts)
+	case len(c.policies) > 0:
+		return &lookup{indexPolicy, [][]byte{slices.Clone(c.policies[0][:])}}
+	case len(c.locs) > 0:
+		return uuids(api.OrderLocationID, c.locs)
+	case len(c.orgs) > 0:
+		return uuids(api.OrderOrganizationID, c.orgs)
+	case len(c.metaKeys) > 0:
+		return &lookup{indexMetadataKey, [][]byte{stringKey(c.metaKeys[0])}}
+	case c.model != nil:
+		return str(api.OrderModel, c.model)
+	case c.manufacturer != nil:
+		return str(api.OrderManufacturer, c.manufacturer)
+	case len(c.types) > 0:
+		return names(api.OrderResourceType, c.types)
+	case len(c.categories) > 0:
+		return names(api.OrderCategory, c.categories)
+	case len(c.statuses) > 0:
+		return names(api.OrderStatus, c.statuses)
+	}
+	return nil
+}
+
+// match reports whether r passes every condition of the filter.
+func (c *filter) match(r *resource) bool {
+	st := &r.state
+	if c.orgs != nil {
+		if id, _ := st.OrganizationID(); !c.orgs[uuid.UUID(id)] {
+			return false
+		}
+	}
+	if c.locs != nil {
+		if id, _ := st.LocationID(); !c.locs[uuid.UUID(id)] {
+			return false
+		}
+	}
+	if c.owners != nil {
+		if id, _ := st.OwnerID(); !c.owners[uuid.UUID(id)] {
+			return false
+		}
+	}
+	if c.concepts != nil {
+		if id, _ := st.AccountConceptID(); !c.concepts[uuid.UUID(id)] {
+			return false
+		}
+	}
+	if c.statuses != nil && !c.statuses[st.Status().String()] ||
+		c.types != nil && !c.types[st.Type().String()] ||
+		c.categories != nil && !c.categories[st.Type().Category().String()] {
+		return false
+	}
+	for _, p := range c.policies {
+		if !st.HasPolicy(p) {
+			return false
+		}
+	}
+	host := st.Hostname().String()
+	if c.hostname != "" && host != c.hostname ||
+		c.hostnamePrefix != "" && !strings.HasPrefix(host, c.hostnamePrefix) {
+		return false
+	}
+	if c.glob != "" {
+		if ok, _ := path.Match(c.glob, host); !ok {
+			return false
+		}
+	}
+	if !equalOptional(c.assetTag, st.AssetTag) || !equalOptional(c.manufacturer, st.Manufacturer) ||
+		!equalOptional(c.model, st.Model) || !equalOptional(c.serial, st.SerialNumber) {
+		return false
+	}
+	for _, k := range c.metaKeys {
+		if _, ok := st.MetadataValue(k); !ok {
+			return false
+		}
+	}
+	for _, kv := range c.metaValues {
+		if v, ok := st.MetadataValue(kv[0]); !ok || v != kv[1] {
+			return false
+		}
+	}
+	if !inRange(st.CreatedAt(), c.createdFrom, c.createdTo) || !inRange(st.UpdatedAt(), c.updatedFrom, c.updatedTo) {
+		return false
+	}
+	if c.q != "" && !strings.Contains(r.text, c.q) {
+		return false
+	}
+	return true
+}
+
+func equalOptional(want *string, get func() (string, bool)) bool {
+	if want == nil {
+		return true
+	}
+	v, ok := get()
+	return ok && v == *want
+}
+
+// inRange: from inclusive, to exclusive; nil bounds are open.
+func inRange(t time.Time, from, to *time.Time) bool {
+	return (from == nil || !t.Before(*from)) && (to == nil || t.Before(*to))
+}
+
+// each calls fn with every row of the view the filter matches, in no particular order (the
+// lookup's), until fn returns false.
+func (c *filter) each(v View, fn func(*resource) bool) error {
+	if c.lookup == nil {
+		return c.scan(v, api.OrderHostname, false, nil, fn)
+	}
+	for _, k := range c.lookup.keys {
+		it, err := v.txn.Get(tableResources, c.lookup.index+"_prefix", k)
+		if err != nil {
+			return err
+		}
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			if r := raw.(*resource); c.match(r) && !fn(r) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// scan calls fn with every matching row in the order of the sort field's index, from the first
+// row after the key `after` (nil: from the start), until fn returns false.
+func (c *filter) scan(v View, index string, desc bool, after []byte, fn func(*resource) bool) error {
+	f, _ := sortFieldNamed(index)
+	var next func() any
+	switch {
+	case !desc:
+		start := after
+		if start == nil {
+			start = []byte{}
+		}
+		it, err := v.txn.LowerBound(tableResources, index, start)
+		if err != nil {
+			return err
+		}
+		next = it.Next
+	case after == nil:
+		it, err := v.txn.GetReverse(tableResources, index+"_prefix", []byte{})
+		if err != nil {
+			return err
+		}
+		next = it.Next
+	default:
+		it, err := v.txn.ReverseLowerBound(tableResources, index, after)
+		if err != nil {
+			return err
+		}
+		next = it.Next
+	}
+	for raw := next(); raw != nil; raw = next() {
+		r := raw.(*resource)
+		if after != nil && bytes.Equal(rowKey(f, r), after) {
+			continue // the cursor's own row
+		}
+		if c.match(r) && !fn(r) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// rowKey is r's key in the sort field's index: the field's key and the id.
+func rowKey(f sortField, r *resource) []byte {
+	return append(f.key(r), r.id[:]...)
+}

@@ -1,0 +1,259 @@
+package queryservice
+
+import (
+	"bytes"
+	"cmp"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/cim-infra/registry/pkg/api"
+	"github.com/google/uuid"
+)
+
+// listPlan is a checked api.List.
+type listPlan struct {
+	filter *filter
+	order  sortField
+	desc   bool
+	limit  int
+	after  []byte // the cursor's row key; nil on the first page
+	cursor cursorState
+}
+
+func planList(q api.List) (*listPlan, error) {
+	f, err := compileFilter(q.Filter)
+	if err != nil {
+		return nil, err
+	}
+	p := &listPlan{filter: f, limit: q.Limit}
+	orderBy := q.OrderBy
+	if orderBy == "" {
+		orderBy = api.OrderHostname
+	}
+	name, desc := strings.CutPrefix(orderBy, "-")
+	var ok bool
+	if p.order, ok = sortFieldNamed(name); !ok {
+		return nil, invalidField("order_by", "order_by %q is not a sort field; use one of %s, with \"-\" in front for descending",
+			shorten(q.OrderBy), strings.Join(api.OrderFields(), ", "))
+	}
+	p.desc = desc
+	switch {
+	case p.limit == 0:
+		p.limit = api.DefaultListLimit
+	case p.limit < 0 || p.limit > api.MaxListLimit:
+		e := invalidField("limit", "limit %d is out of range: 1 to %d (0 or absent: %d)", q.Limit, api.MaxListLimit, api.DefaultListLimit)
+		e.Details = map[string]any{"max": api.MaxListLimit}
+		return nil, e
+	}
+	p.cursor = cursorState{Order: orderBy, Filter: filterHash(q.Filter)}
+	if q.Cursor != "" {
+		c, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		if c.Order != p.cursor.Order || c.Filter != p.cursor.Filter {
+			return nil, invalidField("cursor", "the cursor belongs to a list with another filter or order_by; send the same filter and order_by as the first page")
+		}
+		p.after = c.After
+	}
+	return p, nil
+}
+
+// list answers one page of p from view v.
+func list(v View, p *listPlan) (api.ResourcePage, error) {
+	page := api.ResourcePage{Resources: []api.Resource{}, AsOfSequence: v.Sequence()}
+	var rows []*resource
+	var more bool
+	if p.filter.lookup == nil {
+		// No index narrows the filter: walk the sort index, in order, counting every match.
+		err := p.filter.scan(v, p.order.name, p.desc, nil, func(r *resource) bool {
+			page.Total++
+			return true
+		})
+		if err != nil {
+			return page, err
+		}
+		err = p.filter.scan(v, p.order.name, p.desc, p.after, func(r *resource) bool {
+			if len(rows) == p.limit {
+				more = true
+				return false
+			}
+			rows = append(rows, r)
+			return true
+		})
+		if err != nil {
+			return page, err
+		}
+	} else {
+		// An index gives the candidates: sort the matches by the order's key.
+		type keyed struct {
+			key []byte
+			r   *resource
+		}
+		var all []keyed
+		err := p.filter.each(v, func(r *resource) bool {
+			all = append(all, keyed{rowKey(p.order, r), r})
+			return true
+		})
+		if err != nil {
+			return page, err
+		}
+		page.Total = len(all)
+		slices.SortFunc(all, func(a, b keyed) int {
+			if p.desc {
+				return bytes.Compare(b.key, a.key)
+			}
+			return bytes.Compare(a.key, b.key)
+		})
+		start := 0
+		if p.after != nil {
+			start, _ = slices.BinarySearchFunc(all, p.after, func(k keyed, after []byte) int {
+				if p.desc {
+					return bytes.Compare(after, k.key)
+				}
+				return bytes.Compare(k.key, after)
+			})
+			if start < len(all) && bytes.Equal(all[start].key, p.after) {
+				start++
+			}
+		}
+		for _, k := range all[start:] {
+			if len(rows) == p.limit {
+				more = true
+				break
+			}
+			rows = append(rows, k.r)
+		}
+	}
+	for _, r := range rows {
+		page.Resources = append(page.Resources, toAPI(r))
+	}
+	if more {
+		c := p.cursor
+		c.After = rowKey(p.order, rows[len(rows)-1])
+		page.NextCursor = c.encode()
+	}
+	return page, nil
+}
+
+// countBy gives a row's value of a Count.By field.
+var countBy = map[string]func(*resource) string{
+	api.CountByStatus:       func(r *resource) string { return r.state.Status().String() },
+	api.CountByResourceType: func(r *resource) string { return r.state.Type().String() },
+	api.CountByCategory:     func(r *resource) string { return r.state.Type().Category().String() },
+	api.CountByOrganizationID: func(r *resource) string {
+		if id, ok := r.state.OrganizationID(); ok {
+			return id.String()
+		}
+		return ""
+	},
+	api.CountByLocationID: func(r *resource) string {
+		if id, ok := r.state.LocationID(); ok {
+			return id.String()
+		}
+		return ""
+	},
+}
+
+type countPlan struct {
+	filter *filter
+	by     string
+	value  func(*resource) string
+}
+
+func planCount(q api.Count) (*countPlan, error) {
+	if q.By == "" {
+		return nil, missingField("by", "by is required: one of %s", strings.Join(api.CountFields(), ", "))
+	}
+	value, ok := countBy[q.By]
+	if !ok {
+		return nil, invalidField("by", "by %q is not a count field; use one of %s", shorten(q.By), strings.Join(api.CountFields(), ", "))
+	}
+	f, err := compileFilter(q.Filter)
+	if err != nil {
+		return nil, err
+	}
+	return &countPlan{filter: f, by: q.By, value: value}, nil
+}
+
+func count(v View, p *countPlan) (api.Counts, error) {
+	groups := map[string]int{}
+	err := p.filter.each(v, func(r *resource) bool {
+		groups[p.value(r)]++
+		return true
+	})
+	out := api.Counts{By: p.by, Groups: []api.CountGroup{}, AsOfSequence: v.Sequence()}
+	if err != nil {
+		return out, err
+	}
+	for _, value := range slices.Sorted(maps.Keys(groups)) {
+		out.Groups = append(out.Groups, api.CountGroup{Value: value, Count: groups[value]})
+		out.Total += groups[value]
+	}
+	return out, nil
+}
+
+func trace(v View, correlation uuid.UUID) (api.TraceReply, error) {
+	out := api.TraceReply{CorrelationID: correlation.String(), Events: []api.TraceEvent{}, AsOfSequence: v.Sequence()}
+	it, err := v.txn.Get(tableEvents, indexCorrelation+"_prefix", correlation[:])
+	if err != nil {
+		return out, err
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		e := raw.(*traceEvent)
+		out.Events = append(out.Events, api.TraceEvent{
+			Sequence: e.seq, Type: e.typ, ID: e.id.String(), AggregateType: e.aggregateType,
+			AggregateID: e.aggregateID.String(), CommandID: nilEmpty(e.commandID), CausationID: nilEmpty(e.causationID),
+			Timestamp: e.timestamp,
+		})
+	}
+	// memdb orders by key bytes: the sequence is big-endian, so this holds already; sorting
+	// keeps the promise explicit and cheap.
+	slices.SortFunc(out.Events, func(a, b api.TraceEvent) int { return cmp.Compare(a.Sequence, b.Sequence) })
+	return out, nil
+}
+
+func nilEmpty(id uuid.UUID) string {
+	if id == uuid.Nil {
+		return ""
+	}
+	return id.String()
+}
+
+// toAPI renders a row as the wire's resource, as the command service's get does.
+func toAPI(r *resource) api.Resource {
+	st := r.state
+	out := api.Resource{
+		ID:           st.ID().String(),
+		Hostname:     st.Hostname().String(),
+		ResourceType: st.Type().String(),
+		Category:     st.Type().Category().String(),
+		Status:       st.Status().String(),
+		Policies:     []string{},
+		Metadata:     st.Metadata(),
+		CreatedAt:    st.CreatedAt(),
+		UpdatedAt:    st.UpdatedAt(),
+		Version:      r.version,
+	}
+	if id, ok := st.OrganizationID(); ok {
+		out.OrganizationID = id.String()
+	}
+	if id, ok := st.LocationID(); ok {
+		out.LocationID = id.String()
+	}
+	if id, ok := st.OwnerID(); ok {
+		out.OwnerID = id.String()
+	}
+	if id, ok := st.AccountConceptID(); ok {
+		out.AccountConceptID = id.String()
+	}
+	for _, p := range st.Policies() {
+		out.Policies = append(out.Policies, p.String())
+	}
+	out.Manufacturer, _ = st.Manufacturer()
+	out.Model, _ = st.Model()
+	out.SerialNumber, _ = st.SerialNumber()
+	out.AssetTag, _ = st.AssetTag()
+	return out
+}

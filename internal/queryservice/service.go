@@ -1,0 +1,336 @@
+package queryservice
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cim-infra/registry/pkg/api"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/nats-io/nuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// Version is the service version announced through $SRV.INFO.
+const Version = "1.0.0"
+
+// Service is one instance of the query service: a model built from the stream, and once it has
+// caught up, a micro service answering list, count and trace from it.
+type Service struct {
+	nc       *nats.Conn
+	model    *Model
+	follower *follower
+	opts     Options
+	log      zerolog.Logger
+	metrics  *metrics
+
+	mu       sync.Mutex // guards micro and draining, and orders inflight.Add before Wait
+	micro    micro.Service
+	draining bool
+	inflight sync.WaitGroup
+	busy     int
+}
+
+// New prepares an instance on nc: the model, its reader of the stream and its metrics in reg.
+// Run builds the model and serves.
+func New(nc *nats.Conn, opts Options, log zerolog.Logger, reg prometheus.Registerer) (*Service, error) {
+	opts.fillDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	if opts.ConsumerPrefix == "" {
+		opts.ConsumerPrefix = ServiceName + "-" + nuid.Next()
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("queryservice: jetstream: %w", err)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("queryservice: metrics: %w", err)
+	}
+	log = log.With().Str("component", "query").Logger()
+	model := NewModel()
+	return &Service{
+		nc: nc, model: model, opts: opts, log: log, metrics: m,
+		follower: newFollower(js, model, opts, log, m),
+	}, nil
+}
+
+// Model returns the instance's model.
+func (s *Service) Model() *Model { return s.model }
+
+// Ready is the instance's readiness check (see follower.Ready).
+func (s *Service) Ready(ctx context.Context) error { return s.follower.Ready(ctx) }
+
+// Run builds the model from the stream, joins the queue group once the model has caught up
+// with the stream's head as it stood at start-up, and follows the stream until ctx is done.
+// Then it leaves the queue group, lets the queries in flight finish and returns nil.
+func (s *Service) Run(ctx context.Context) error {
+	if err := s.follower.start(ctx); err != nil {
+		return err
+	}
+	followCtx, stopFollowing := context.WithCancel(ctx)
+	defer stopFollowing()
+	followed := make(chan error, 1)
+	go func() { followed <- s.follower.run(followCtx) }()
+	select {
+	case <-s.follower.caughtUp():
+	case <-ctx.Done():
+		stopFollowing()
+		return <-followed
+	}
+	if err := s.startMicro(); err != nil {
+		stopFollowing()
+		<-followed
+		return err
+	}
+	snapshotsDone := make(chan struct{})
+	go func() {
+		defer close(snapshotsDone)
+		s.follower.snapshotLoop(followCtx)
+	}()
+	defer func() { <-snapshotsDone }()
+	<-ctx.Done()
+	s.shutdown()
+	stopFollowing()
+	return <-followed
+}
+
+func (s *Service) startMicro() error {
+	svc, err := micro.AddService(s.nc, micro.Config{
+		Name:        api.QueryServiceName,
+		Version:     Version,
+		Description: "Queries over a read model of every compute resource, built from the event stream",
+		QueueGroup:  api.QueryServiceQueueGroup,
+		Metadata:    map[string]string{"stream": s.opts.Stream},
+	})
+	if err != nil {
+		return fmt.Errorf("queryservice: add micro service: %w", err)
+	}
+	serves := map[string]func(context.Context, []byte) (any, error){
+		api.QueryList: s.list, api.QueryCount: s.count, api.QueryTrace: s.trace,
+	}
+	for _, name := range api.Queries() {
+		if err := svc.AddEndpoint(name, s.dispatch(name, serves[name]),
+			micro.WithEndpointSubject(api.QuerySubject(name)),
+			micro.WithEndpointMetadata(map[string]string{"kind": "query"})); err != nil {
+			_ = svc.Stop()
+			return fmt.Errorf("queryservice: endpoint %s: %w", name, err)
+		}
+	}
+	// The subscriptions reach the server asynchronously: flush, so that anyone told the
+	// instance is ready finds a responder.
+	if err := s.nc.Flush(); err != nil {
+		_ = svc.Stop()
+		return fmt.Errorf("queryservice: register endpoints with the server: %w", err)
+	}
+	s.mu.Lock()
+	s.micro = svc
+	s.mu.Unlock()
+	s.log.Info().Str("micro_service", api.QueryServiceName).Str("queue_group", api.QueryServiceQueueGroup).
+		Uint64("seq", s.model.Sequence()).Msg("query service serving")
+	return nil
+}
+
+// dispatch answers each request on a goroutine of its own: micro calls a handler for one
+// request at a time, and a query may wait for its min_sequence. Beyond MaxInFlight requests in
+// progress a request is refused at once (503 overloaded).
+func (s *Service) dispatch(name string, serve func(context.Context, []byte) (any, error)) micro.Handler {
+	return micro.HandlerFunc(func(req micro.Request) {
+		reply, data := req.Reply(), req.Data()
+		s.mu.Lock()
+		switch {
+		case s.draining:
+			s.mu.Unlock()
+			s.finish(name, reply, time.Now(), nil, newError(api.CodeUnavailable, kindShuttingDown, "",
+				"this instance is stopping and did not process the request; send it again"))
+			return
+		case s.busy >= s.opts.MaxInFlight:
+			s.mu.Unlock()
+			s.finish(name, reply, time.Now(), nil, newError(api.CodeUnavailable, kindOverloaded, "",
+				"this instance is processing its maximum of %d requests and did not process this one; send it again later", s.opts.MaxInFlight))
+			return
+		}
+		s.busy++
+		s.inflight.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer func() {
+				s.mu.Lock()
+				s.busy--
+				s.mu.Unlock()
+				s.inflight.Done()
+			}()
+			s.metrics.inFlight.Inc()
+			defer s.metrics.inFlight.Dec()
+			start := time.Now()
+			out, err := serve(context.Background(), data)
+			s.finish(name, reply, start, out, err)
+		}()
+	})
+}
+
+// view waits for the request's min_sequence, then returns a snapshot of the model.
+func (s *Service) view(ctx context.Context, c api.Consistency) (View, error) {
+	if c.WaitMillis < 0 {
+		return View{}, invalidField("wait_ms", "wait_ms %d is negative", c.WaitMillis)
+	}
+	if c.MinSequence > 0 {
+		wait := s.opts.DefaultWait
+		if c.WaitMillis > 0 {
+			wait = min(time.Duration(c.WaitMillis)*time.Millisecond, s.opts.MaxWait)
+		}
+		ctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		if applied := s.model.WaitFor(ctx, c.MinSequence); applied < c.MinSequence {
+			e := newError(api.CodeUnavailable, api.KindBehind, "",
+				"the model has applied stream sequence %d, not yet min_sequence %d, after waiting %s; ask again", applied, c.MinSequence, wait)
+			e.Details = map[string]any{"applied": applied, "min_sequence": c.MinSequence}
+			return View{}, e
+		}
+	}
+	return s.model.View(), nil
+}
+
+func (s *Service) list(ctx context.Context, data []byte) (any, error) {
+	var q api.List
+	if err := decodeStrict(data, s.opts.MaxRequestBytes, &q); err != nil {
+		return nil, err
+	}
+	p, err := planList(q)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.view(ctx, q.Consistency)
+	if err != nil {
+		return nil, err
+	}
+	return list(v, p)
+}
+
+func (s *Service) count(ctx context.Context, data []byte) (any, error) {
+	var q api.Count
+	if err := decodeStrict(data, s.opts.MaxRequestBytes, &q); err != nil {
+		return nil, err
+	}
+	p, err := planCount(q)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.view(ctx, q.Consistency)
+	if err != nil {
+		return nil, err
+	}
+	return count(v, p)
+}
+
+func (s *Service) trace(ctx context.Context, data []byte) (any, error) {
+	var q api.Trace
+	if err := decodeStrict(data, s.opts.MaxRequestBytes, &q); err != nil {
+		return nil, err
+	}
+	if q.CorrelationID == "" {
+		return nil, missingField("correlation_id", "correlation_id is required")
+	}
+	id, err := uuid.Parse(q.CorrelationID)
+	if err != nil {
+		return nil, invalidField("correlation_id", "correlation_id %q is not a UUID", shorten(q.CorrelationID))
+	}
+	v, err := s.view(ctx, q.Consistency)
+	if err != nil {
+		return nil, err
+	}
+	return trace(v, id)
+}
+
+// finish sends the reply or the error reply and records the outcome.
+func (s *Service) finish(name, reply string, start time.Time, out any, err error) {
+	outcome := "ok"
+	if err != nil {
+		e := toReply(err)
+		outcome = e.Kind
+		s.respondError(reply, e)
+		ev := s.log.Debug()
+		if e.Code >= 500 && e.Kind != api.KindBehind && e.Kind != kindOverloaded && e.Kind != kindShuttingDown {
+			ev = s.log.Error()
+		}
+		ev.Str("endpoint", name).Int("code", e.Code).Str("kind", e.Kind).Str("field", e.Field).Str("error", e.Message).Msg("query failed")
+	} else {
+		s.respond(reply, out)
+	}
+	s.metrics.requests.WithLabelValues(name, outcome).Inc()
+	s.metrics.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+}
+
+// respond sends a success reply on the connection directly: micro.Request's methods are not
+// safe once the handler has returned.
+func (s *Service) respond(reply string, body any) {
+	if reply == "" {
+		return
+	}
+	data, err := json.Marshal(body)
+	if err != nil {
+		s.respondError(reply, newError(api.CodeInternal, kindInternal, "", "encode reply: %v", err))
+		return
+	}
+	if err := s.nc.Publish(reply, data); err != nil {
+		s.log.Warn().Err(err).Msg("send reply")
+	}
+}
+
+// respondError sends an error reply as the command service does: code and message in the micro
+// error headers, the api.Error as JSON body.
+func (s *Service) respondError(reply string, e *api.Error) {
+	if reply == "" {
+		return
+	}
+	data, err := json.Marshal(e)
+	if err != nil {
+		s.log.Error().Err(err).Msg("encode error reply")
+		return
+	}
+	description := strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, e.Message)
+	msg := &nats.Msg{Subject: reply, Data: data, Header: nats.Header{
+		micro.ErrorHeader:     []string{description},
+		micro.ErrorCodeHeader: []string{strconv.Itoa(e.Code)},
+	}}
+	if err := s.nc.PublishMsg(msg); err != nil {
+		s.log.Warn().Err(err).Msg("send error reply")
+	}
+}
+
+// shutdown leaves the queue group (new requests go to other instances; requests already
+// delivered here get 503 shutting_down) and waits for the requests in flight.
+func (s *Service) shutdown() {
+	s.mu.Lock()
+	svc := s.micro
+	s.draining = true
+	s.mu.Unlock()
+	if svc != nil {
+		if err := svc.Stop(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			s.log.Warn().Err(err).Msg("stop micro service")
+		}
+		// The server learns of the unsubscriptions asynchronously: once the flush returns it
+		// has, and sends no new request here; only those already on the way get 503.
+		if err := s.nc.Flush(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			s.log.Warn().Err(err).Msg("flush the micro service's unsubscriptions")
+		}
+	}
+	s.inflight.Wait()
+	s.log.Info().Msg("query service stopped; no query in flight")
+}

@@ -1,0 +1,234 @@
+package queryservice
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	cr "github.com/cim-infra/registry/domain/computeresource"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// SnapshotSchema is the version of the model's snapshot encoding. A snapshot of another version
+// is ignored (the model is built from the stream), so changing the encoding needs no migration.
+const SnapshotSchema = 1
+
+// snapshotObject is the snapshot's name in the bucket.
+const snapshotObject = "model"
+
+// Object metadata, readable without reading the snapshot.
+const (
+	metaSchema        = "schema"
+	metaStream        = "stream"
+	metaStreamCreated = "stream_created"
+	metaSequence      = "sequence"
+)
+
+// errSnapshotMismatch: the stored snapshot is not one this instance may start from.
+var errSnapshotMismatch = errors.New("snapshot does not match the stream")
+
+// snapshotV1 is the encoded model: each resource's state in the domain's binary encoding with
+// its version, and the trace events.
+type snapshotV1 struct {
+	Sequence  uint64
+	States    [][]byte
+	Versions  []uint64
+	Events    []snapshotEvent
+	Resources int
+}
+
+type snapshotEvent struct {
+	Seq                                                uint64
+	Type, AggregateType                                string
+	ID, AggregateID, CommandID, Correlation, Causation uuid.UUID
+	Timestamp                                          time.Time
+}
+
+// snapshots keeps the model in a JetStream Object Store bucket (chunked, so a model of any size
+// fits; the metadata is published after the chunks, so a crash mid-write leaves the previous
+// snapshot in force). Every instance may write it; the newest sequence wins.
+type snapshots struct {
+	obs jetstream.ObjectStore
+}
+
+func openSnapshots(ctx context.Context, js jetstream.JetStream, bucket string, replicas int) (*snapshots, error) {
+	obs, err := js.ObjectStore(ctx, bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		obs, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket:      bucket,
+			Description: "Snapshots of the query service's model with the stream sequence they stand for.",
+			Storage:     jetstream.FileStorage,
+			Replicas:    replicas,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			obs, err = js.ObjectStore(ctx, bucket)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queryservice: snapshot bucket %s: %w", bucket, err)
+	}
+	return &snapshots{obs: obs}, nil
+}
+
+// streamIdentity names one incarnation of the stream: its name and creation time (a stream
+// deleted and created again under the same name is another stream).
+type streamIdentity struct {
+	name    string
+	created time.Time
+}
+
+// storedSequence is the sequence of the stored snapshot, 0 when there is none or it is not
+// this schema's or this stream's.
+func (b *snapshots) storedSequence(ctx context.Context, id streamIdentity) (uint64, error) {
+	info, err := b.obs.GetInfo(ctx, snapshotObject)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("queryservice: snapshot info: %w", err)
+	}
+	if checkMeta(info.Metadata, id, ^uint64(0)) != nil {
+		return 0, nil
+	}
+	seq, _ := strconv.ParseUint(info.Metadata[metaSequence], 10, 64)
+	return seq, nil
+}
+
+// checkMeta refuses a snapshot of another schema, of another stream, or ahead of the stream's
+// head.
+func checkMeta(meta map[string]string, id streamIdentity, head uint64) error {
+	seq, err := strconv.ParseUint(meta[metaSequence], 10, 64)
+	switch {
+	case meta[metaSchema] != strconv.Itoa(SnapshotSchema):
+		return fmt.Errorf("%w: schema %q, this code reads %d", errSnapshotMismatch, meta[metaSchema], SnapshotSchema)
+	case meta[metaStream] != id.name || meta[metaStreamCreated] != id.created.UTC().Format(time.RFC3339Nano):
+		return fmt.Errorf("%w: made from stream %s created %s, not %s created %s", errSnapshotMismatch,
+			meta[metaStream], meta[metaStreamCreated], id.name, id.created.UTC().Format(time.RFC3339Nano))
+	case err != nil:
+		return fmt.Errorf("%w: sequence %q", errSnapshotMismatch, meta[metaSequence])
+	case seq > head:
+		return fmt.Errorf("%w: at sequence %d, ahead of the stream's last sequence %d", errSnapshotMismatch, seq, head)
+	}
+	return nil
+}
+
+// save writes the model as v shows it and returns the encoded size.
+func (b *snapshots) save(ctx context.Context, v View, id streamIdentity) (int, error) {
+	snap := snapshotV1{Sequence: v.Sequence()}
+	it, err := v.txn.Get(tableResources, indexID+"_prefix", []byte{})
+	if err != nil {
+		return 0, err
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		r := raw.(*resource)
+		data, err := r.state.MarshalBinary()
+		if err != nil {
+			return 0, fmt.Errorf("queryservice: encode resource %s: %w", r.id, err)
+		}
+		snap.States = append(snap.States, data)
+		snap.Versions = append(snap.Versions, r.version)
+	}
+	snap.Resources = len(snap.States)
+	events, err := v.txn.Get(tableEvents, indexID+"_prefix", []byte{})
+	if err != nil {
+		return 0, err
+	}
+	for raw := events.Next(); raw != nil; raw = events.Next() {
+		e := raw.(*traceEvent)
+		snap.Events = append(snap.Events, snapshotEvent{Seq: e.seq, Type: e.typ, AggregateType: e.aggregateType, ID: e.id,
+			AggregateID: e.aggregateID, CommandID: e.commandID, Correlation: e.correlationID, Causation: e.causationID, Timestamp: e.timestamp})
+	}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err := gob.NewEncoder(zw).Encode(&snap); err != nil {
+		return 0, fmt.Errorf("queryservice: encode snapshot: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return 0, fmt.Errorf("queryservice: compress snapshot: %w", err)
+	}
+	_, err = b.obs.Put(ctx, jetstream.ObjectMeta{Name: snapshotObject, Metadata: map[string]string{
+		metaSchema: strconv.Itoa(SnapshotSchema), metaStream: id.name,
+		metaStreamCreated: id.created.UTC().Format(time.RFC3339Nano), metaSequence: strconv.FormatUint(snap.Sequence, 10),
+	}}, &buf)
+	if err != nil {
+		return 0, fmt.Errorf("queryservice: write snapshot at sequence %d: %w", snap.Sequence, err)
+	}
+	return buf.Len(), nil
+}
+
+// load fills the empty model m from the stored snapshot when it matches the stream (id, at or
+// below head) and returns its sequence; 0 when there is none. A mismatching or unreadable
+// snapshot is an error wrapping errSnapshotMismatch or the decoding error: the caller builds
+// from the stream then.
+func (b *snapshots) load(ctx context.Context, m *Model, id streamIdentity, head uint64) (uint64, error) {
+	info, err := b.obs.GetInfo(ctx, snapshotObject)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("queryservice: snapshot info: %w", err)
+	}
+	if err := checkMeta(info.Metadata, id, head); err != nil {
+		return 0, err
+	}
+	res, err := b.obs.Get(ctx, snapshotObject)
+	if err != nil {
+		return 0, fmt.Errorf("queryservice: read snapshot: %w", err)
+	}
+	defer res.Close()
+	zr, err := gzip.NewReader(res)
+	if err != nil {
+		return 0, fmt.Errorf("queryservice: decompress snapshot: %w", err)
+	}
+	var snap snapshotV1
+	if err := gob.NewDecoder(zr).Decode(&snap); err != nil {
+		return 0, fmt.Errorf("queryservice: decode snapshot: %w", err)
+	}
+	if _, err := io.Copy(io.Discard, zr); err != nil {
+		return 0, fmt.Errorf("queryservice: read snapshot: %w", err)
+	}
+	if len(snap.Versions) != len(snap.States) || snap.Resources != len(snap.States) {
+		return 0, fmt.Errorf("queryservice: snapshot columns disagree: %d states, %d versions, %d resources", len(snap.States), len(snap.Versions), snap.Resources)
+	}
+	return snap.Sequence, m.restore(snap)
+}
+
+// restore loads a snapshot into the empty model in one write.
+func (m *Model) restore(snap snapshotV1) error {
+	txn := m.db.Txn(true)
+	defer txn.Abort()
+	for i, data := range snap.States {
+		var st cr.State
+		if err := st.UnmarshalBinary(data); err != nil {
+			return fmt.Errorf("queryservice: snapshot resource %d: %w", i, err)
+		}
+		if err := txn.Insert(tableResources, newResource(st, snap.Versions[i])); err != nil {
+			return err
+		}
+	}
+	for _, e := range snap.Events {
+		if err := txn.Insert(tableEvents, &traceEvent{seq: e.Seq, typ: e.Type, id: e.ID, aggregateType: e.AggregateType,
+			aggregateID: e.AggregateID, commandID: e.CommandID, correlationID: e.Correlation, causationID: e.Causation,
+			timestamp: e.Timestamp}); err != nil {
+			return err
+		}
+	}
+	if err := txn.Insert(tablePosition, &position{seq: snap.Sequence}); err != nil {
+		return err
+	}
+	txn.Commit()
+	m.mu.Lock()
+	m.applied = snap.Sequence
+	m.resources = len(snap.States)
+	close(m.changed)
+	m.changed = make(chan struct{})
+	m.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,134 @@
+package queryservice
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cim-infra/registry/internal/projector"
+	"github.com/cim-infra/registry/pkg/api"
+	"github.com/cim-infra/registry/pkg/jetstore"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// TestUndecodableAndForeignEvents: an event the model cannot decode is counted, dead-lettered
+// once (a second instance meeting it leaves the dead letter alone) and skipped; an event of
+// another aggregate type is skipped; the model goes on with the events after them.
+func TestUndecodableAndForeignEvents(t *testing.T) {
+	e := newEnv(t, 61, 20)
+	e.write(30)
+	a := e.startReady(testOptions())
+	bad := e.publishRaw("cim.evt.computeresource."+uuid.NewString(), nats.Header{"X-Test": []string{"no store headers"}}, []byte("{"))
+	h := nats.Header{}
+	h.Set(jetstore.HeaderEventType, "WidgetSpun")
+	h.Set(jetstore.HeaderEventVersion, "1")
+	e.publishRaw("cim.evt.widget."+uuid.NewString(), h, []byte(`{}`))
+	e.write(30)
+	e.waitSeq(a, e.head)
+	rows, _ := e.listAll(api.List{Limit: api.MaxListLimit})
+	expectEqualFold(t, rows, e.states, e.version)
+
+	if n := testutil.ToFloat64(a.svc.metrics.undecodable); n != 1 {
+		t.Fatalf("unapplied events %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(a.svc.metrics.skipped); n != 1 {
+		t.Fatalf("skipped events %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(a.svc.metrics.deadLetters); n != 1 {
+		t.Fatalf("dead letters %v, want 1", n)
+	}
+	dlq, err := e.js.Stream(e.ctx, "CIM_DLQ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := dlq.GetLastMsgForSubject(e.ctx, "cim.dlq."+ServiceName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Header.Get(projector.HeaderDLQStreamSeq) != strconv.FormatUint(bad, 10) || m.Header.Get(projector.HeaderDLQReason) == "" ||
+		m.Header.Get("X-Test") != "no store headers" || string(m.Data) != "{" {
+		t.Fatalf("dead letter %+v %q", m.Header, m.Data)
+	}
+
+	// A second instance meets the same event: counted, not dead-lettered again.
+	b := e.startReady(testOptions())
+	e.waitSeq(b, e.head)
+	if n := testutil.ToFloat64(b.svc.metrics.undecodable); n != 1 {
+		t.Fatalf("second instance: unapplied events %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(b.svc.metrics.deadLetters); n != 0 {
+		t.Fatalf("second instance wrote %v dead letters, want 0", n)
+	}
+	info, err := dlq.Info(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Fatalf("dead-letter stream holds %d messages, want 1", info.State.Msgs)
+	}
+}
+
+// TestServesOnlyOnceCaughtUp: an instance started on a long stream answers nothing until its
+// model has applied the head as it stood at start: the first answer it gives is at that head or
+// later, and its readiness fails before.
+func TestServesOnlyOnceCaughtUp(t *testing.T) {
+	e := newEnv(t, 71, 300)
+	e.write(2500)
+	headAtStart := e.head
+	in := e.start(Options{BatchSize: 10})
+	sawNotReady := false
+	for {
+		if err := in.svc.Ready(e.ctx); err != nil {
+			if !errors.Is(err, ErrNotCaughtUp) {
+				t.Fatalf("readiness: %v", err)
+			}
+			sawNotReady = true
+		}
+		var p api.Counts
+		apiErr, err := request(e.ctx, e.nc, api.QueryCount, api.Count{By: "status"}, &p)
+		if errors.Is(err, nats.ErrNoResponders) {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		if err != nil || apiErr != nil {
+			t.Fatalf("count: %v %v", err, apiErr)
+		}
+		if p.AsOfSequence < headAtStart {
+			t.Fatalf("first answer at sequence %d, below the head %d at start", p.AsOfSequence, headAtStart)
+		}
+		break
+	}
+	if err := in.svc.Ready(e.ctx); err != nil {
+		t.Fatalf("serving but not ready: %v", err)
+	}
+	t.Logf("readiness seen failing before the first answer: %v", sawNotReady)
+}
+
+// TestMicroDiscovery: the service announces itself as a NATS micro service with its three
+// endpoints, each on its subject in the shared queue group, as `nats micro info` shows it.
+func TestMicroDiscovery(t *testing.T) {
+	e := newEnv(t, 91, 5)
+	e.startReady(testOptions())
+	m, err := e.nc.RequestWithContext(e.ctx, "$SRV.INFO."+api.QueryServiceName, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info micro.Info
+	if err := json.Unmarshal(m.Data, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Name != api.QueryServiceName || len(info.Endpoints) != len(api.Queries()) {
+		t.Fatalf("info %+v", info)
+	}
+	for _, ep := range info.Endpoints {
+		if ep.QueueGroup != api.QueryServiceQueueGroup || ep.Subject != api.QuerySubject(ep.Name) || !slices.Contains(api.Queries(), ep.Name) {
+			t.Fatalf("endpoint %+v", ep)
+		}
+	}
+}
