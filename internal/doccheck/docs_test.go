@@ -1,6 +1,9 @@
 package doccheck
 
 import (
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -102,4 +105,48 @@ func benchSources(t *testing.T, dir string) string {
 		b.Write(src)
 	}
 	return b.String()
+}
+
+// measuredFigure matches a result of a measurement in a comment: a number beside the word
+// "measured", a ratio of times, a speed-up, a size per event, a figure quoted from BENCHMARKS.md.
+// Settings (timeouts, bounds, defaults) are not results and do not match.
+var measuredFigure = regexp.MustCompile(`(?i)(\bmeasured\b.*\b\d|\b\d.*\bmeasured\b|\b\d[\d.]*(-[\d.]+)? times (the|slower|faster)|\b\d[\d.]*x (faster|slower)|\b\d+ B/event|BENCHMARKS\.md: \d)`)
+
+// TestCommentsHoldNoMeasuredFigures walks every Go file of the module: figures go stale in
+// comments; they belong in BENCHMARKS.md with the command that reproduces them.
+func TestCommentsHoldNoMeasuredFigures(t *testing.T) {
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		fset := token.NewFileSet()
+		f, err := parser.ParseFile(fset, path, nil, parser.ParseComments|parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		for _, group := range f.Comments {
+			lines := strings.Split(group.Text(), "\n")
+			for i, line := range lines {
+				// A figure's words may wrap: look at each line with the next.
+				pair := line
+				if i+1 < len(lines) {
+					pair += " " + lines[i+1]
+				}
+				if m := measuredFigure.FindString(line); m != "" || (measuredFigure.MatchString(pair) && !measuredFigure.MatchString(lines[i+1])) {
+					t.Errorf("%s: comment holds a measured figure (move it to BENCHMARKS.md with its command, say why without it): %s",
+						fset.Position(group.Pos()), strings.TrimSpace(pair))
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
