@@ -36,8 +36,8 @@ func (r commandResult) reply(id uuid.UUID, duplicate bool) api.CommandReply {
 //
 // Every command id of the history is kept, for as long as the aggregate is cached: a retry may
 // come at any time, and only its command id tells it from a new command. The bookkeeping is
-// compact instead (about 100 bytes per event with the state, measured by
-// BenchmarkAggregateMemory; see the package documentation).
+// compact instead, since it grows with every event of every cached history
+// (BenchmarkAggregateMemory reports the heap per event; figures in BENCHMARKS.md).
 type aggregate struct {
 	state   cr.State
 	lastSeq uint64

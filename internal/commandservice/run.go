@@ -21,10 +21,10 @@ import (
 //
 // Without a NATS URL it starts an embedded JetStream server (cfg.Embedded) and connects to it
 // in-process (nats.InProcessServer): no socket, and no system call, between the service and its
-// server. At one client that takes a command from 2.2-2.5 times the CPU of a raw publish to
-// 1.4-1.7 times, and its throughput from 0.40-0.44 of raw to 0.59-0.71 (BenchmarkCommands,
-// service=tcp against service=in-process). Projectors and clients connect to the server's TCP
-// port as usual.
+// server. A command crosses the server three times where a raw publish crosses it once, so the
+// system calls of a socket are most of what a command costs beyond the publish; BenchmarkCommands
+// measures both deployments (service=tcp, service=in-process; figures in BENCHMARKS.md).
+// Projectors and clients connect to the server's TCP port as usual.
 func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	if err := cfg.Options.validate(); err != nil {
 		return err

@@ -19,11 +19,12 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Snapshots of aggregates (see the package documentation for the behaviour).
+// Snapshots of aggregates (the behaviour is described in docs/architecture.md, "The command
+// service in detail").
 //
 // Loading an aggregate whose events are spread over a large stream makes the server walk every
-// message block between its first and its last event (BENCHMARKS.md: 73 ms for 100 events spread
-// over 10^6). An aggregate evicted from the cache is therefore written, in the background, to a
+// message block between its first and its last event (BENCHMARKS.md, scenario growth). An
+// aggregate evicted from the cache is therefore written, in the background, to a
 // key-value bucket (jetstore.SnapshotStore) with everything the cache knew of it: the state and
 // the command-id index that idempotency needs. A miss reads the snapshot; a command trusts it
 // (load with current false: its append is conditional on the snapshot's sequence, and refresh

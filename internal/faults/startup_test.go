@@ -22,9 +22,9 @@ import (
 //
 // It failed before jetstore.EnsureStream, the command service's results bucket and
 // projector.EnsureDeadLetterStream retried their requests with a short per-attempt timeout
-// (RELIABILITY.md, finding 2): while a replicated stream is being created it has no leader, and
-// the server leaves a STREAM.INFO request for it unanswered, so whoever lost the creation race
-// waited for its whole context.
+// (RELIABILITY.md, section 4, entry 2): while a replicated stream is being created it has no
+// leader, and the server leaves a STREAM.INFO request for it unanswered, so whoever lost the
+// creation race waited for its whole context.
 func TestConcurrentFirstStart(t *testing.T) {
 	t.Parallel()
 	c := natstest.RunCluster(t, 3, natstest.SyncAlways())

@@ -4,8 +4,8 @@
 // A port from that range (what "127.0.0.1:0" gives) can be taken by any outgoing connection of
 // any process between the moment it is found free and the bind that uses it. On a CI machine
 // running many test binaries at once, a test cluster's node once never became ready, most likely
-// for that reason (RELIABILITY.md, finding 8). A port outside the range is only ever taken by an
-// explicit bind.
+// for that reason (RELIABILITY.md, section 4, entry 8). A port outside the range is only ever
+// taken by an explicit bind.
 package freeport
 
 import (

@@ -37,9 +37,10 @@
 // floor after it ends and replays further if the floor is above its checkpoint.
 //
 // The replay reads with an ordered consumer (ephemeral, not durable, served by the stream leader)
-// rather than jetstore.Store.ReadAll: ReadAll's batch direct gets were measured 3 to 5 times
-// slower than an ordered consumer on the same stream (BenchmarkReplay reports both), which would
-// have kept the replay under half the raw read rate whatever the projector did. It also lets the
+// rather than jetstore.Store.ReadAll: a batch direct get carries headers the server generates for
+// every message, so ReadAll reads the same stream several times slower than an ordered consumer
+// (BenchmarkReplay reports both; figures in BENCHMARKS.md), which would have kept the replay
+// under half the raw read rate whatever the projector did. It also lets the
 // replay decode exactly as the consumer phase does (resourcestore.DecodeMsg on headers and
 // payload), so a message without the store's headers is one more undecodable event rather than an
 // error that stops the read. Exactness is the same: S+1..head, in stream order.
@@ -47,7 +48,7 @@
 // Rejected alternatives: a checkpoint alone in a KV bucket with the counters kept in Prometheus
 // (counters restart at zero and the gauges need per-resource state anyway); rebuilding by replay
 // from the first event on every start (exact, and simple, but start-up time grows with the
-// stream: 10 M events is minutes at the measured replay rate).
+// stream, and a stream of millions of events takes minutes to replay).
 //
 // Undecodable events during the replay are dead-lettered by the replay itself, on the same
 // subject, with the same headers and message id as the runner would use, counted in

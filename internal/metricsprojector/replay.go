@@ -30,8 +30,8 @@ var errReplayGap = errors.New("replay consumer skipped a delivery")
 // replayer brings the state from its snapshot to the stream head before the durable consumer
 // takes over. It reads S+1..head with one consumer of a fixed name (see replaySuffix): not
 // durable, in memory, on one replica, without acknowledgements, as an ordered consumer is, and as
-// fast (jetstore.ReadAll was measured 3 to 5 times slower on the same stream; see
-// BenchmarkReplay). A delivery gap ends the read; the retry goes on from the state's sequence on a
+// fast (jetstore.ReadAll reads the same stream several times slower: BenchmarkReplay reports
+// both, figures in BENCHMARKS.md). A delivery gap ends the read; the retry goes on from the state's sequence on a
 // new consumer, as an ordered consumer would. The read is served by the stream leader, so on a
 // replicated stream it sees every event up to the head. The durable consumer's ack floor may be
 // anywhere relative to the snapshot: after the replay the state covers every event up to the
