@@ -19,7 +19,7 @@ const (
 // Key is one unique value: a space and a key in it.
 type Key struct {
 	Space KeySpace
-	Key   string
+	Value string
 }
 
 // KeyChange is a key that a decision claims, or releases (Release true).
@@ -34,9 +34,9 @@ func Keys(s State) []Key {
 	if !s.Registered() || s.status == StatusDecommissioned {
 		return nil
 	}
-	keys := []Key{{Space: KeySpaceHostname, Key: s.hostname.String()}}
+	keys := []Key{{Space: KeySpaceHostname, Value: s.hostname.String()}}
 	if s.assetTag != "" {
-		keys = append(keys, Key{Space: KeySpaceAssetTag, Key: s.assetTag})
+		keys = append(keys, Key{Space: KeySpaceAssetTag, Value: s.assetTag})
 	}
 	return keys
 }

@@ -7,8 +7,8 @@ import (
 
 func TestKeyChanges(t *testing.T) {
 	t.Parallel()
-	hostname := Key{Space: KeySpaceHostname, Key: "web-01.example.com"}
-	tag := func(v string) Key { return Key{Space: KeySpaceAssetTag, Key: v} }
+	hostname := Key{Space: KeySpaceHostname, Value: "web-01.example.com"}
+	tag := func(v string) Key { return Key{Space: KeySpaceAssetTag, Value: v} }
 	claim := func(k Key) KeyChange { return KeyChange{Key: k} }
 	release := func(k Key) KeyChange { return KeyChange{Key: k, Release: true} }
 	untagged := run(t, State{}, registerCmd(t))

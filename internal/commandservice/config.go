@@ -51,6 +51,10 @@ type Config struct {
 	Stream     string
 	Replicas   int
 	Duplicates time.Duration
+	// NoUniqueKeys turns off the uniqueness of hostnames and asset tags among live resources
+	// (the store's key claims, jetstore.Config.KeyPrefix), e.g. while an existing stream is
+	// without the key subjects.
+	NoUniqueKeys bool
 
 	Options
 
@@ -107,6 +111,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Stream, "stream", c.Stream, "name of the JetStream event stream, created if missing")
 	fs.IntVar(&c.Replicas, "stream-replicas", c.Replicas, "replicas of the event stream and of the results bucket when created: 1, 3 or 5")
 	fs.DurationVar(&c.Duplicates, "duplicates-window", c.Duplicates, "de-duplication window of the event stream (Nats-Msg-Id), when created")
+	fs.Var(inverted{&c.NoUniqueKeys}, "unique-keys", "keep hostnames and asset tags unique among live resources, claimed on the event stream's key subjects ("+jetstore.DefaultKeyPrefix+".>, which the stream must capture); false: not checked")
 	fs.IntVar(&c.CacheSize, "cache-size", c.CacheSize, "number of aggregate states kept in memory (least recently used are evicted)")
 	fs.IntVar(&c.MaxRetries, "max-retries", c.MaxRetries, "attempts to decide and append again after a concurrency conflict, before replying 409")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "time allowed to process one request, store round trips included (503 beyond)")
@@ -228,5 +233,9 @@ func (o Options) validate() error {
 
 // storeConfig is the event store's configuration.
 func (c Config) storeConfig() jetstore.Config {
-	return jetstore.Config{Stream: c.Stream, Replicas: c.Replicas, Duplicates: c.Duplicates}
+	sc := jetstore.Config{Stream: c.Stream, Replicas: c.Replicas, Duplicates: c.Duplicates}
+	if !c.NoUniqueKeys {
+		sc.KeyPrefix = jetstore.DefaultKeyPrefix
+	}
+	return sc
 }
