@@ -62,6 +62,10 @@ type Config struct {
 	// (PrimeSnapshots), folding at most PrimeMaxAggregates at once.
 	PrimeSnapshots     bool
 	PrimeMaxAggregates int
+
+	// IndexKeys makes Run claim the keys of every live resource of the stream (IndexKeys) and
+	// exit without serving.
+	IndexKeys bool
 }
 
 // Options are the settings of one service instance on a connection, apart from the process
@@ -125,6 +129,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(inverted{&c.NoSnapshots}, "snapshots", "write a snapshot of every aggregate evicted from the cache (and of those cached, on shutdown), and load cache misses from their snapshot plus the events after it; false: read the whole history on every miss")
 	fs.BoolVar(&c.PrimeSnapshots, "prime-snapshots", c.PrimeSnapshots, "write the snapshot of every aggregate of the event stream into -snapshot-bucket, reading the stream once per pass, then exit without serving (after importing a history or losing the bucket)")
 	fs.IntVar(&c.PrimeMaxAggregates, "prime-max-aggregates", c.PrimeMaxAggregates, "with -prime-snapshots: aggregates folded in memory at once (about 3.5 KB each for ten-event histories); more make more passes over the stream")
+	fs.BoolVar(&c.IndexKeys, "index-keys", c.IndexKeys, "claim the hostname and asset tag of every live resource of the event stream on its key subjects, report each key that several live resources hold (claimed for none), then exit without serving; idempotent, safe while the service serves (after adding the key subjects to a stream written without them)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed on SIGTERM for requests in flight to finish")
 }
 
