@@ -29,7 +29,9 @@
 // not_registered (commands) or not_found (queries), 409 for the domain's rules
 // (already_registered, decommissioned, invalid_transition with details from/to/allowed,
 // activation_precondition with details missing, policy_already_added, policy_not_found), for
-// a command id re-used for another request (command_id_reused) and for concurrency conflicts
+// a command id re-used for another request (command_id_reused), for a hostname or asset tag
+// that another live resource holds (hostname_taken, asset_tag_taken, with details holder_id;
+// the store refuses the claim, see keys.go in the domain) and for concurrency conflicts
 // that -max-retries attempts did not resolve (concurrency), 503 when the store did not answer
 // within -request-timeout (unavailable), the caller's deadline passed (deadline_exceeded), the
 // instance is stopping (shutting_down) or already has -max-in-flight requests in progress
@@ -82,23 +84,22 @@
 //     (Nats-Msg-Id), so even a retry decided on a stale state is recognised by the store as a
 //     write already made (jetstore's Duplicate), and answered from the history.
 //   - If the earlier attempt wrote nothing, because it changed nothing or the domain refused it
-//     (404 not_registered, 409 other than concurrency), and the request carried its own
-//     command id, its outcome (the result, or the error reply) was recorded in the key-value
-//     bucket -results-bucket, under "<aggregate>.<command>", before the reply, for
-//     -results-ttl. A retry within that time gets that outcome (a result with
-//     Duplicate=true, or the same error) and writes nothing, even if the state has changed so
-//     that the command would now write. The bucket is read before the append of every command
-//     that carries its own command id and is not in the history. After the TTL the retry is
-//     decided afresh, as a new command. On a replicated bucket, a record made by one instance
-//     may reach another instance's reads a few milliseconds late; a retry sent within that
-//     window to another instance is decided afresh. A command whose id the service made up is
-//     never recorded: nobody can re-send it. The bucket is bounded (-results-max-bytes when the
-//     service creates it; new records are discarded when full): an outcome that does not fit
-//     is replied but not recorded (results_records_total{outcome="bucket_full"}), and its
-//     re-send is decided afresh.
-//   - If the earlier attempt failed (5xx, or 409 concurrency), nothing was written or
-//     recorded: the retry is decided afresh and may succeed. A 503 means the outcome is unknown;
-//     the retry tells (Duplicate=true if the first attempt had in fact been written).
+//     (404 not_registered, 409 other than concurrency, hostname_taken and asset_tag_taken), and the
+//     request carried its own command id, its outcome (the result, or the error reply) was recorded
+//     in the key-value bucket -results-bucket, under "<aggregate>.<command>", before the reply, for
+//     -results-ttl. A retry within that time gets that outcome (a result with Duplicate=true, or
+//     the same error) and writes nothing, even if the state has changed so that the command would
+//     now write. The bucket is read before the append of every command that carries its own command
+//     id and is not in the history. After the TTL the retry is decided afresh, as a new command. On
+//     a replicated bucket, a record made by one instance may reach another instance's reads a few
+//     milliseconds late; a retry sent within that window to another instance is decided afresh. A
+//     command whose id the service made up is never recorded: nobody can re-send it. The bucket is
+//     bounded (-results-max-bytes when the service creates it; new records are discarded when
+//     full): an outcome that does not fit is replied but not recorded
+//     (results_records_total{outcome="bucket_full"}), and its re-send is decided afresh.
+//   - If the earlier attempt failed (5xx, or 409 concurrency, hostname_taken or asset_tag_taken),
+//     nothing was written or recorded: the retry is decided afresh and may succeed. A 503 means
+//     the outcome is unknown; the retry tells (Duplicate=true if the first attempt had in fact been written).
 //
 // Each outcome is kept with a digest of the request (requestDigest: command, aggregate and
 // fields as decoded, not the envelope): on written events in the header HeaderCommandDigest, in
