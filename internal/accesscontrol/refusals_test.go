@@ -83,11 +83,15 @@ var (
 )
 
 // refusals lists, per user, what the table must refuse.
+// claimKey writes a key message around the command service: a hostname taken for nobody.
+var claimKey = publishes("claim a hostname", "cim.key.hostname.d2ViLTAx", rawAPI("cim.key.hostname.d2ViLTAx", ""))
+
 func refusals() map[string][]refusal {
 	projector := []refusal{sendCommand, publishEvent, deleteEvents, purgeEvents, deleteEvent, reconfigEvents,
 		newConsumer, orderedConsumer, deleteDLQ, purgeDLQ, subscribes("cim.cmd.>"), subscribes("cim.evt.>"),
 		publishes("forge a command result", "$KV.CIM_COMMAND_RESULTS.", rawAPI("$KV.CIM_COMMAND_RESULTS.a.b", `{}`)),
 		subscribes("_INBOX.>"), subscribes(inbox(UserCommandService)), subscribes(inbox(UserClient)),
+		claimKey,
 	}
 	return map[string][]refusal{
 		UserCommandService: {deleteEvents, purgeEvents, deleteEvent, reconfigEvents, newConsumer, orderedConsumer, deleteDLQ,
@@ -114,7 +118,7 @@ func refusals() map[string][]refusal {
 			// The metrics snapshot's chunks, read with an ordered consumer, arrive on its inbox.
 			subscribes(inbox(UserProjectorMetrics)),
 		),
-		UserClient: {publishEvent, deleteEvents, purgeEvents, deleteEvent, newConsumer, orderedConsumer,
+		UserClient: {publishEvent, claimKey, deleteEvents, purgeEvents, deleteEvent, newConsumer, orderedConsumer,
 			publishes("call the JetStream API", "$JS.API.INFO", func(ctx context.Context, c *conn) error {
 				_, err := c.js.AccountInfo(ctx)
 				return err

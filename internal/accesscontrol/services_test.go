@@ -235,12 +235,16 @@ func (w *world) commands(from, to int) {
 		if _, err := w.client.ChangeStatus(ctx, api.ChangeStatus{Target: target, Status: "active"}); err != nil {
 			t.Fatalf("activate: %v", err)
 		}
+		// Claims its asset tag (its hostname was claimed by the register).
+		if _, err := w.client.AssignAssetTag(ctx, api.AssignAssetTag{Target: target, AssetTag: fmt.Sprintf("ASSET-%02d", i)}); err != nil {
+			t.Fatalf("assign asset tag: %v", err)
+		}
 		res, err := w.client.Get(ctx, api.Get{AggregateID: id})
 		if err != nil || res.Status != "active" || res.OrganizationID != w.org {
 			t.Fatalf("get %s = %+v, %v", id, res, err)
 		}
 		hist, err := w.client.AllHistory(ctx, api.History{AggregateID: id})
-		if err != nil || len(hist) != 4 {
+		if err != nil || len(hist) != 5 {
 			t.Fatalf("history of %s: %d events, %v", id, len(hist), err)
 		}
 		// A command that changes nothing, then its retry once it would change something: the
@@ -359,7 +363,7 @@ func (w *world) requireLeaderReads() {
 		t.Fatal(err)
 	}
 	loaded, err := store.Load(w.ctx, resourcestore.Ref(uuid.MustParse(w.ids[0])))
-	if err != nil || len(loaded.Events) != 5 {
+	if err != nil || len(loaded.Events) != 6 {
 		t.Fatalf("load through the leader as %s: %d events, %v", UserCommandService, len(loaded.Events), err)
 	}
 }

@@ -70,6 +70,9 @@ func Table() []User {
 			PublishAllow: []string{
 				// Appends: one subject per aggregate; the acks come back on its inbox.
 				"cim.evt.computeresource.*",
+				// Claims and releases of unique keys, in the appends' atomic batches.
+				"cim.key.hostname.*",
+				"cim.key.asset_tag.*",
 				// jetstore.EnsureStream: look the stream up, create it when missing.
 				"$JS.API.STREAM.INFO." + eventStream,
 				"$JS.API.STREAM.CREATE." + eventStream,
@@ -111,11 +114,12 @@ func Table() []User {
 			// Replies to commands, queries and discovery requests go to the requester's inbox.
 			AllowResponses: true,
 		}},
-		{Name: UserProjectorMetrics, Permissions: projector(UserProjectorMetrics, "metrics", "", []string{
+		{Name: UserProjectorMetrics, Permissions: projector(UserProjectorMetrics, "metrics", "cim.evt.>", []string{
 			// The start-up replay (snapshot to head) reads with one non-durable consumer of its
-			// own fixed name, with the durable's filter (none): it deletes a leftover of an earlier
-			// run, creates it, pulls from it (acknowledging nothing) and deletes it when done.
-			"$JS.API.CONSUMER.CREATE." + eventStream + "." + metricsReplay,
+			// own fixed name, with the durable's filter (every event, no key message): it deletes
+			// a leftover of an earlier run, creates it, pulls from it (acknowledging nothing) and
+			// deletes it when done.
+			"$JS.API.CONSUMER.CREATE." + eventStream + "." + metricsReplay + ".cim.evt.>",
 			"$JS.API.CONSUMER.MSG.NEXT." + eventStream + "." + metricsReplay,
 			"$JS.API.CONSUMER.DELETE." + eventStream + "." + metricsReplay,
 			// The last dead letter this projector wrote (the stream has no direct get).
@@ -144,7 +148,7 @@ func Table() []User {
 				"$SRV.>",
 			},
 			// Commands go through the service, which checks them; nothing else.
-			PublishDeny:    []string{"cim.evt.>", "cim.dlq.>", "$JS.>", "$KV.>", "$O.>"},
+			PublishDeny:    []string{"cim.evt.>", "cim.key.>", "cim.dlq.>", "$JS.>", "$KV.>", "$O.>"},
 			SubscribeAllow: []string{inbox(UserClient)},
 		}},
 		{Name: UserOperator},
@@ -182,7 +186,7 @@ func projector(durable, name, filter string, allow, deny []string) *Permissions 
 			"cim.dlq." + name,
 		}, allow...),
 		PublishDeny: append(append(slices.Clone(destructive), deny...),
-			"cim.evt.>", "cim.cmd.>", "cim.qry.>", "$KV.>"),
+			"cim.evt.>", "cim.key.>", "cim.cmd.>", "cim.qry.>", "$KV.>"),
 		SubscribeAllow: []string{inbox(durable)},
 	}
 }

@@ -51,6 +51,10 @@ type Config struct {
 	Stream     string
 	Replicas   int
 	Duplicates time.Duration
+	// NoUniqueKeys turns off the uniqueness of hostnames and asset tags among live resources
+	// (the store's key claims, jetstore.Config.KeyPrefix), e.g. while an existing stream is
+	// without the key subjects.
+	NoUniqueKeys bool
 
 	Options
 
@@ -58,6 +62,10 @@ type Config struct {
 	// (PrimeSnapshots), folding at most PrimeMaxAggregates at once.
 	PrimeSnapshots     bool
 	PrimeMaxAggregates int
+
+	// IndexKeys makes Run claim the keys of every live resource of the stream (IndexKeys) and
+	// exit without serving.
+	IndexKeys bool
 }
 
 // Options are the settings of one service instance on a connection, apart from the process
@@ -107,6 +115,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Stream, "stream", c.Stream, "name of the JetStream event stream, created if missing")
 	fs.IntVar(&c.Replicas, "stream-replicas", c.Replicas, "replicas of the event stream and of the results bucket when created: 1, 3 or 5")
 	fs.DurationVar(&c.Duplicates, "duplicates-window", c.Duplicates, "de-duplication window of the event stream (Nats-Msg-Id), when created")
+	fs.Var(inverted{&c.NoUniqueKeys}, "unique-keys", "keep hostnames and asset tags unique among live resources, claimed on the event stream's key subjects ("+jetstore.DefaultKeyPrefix+".>, which the stream must capture); false: not checked")
 	fs.IntVar(&c.CacheSize, "cache-size", c.CacheSize, "number of aggregate states kept in memory (least recently used are evicted)")
 	fs.IntVar(&c.MaxRetries, "max-retries", c.MaxRetries, "attempts to decide and append again after a concurrency conflict, before replying 409")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "time allowed to process one request, store round trips included (503 beyond)")
@@ -120,6 +129,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(inverted{&c.NoSnapshots}, "snapshots", "write a snapshot of every aggregate evicted from the cache (and of those cached, on shutdown), and load cache misses from their snapshot plus the events after it; false: read the whole history on every miss")
 	fs.BoolVar(&c.PrimeSnapshots, "prime-snapshots", c.PrimeSnapshots, "write the snapshot of every aggregate of the event stream into -snapshot-bucket, reading the stream once per pass, then exit without serving (after importing a history or losing the bucket)")
 	fs.IntVar(&c.PrimeMaxAggregates, "prime-max-aggregates", c.PrimeMaxAggregates, "with -prime-snapshots: aggregates folded in memory at once (about 3.5 KB each for ten-event histories); more make more passes over the stream")
+	fs.BoolVar(&c.IndexKeys, "index-keys", c.IndexKeys, "claim the hostname and asset tag of every live resource of the event stream on its key subjects, report each key that several live resources hold (claimed for none), then exit without serving; idempotent, safe while the service serves (after adding the key subjects to a stream written without them)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed on SIGTERM for requests in flight to finish")
 }
 
@@ -228,5 +238,9 @@ func (o Options) validate() error {
 
 // storeConfig is the event store's configuration.
 func (c Config) storeConfig() jetstore.Config {
-	return jetstore.Config{Stream: c.Stream, Replicas: c.Replicas, Duplicates: c.Duplicates}
+	sc := jetstore.Config{Stream: c.Stream, Replicas: c.Replicas, Duplicates: c.Duplicates}
+	if !c.NoUniqueKeys {
+		sc.KeyPrefix = jetstore.DefaultKeyPrefix
+	}
+	return sc
 }

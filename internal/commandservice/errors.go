@@ -39,7 +39,21 @@ const (
 	KindDeadlineExceeded = api.KindDeadlineExceeded // 503: the caller's deadline passed before the append; nothing was written
 	KindInternal         = "internal"               // 500
 	KindRuleViolated     = "rule_violated"          // 409: a rule without a kind of its own (none today)
+	KindHostnameTaken    = api.KindHostnameTaken    // 409: another live resource has the hostname, details holder_id
+	KindAssetTagTaken    = api.KindAssetTagTaken    // 409: another live resource carries the asset tag, details holder_id
 )
+
+// keyTaken is the reply to a command whose events claim a key that another resource holds,
+// naming the holder.
+func keyTaken(err *jetstore.KeyTakenError) *api.Error {
+	kind, field := KindHostnameTaken, "hostname"
+	if err.Space == string(cr.KeySpaceAssetTag) {
+		kind, field = KindAssetTagTaken, "asset_tag"
+	}
+	e := newError(api.CodeConflict, kind, field, "%s %q is held by resource %s", field, err.Key, err.Holder.ID)
+	e.Details = map[string]any{"holder_id": err.Holder.ID, field: err.Key}
+	return e
+}
 
 // deadlineExceeded is the reply to a command whose caller's deadline passed before its events
 // could be written.
@@ -76,6 +90,7 @@ func toReply(err error) *api.Error {
 	var transition *cr.TransitionError
 	var activation *cr.ActivationError
 	var conflict *jetstore.ConcurrencyError
+	var taken *jetstore.KeyTakenError
 	switch {
 	case errors.As(err, &fieldErr):
 		field := fieldErr.Field
@@ -118,6 +133,8 @@ func toReply(err error) *api.Error {
 		return newError(api.CodeConflict, KindPolicyNotFound, "", "%v", err)
 	case errors.Is(err, cr.ErrRuleViolated):
 		return newError(api.CodeConflict, KindRuleViolated, "", "%v", err)
+	case errors.As(err, &taken):
+		return keyTaken(taken)
 	case errors.As(err, &conflict):
 		e := newError(api.CodeConflict, KindConcurrency, "", "%v; send the command again", err)
 		e.Details = map[string]any{"expected": conflict.Expected, "actual": conflict.Actual}

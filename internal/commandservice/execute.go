@@ -81,7 +81,8 @@ func (s *Service) execute(ctx context.Context, req commandRequest) (api.CommandR
 				stored[i].Headers = map[string]string{HeaderCommandDigest: req.digest}
 			}
 		}
-		res, err := s.store.Append(ctx, resourcestore.Ref(id), e.agg.lastSeq, stored)
+		res, err := s.store.Append(ctx, resourcestore.Ref(id), e.agg.lastSeq, stored, s.keyOptions(e.agg.state, events)...)
+		var taken *jetstore.KeyTakenError
 		switch {
 		case err == nil && !res.Duplicate:
 			if s.opts.hooks != nil && s.opts.hooks.afterAppend != nil {
@@ -105,6 +106,10 @@ func (s *Service) execute(ctx context.Context, req commandRequest) (api.CommandR
 				return s.answerAgain(ctx, e, req, r)
 			}
 			return api.CommandReply{}, fmt.Errorf("append of command %s to %s reported a duplicate at sequence %d, but its events are not in the aggregate's history", commandID, id, res.FirstSequence)
+		case errors.As(err, &taken):
+			// Another resource holds a key the events claim: not a conflict on this resource, so
+			// not retried. Nor recorded: once the holder lets it go, a re-send may take it.
+			return api.CommandReply{}, keyTaken(taken)
 		case errors.Is(err, jetstore.ErrEventIDReused) && !reread:
 			// The command's event ids are derived from its command id and resource, so they are
 			// stored only if this command id has written to this resource: an earlier attempt
@@ -133,6 +138,23 @@ func (s *Service) execute(ctx context.Context, req commandRequest) (api.CommandR
 			return api.CommandReply{}, err
 		}
 	}
+}
+
+// keyOptions returns the claims and releases of the keys that events, decided against state,
+// imply (cr.KeyChanges), for the append of the events; none when the store keeps no keys.
+func (s *Service) keyOptions(state cr.State, events []cr.Event) []jetstore.AppendOption {
+	if s.store.Config().KeyPrefix == "" {
+		return nil
+	}
+	var opts []jetstore.AppendOption
+	for _, k := range cr.KeyChanges(state, events) {
+		if k.Release {
+			opts = append(opts, jetstore.Release(string(k.Space), k.Value))
+		} else {
+			opts = append(opts, jetstore.Claim(string(k.Space), k.Value))
+		}
+	}
+	return opts
 }
 
 // answerAgain answers a command id whose outcome is known (events in the history, or a record

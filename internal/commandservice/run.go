@@ -63,6 +63,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	if cfg.PrimeSnapshots {
 		return prime(ctx, nc, cfg, log)
 	}
+	if cfg.IndexKeys {
+		return indexKeys(ctx, nc, cfg, log)
+	}
 	reg := prometheus.NewRegistry()
 	svc, err := New(ctx, nc, cfg.storeConfig(), cfg.Options, log, reg)
 	if err != nil {
@@ -144,4 +147,40 @@ func prime(ctx context.Context, nc *nats.Conn, cfg Config, log zerolog.Logger) e
 	log.Info().Int("passes", res.Passes).Int64("events_read", res.EventsRead).Int64("snapshots_written", res.Written).
 		Int64("too_large", res.TooLarge).Dur("elapsed", res.Elapsed).Msg("snapshots primed")
 	return nil
+}
+
+// indexKeys runs IndexKeys with a log line per key it could not claim. Keys it could not claim
+// make it fail, so that its exit status says whether the operator has work to do.
+func indexKeys(ctx context.Context, nc *nats.Conn, cfg Config, log zerolog.Logger) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("commandservice: jetstream: %w", err)
+	}
+	log.Info().Str("stream", cfg.Stream).Msg("claiming the keys of every live resource")
+	res, err := IndexKeys(ctx, js, cfg.storeConfig())
+	if err != nil {
+		return err
+	}
+	for _, d := range res.Duplicates {
+		log.Warn().Str("space", string(d.Key.Space)).Str("key", d.Key.Value).Stringers("resources", stringers(d.Resources)).
+			Msg("duplicate: several live resources hold this key; claimed for none of them")
+	}
+	for _, d := range res.Conflicts {
+		log.Warn().Str("space", string(d.Key.Space)).Str("key", d.Key.Value).Str("resource", d.Resources[0].String()).
+			Str("holder", d.Resources[1].String()).Msg("duplicate: the key is claimed by another resource; not claimed")
+	}
+	log.Info().Int("claimed", res.Claimed).Int("already_held", res.Held).Int("duplicates", len(res.Duplicates)).
+		Int("conflicts", len(res.Conflicts)).Msg("keys indexed")
+	if n := len(res.Duplicates) + len(res.Conflicts); n > 0 {
+		return fmt.Errorf("commandservice: index keys: %d keys held by several resources were not claimed (see the log)", n)
+	}
+	return nil
+}
+
+func stringers[T fmt.Stringer](v []T) []fmt.Stringer {
+	out := make([]fmt.Stringer, len(v))
+	for i := range v {
+		out[i] = v[i]
+	}
+	return out
 }

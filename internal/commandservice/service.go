@@ -99,7 +99,7 @@ func New(ctx context.Context, nc *nats.Conn, sc jetstore.Config, opts Options, l
 	}
 	cfg := store.Config()
 	s.log.Info().Str("micro_service", api.ServiceName).Str("queue_group", api.QueueGroup).Str("stream", cfg.Stream).
-		Int("replicas", cfg.Replicas).Int("cache_size", opts.CacheSize).Int("max_retries", opts.MaxRetries).
+		Int("replicas", cfg.Replicas).Str("key_prefix", cfg.KeyPrefix).Int("cache_size", opts.CacheSize).Int("max_retries", opts.MaxRetries).
 		Str("results_bucket", opts.ResultsBucket).Bool("snapshots", !opts.NoSnapshots).Str("snapshot_bucket", opts.SnapshotBucket).
 		Msg("command service started")
 	return s, nil

@@ -148,6 +148,8 @@ func New(js jetstream.JetStream, opts Options, log zerolog.Logger, reg prometheu
 		ReclaimHeld:   true,
 		ProgressEvery: opts.ProgressEvery,
 		DeadLetter:    opts.DeadLetter,
+		// Events only: the stream's key messages (cim.key.>) are no events of any aggregate.
+		FilterSubject: jetstore.DefaultSubjectPrefix + ".>",
 	}, log, projector.NewMetrics(reg, opts.Name))
 	if err != nil {
 		return nil, err

@@ -50,6 +50,19 @@ const (
 	KindDeadlineExceeded = "deadline_exceeded"
 )
 
+// Kinds of error replies of a command whose hostname or asset tag another resource holds: among
+// the resources that are not decommissioned no two have the same hostname (compared in its
+// canonical, lower-case form) and no two carry the same asset tag (compared exactly). Field
+// names the request's field; details holder_id the holder's aggregate id and the field its
+// value. Nothing was written, and the refusal is not recorded: once the holder is
+// decommissioned or re-tagged, the same command (even with the same command id) may succeed.
+const (
+	// KindHostnameTaken (409): register with a hostname another live resource has.
+	KindHostnameTaken = "hostname_taken"
+	// KindAssetTagTaken (409): assign_asset_tag with an asset tag another live resource carries.
+	KindAssetTagTaken = "asset_tag_taken"
+)
+
 // Command names: the last token of each command subject.
 const (
 	CmdRegister             = "register"

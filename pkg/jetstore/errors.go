@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
 var (
@@ -164,7 +165,9 @@ func isTransport(err error) bool {
 		return true
 	}
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.Code == 503 {
+	if errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.ErrorCode == jetstreamext.JSErrCodeBatchPublishIncomplete) {
+		// An atomic batch cut short (10176: its leader changed while it was being sent, say) is
+		// discarded whole: the store did not take it, and sending it again is safe.
 		return true
 	}
 	return false
