@@ -16,7 +16,7 @@ ARG TARGETARCH=amd64
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath -buildvcs=false -ldflags="-s -w" -o /out/ \
-      ./cmd/command-service ./cmd/projector-metrics ./cmd/projector-neo4j ./cmd/cimctl
+      ./cmd/command-service ./cmd/projector-metrics ./cmd/projector-neo4j ./cmd/query-service ./cmd/cimctl
 
 # distroless static: CA certificates, tzdata, /etc/passwd with nonroot (65532); no shell.
 FROM gcr.io/distroless/static-debian12:nonroot
