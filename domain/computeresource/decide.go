@@ -39,6 +39,11 @@ func Decide(s State, c Command) ([]Event, error) {
 		return nil, fmt.Errorf("%s: %w: %s", c.CommandName(), ErrDecommissioned, s.id)
 	}
 	d := decision{meta: c.Metadata(), aggregate: c.AggregateID()}
+	if d.meta.Timestamp.Before(s.updatedAt) {
+		// Event time never goes back within a resource, whatever the clocks of the clients that
+		// sent its commands: a command stamped before the resource's last event takes its time.
+		d.meta.Timestamp = s.updatedAt
+	}
 	switch c := c.(type) {
 	case RegisterResource:
 		return d.emit(ResourceRegistered{EventMeta: d.next(), Hostname: c.Hostname, Type: c.Type}), nil

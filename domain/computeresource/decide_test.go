@@ -613,3 +613,36 @@ func TestValueCheckMessages(t *testing.T) {
 		t.Error("valid values refused")
 	}
 }
+
+// TestEventTimeNeverGoesBack: a command stamped before the resource's last event (clients'
+// clocks differ) takes that event's time, so updated_at is never before created_at or an
+// earlier updated_at; a later stamp is kept as it is.
+func TestEventTimeNeverGoesBack(t *testing.T) {
+	t.Parallel()
+	s := run(t, State{}, registerCmd(t))
+	at := func(name string, ts time.Time) CommandMeta {
+		m := meta(name)
+		m.Timestamp = ts
+		return m
+	}
+	for _, tc := range []struct {
+		name string
+		ts   time.Time
+		want time.Time
+	}{
+		{"earlier", baseTime.Add(-time.Hour), baseTime},
+		{"same", baseTime, baseTime},
+		{"later", baseTime.Add(time.Minute), baseTime.Add(time.Minute)},
+	} {
+		events, err := Decide(s, AssignOwner{Meta: at(tc.name, tc.ts), ID: resID, OwnerID: ownerA})
+		if err != nil || len(events) != 1 {
+			t.Fatalf("%s: %v, %d events", tc.name, err, len(events))
+		}
+		if got := events[0].Meta().Timestamp; !got.Equal(tc.want) {
+			t.Errorf("%s: stamped %s, event time %s; want %s", tc.name, tc.ts, got, tc.want)
+		}
+		if next := Fold(s, events...); next.UpdatedAt().Before(next.CreatedAt()) {
+			t.Errorf("%s: updated_at %s before created_at %s", tc.name, next.UpdatedAt(), next.CreatedAt())
+		}
+	}
+}

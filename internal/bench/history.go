@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"time"
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/cim-infra/registry/internal/resourcestore"
@@ -21,7 +22,9 @@ type history struct {
 }
 
 func newHistory(seed uint64, resources int, prefix string) *history {
-	return &history{g: workload.New(seed, resources), states: make(map[uuid.UUID]cr.State, resources), prefix: prefix}
+	g := workload.New(seed, resources)
+	g.Now = time.Now // its commands also go to the command service, which checks their time
+	return &history{g: g, states: make(map[uuid.UUID]cr.State, resources), prefix: prefix}
 }
 
 // events decides c against the history's state of its resource and returns the stored events.

@@ -52,7 +52,7 @@ func runReplay(ctx context.Context, e *env, res *ScenarioResult) error {
 	}
 
 	ordered := func() (loadResult, error) { return orderedRead(ctx, js, stream, "", n) }
-	metrics := func() (loadResult, error) { return replayMetrics(ctx, e, js, stream, head) }
+	metrics := func() (loadResult, error) { return replayMetrics(ctx, e, js, stream, prefix, head) }
 	readAll := func() (loadResult, error) {
 		start := time.Now()
 		var got int
@@ -99,13 +99,14 @@ func runReplay(ctx context.Context, e *env, res *ScenarioResult) error {
 
 // replayMetrics runs a fresh metrics projector (its own consumer, snapshot bucket and
 // dead-letter stream) on the stream and measures from Run until its figures stand for head.
-func replayMetrics(ctx context.Context, e *env, js jetstream.JetStream, stream string, head uint64) (loadResult, error) {
+func replayMetrics(ctx context.Context, e *env, js jetstream.JetStream, stream, prefix string, head uint64) (loadResult, error) {
 	name, dlqPrefix := e.name("metrics")
 	p, err := metricsprojector.New(js, metricsprojector.Options{
-		Name:       name,
-		Stream:     stream,
-		Bucket:     name,
-		DeadLetter: projector.DeadLetterConfig{Stream: name + "_DLQ", SubjectPrefix: dlqPrefix},
+		Name:          name,
+		Stream:        stream,
+		SubjectPrefix: prefix,
+		Bucket:        name,
+		DeadLetter:    projector.DeadLetterConfig{Stream: name + "_DLQ", SubjectPrefix: dlqPrefix},
 	}, zerolog.Nop(), prometheus.NewRegistry())
 	if err != nil {
 		return loadResult{}, err

@@ -43,8 +43,7 @@ func (s *Service) execute(ctx context.Context, req commandRequest) (api.CommandR
 		if r, ok := e.agg.result(commandID); ok {
 			return s.answerAgain(ctx, e, req, r)
 		}
-		cmd := notBefore(req.cmd, e.agg.state.UpdatedAt())
-		events, err := cr.Decide(e.agg.state, cmd)
+		events, err := cr.Decide(e.agg.state, req.cmd)
 		if (err != nil || len(events) == 0) && !fresh {
 			if err := s.refresh(ctx, e); err != nil {
 				return api.CommandReply{}, err

@@ -87,13 +87,12 @@ func (r *recorder) records() []record {
 
 // load drives the command service with concurrent clients.
 type load struct {
-	cfg   loadConfig
-	seed  uint64
-	url   string
-	rec   *recorder
-	hot   []uuid.UUID
-	cold  []uuid.UUID
-	clock atomic.Int64 // command timestamps: one second apart, in sending order
+	cfg  loadConfig
+	seed uint64
+	url  string
+	rec  *recorder
+	hot  []uuid.UUID
+	cold []uuid.UUID
 
 	genMu sync.Mutex
 	gen   *workload.Generator
@@ -106,7 +105,9 @@ type load struct {
 }
 
 func newLoad(cfg loadConfig, seed uint64, url string, rec *recorder) *load {
-	l := &load{cfg: cfg, seed: seed, url: url, rec: rec, gen: workload.New(seed, cfg.hot+cfg.cold), latencies: &latencies{}}
+	gen := workload.New(seed, cfg.hot+cfg.cold)
+	gen.Now = time.Now // the service refuses a time further than -max-clock-skew from its clock
+	l := &load{cfg: cfg, seed: seed, url: url, rec: rec, gen: gen, latencies: &latencies{}}
 	l.gen.DecommissionWeight = 1
 	ids := l.gen.IDs()
 	l.hot, l.cold = ids[:cfg.hot], ids[cfg.hot:]
@@ -225,8 +226,7 @@ func (c *client) one(ctx context.Context) {
 
 func (c *client) meta() cr.CommandMeta {
 	id := randUUID(c.rng)
-	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(c.l.clock.Add(1)) * time.Second)
-	return cr.CommandMeta{CommandID: id, CorrelationID: id, Timestamp: ts}
+	return cr.CommandMeta{CommandID: id, CorrelationID: id, Timestamp: time.Now().UTC()}
 }
 
 // conflicting returns a command that races with the other clients' on the same aggregate:

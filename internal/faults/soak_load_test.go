@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/cim-infra/registry/internal/workload"
@@ -52,7 +53,9 @@ func (h *hotSlot) current() uuid.UUID {
 }
 
 func newSoakLoad(seed uint64, url string, rec *recorder) *soakLoad {
-	s := &soakLoad{l: newLoad(loadConfig{clients: soakClients}, seed, url, rec), gen: workload.New(seed, soakCold)}
+	gen := workload.New(seed, soakCold)
+	gen.Now = time.Now // the service refuses a time further than -max-clock-skew from its clock
+	s := &soakLoad{l: newLoad(loadConfig{clients: soakClients}, seed, url, rec), gen: gen}
 	s.gen.DecommissionWeight = soakDecommission
 	s.gen.Renew = true
 	return s

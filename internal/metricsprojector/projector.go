@@ -33,6 +33,9 @@ type Options struct {
 	Name string
 	// Stream is the event stream.
 	Stream string
+	// SubjectPrefix is the events' subject prefix in Stream (default jetstore.DefaultSubjectPrefix):
+	// the consumers read "<SubjectPrefix>.>", events only, never the stream's key messages.
+	SubjectPrefix string
 	// Bucket is the Object Store bucket that keeps the snapshot, created with BucketReplicas
 	// replicas (default 1) if missing.
 	Bucket         string
@@ -99,6 +102,9 @@ func (o *Options) fillDefaults() {
 	if o.DeadLetter.SubjectPrefix == "" {
 		o.DeadLetter.SubjectPrefix = "cim.dlq"
 	}
+	if o.SubjectPrefix == "" {
+		o.SubjectPrefix = jetstore.DefaultSubjectPrefix
+	}
 }
 
 // Projector keeps the figures of the registry: it loads its snapshot, replays the events after
@@ -149,7 +155,7 @@ func New(js jetstream.JetStream, opts Options, log zerolog.Logger, reg prometheu
 		ProgressEvery: opts.ProgressEvery,
 		DeadLetter:    opts.DeadLetter,
 		// Events only: the stream's key messages (cim.key.>) are no events of any aggregate.
-		FilterSubject: jetstore.DefaultSubjectPrefix + ".>",
+		FilterSubject: opts.SubjectPrefix + ".>",
 	}, log, projector.NewMetrics(reg, opts.Name))
 	if err != nil {
 		return nil, err

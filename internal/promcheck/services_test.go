@@ -142,6 +142,7 @@ func waitReady(t *testing.T, tg scrapeTarget) {
 func (r *registry) send(t *testing.T, seed uint64, resources, n int) int {
 	t.Helper()
 	g := workload.New(seed, resources)
+	g.Now = time.Now // the service refuses a time further than -max-clock-skew from its clock
 	answered := 0
 	for range n {
 		cmd := g.Next()

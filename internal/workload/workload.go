@@ -34,6 +34,11 @@ type Generator struct {
 	// among those it draws from (its registration is then among the next commands). So Next
 	// never returns nil, the generator's memory stays bounded, and every history ends.
 	Renew bool
+	// Now, when set, stamps the commands in place of the generator's synthetic clock, which
+	// starts on 2026-01-01 and moves up to an hour a command: the command service refuses a
+	// timestamp further than its -max-clock-skew from its own clock, so commands sent to it take
+	// the time they are made (time.Now). The commands are otherwise the same for one seed.
+	Now func() time.Time
 	// index maps each id of ids to its position, for Renew.
 	index map[uuid.UUID]int
 }
@@ -151,7 +156,11 @@ func (g *Generator) replace(id uuid.UUID) {
 func (g *Generator) meta() cr.CommandMeta {
 	g.clock = g.clock.Add(time.Duration(1+g.rng.IntN(3600)) * time.Second)
 	id := g.uuid()
-	return cr.CommandMeta{CommandID: id, CorrelationID: id, Timestamp: g.clock}
+	ts := g.clock
+	if g.Now != nil {
+		ts = g.Now().UTC()
+	}
+	return cr.CommandMeta{CommandID: id, CorrelationID: id, Timestamp: ts}
 }
 
 func pick[T any](g *Generator, xs []T) T { return xs[g.rng.IntN(len(xs))] }
