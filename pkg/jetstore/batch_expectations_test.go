@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,9 +47,17 @@ func TestServerChecksEachExpectationOfAnAtomicBatch(t *testing.T) {
 				}
 				return info.State.Msgs
 			}
-			// A first claim: the event and the key, each expecting an empty subject.
-			if _, err := batch(msg("evt.a", 0), msg("key.k", 0)); err != nil {
-				t.Fatalf("first claim: %v", err)
+			// A first claim: the event and the key, each expecting an empty subject. A replicated
+			// stream just created may not have its leader's interest known to this server yet:
+			// nothing reached the stream then, so the batch is sent again.
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				_, err := batch(msg("evt.a", 0), msg("key.k", 0))
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
+					t.Fatalf("first claim: %v", err)
+				}
 			}
 			// A second claim of the key by another aggregate, its own expectation right: refused
 			// on the key's expectation alone, nothing written.
