@@ -1,14 +1,12 @@
 package metricsprojector
 
 import (
-	"errors"
 	"testing"
-	"time"
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
+	"github.com/cim-infra/registry/internal/natstest"
 	"github.com/cim-infra/registry/internal/resourcestore"
 	"github.com/cim-infra/registry/pkg/jetstore"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // The event stream also holds key messages (cim.key.>: claims and releases of hostnames and
@@ -24,19 +22,7 @@ func TestKeyMessagesNeverReachTheProjector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The server removes the deleted stream's store in the background: creating one of the same
-	// name at once may fail with 10049 ("error creating store for stream") until it is gone.
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		err := store.EnsureStream(e.ctx)
-		var apiErr *jetstream.APIError
-		if err == nil {
-			break
-		}
-		if !errors.As(err, &apiErr) || apiErr.ErrorCode != 10049 || time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	natstest.CreateAfterDelete(t, func() error { return store.EnsureStream(e.ctx) })
 	opts := defaultTestOptions()
 	keys := 0
 	write := func(n int) {

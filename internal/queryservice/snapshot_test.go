@@ -6,6 +6,7 @@ import (
 	"time"
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
+	"github.com/cim-infra/registry/internal/natstest"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/google/uuid"
 )
@@ -62,9 +63,7 @@ func TestSnapshotOfAnotherStreamIgnored(t *testing.T) {
 	if err := e.js.DeleteStream(e.ctx, "CIM_EVENTS"); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.EnsureStream(e.ctx); err != nil {
-		t.Fatal(err)
-	}
+	natstest.CreateAfterDelete(t, func() error { return e.store.EnsureStream(e.ctx) })
 	e.states, e.version, e.head = map[uuid.UUID]cr.State{}, map[uuid.UUID]uint64{}, 0
 	e.register("after-the-reset.example.com", newMeta(time.Date(2027, 4, 1, 0, 0, 0, 0, time.UTC)))
 	b := e.startReady(testOptions())
