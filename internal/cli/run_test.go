@@ -72,6 +72,10 @@ func cannedService(t *testing.T, url string) {
 			t.Fatal(err)
 		}
 	}
+	// The endpoints' subscriptions reach the server before cimctl's first request.
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 type run struct {

@@ -33,6 +33,10 @@ func service(t *testing.T, nc *nats.Conn, handlers map[string]micro.HandlerFunc)
 			t.Fatalf("add endpoint %s: %v", subject, err)
 		}
 	}
+	// The endpoints' subscriptions reach the server before any request from another connection.
+	if err := nc.Flush(); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
 }
 
 func newClient(t *testing.T, nc *nats.Conn, opts ...api.ClientOption) *api.Client {
