@@ -101,10 +101,16 @@ func testCtx(t testing.TB) context.Context {
 	return ctx
 }
 
-// rawRequest sends body to subject and returns the reply message.
+// rawRequest sends body to subject and returns the reply message. Like newClient's, it sends
+// again a request that found no responder (nothing reached a service): on a cluster, a new
+// instance's subscriptions reach the other servers a moment after it started.
 func rawRequest(t testing.TB, nc *nats.Conn, subject string, body []byte) *nats.Msg {
 	t.Helper()
 	msg, err := nc.Request(subject, body, testTimeout)
+	for deadline := time.Now().Add(testTimeout); errors.Is(err, nats.ErrNoResponders) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		msg, err = nc.Request(subject, body, testTimeout)
+	}
 	if err != nil {
 		t.Fatalf("request %s: %v", subject, err)
 	}
