@@ -176,7 +176,7 @@ func (w *world) startCommandService(logs zerolog.Logger) *service {
 	cfg.RegisterFlags(flag.NewFlagSet("command-service", flag.ContinueOnError))
 	cfg.NATS.URL, cfg.NATS.User, cfg.NATS.Password = w.url, UserCommandService, password(UserCommandService)
 	cfg.NATS.InboxPrefix = InboxPrefix(UserCommandService)
-	cfg.Ops.Addr = testkit.FreeAddr(t)
+	cfg.HTTP.Addr = testkit.FreeAddr(t)
 	cfg.RequestTimeout = 20 * time.Second
 	return runService(t, "command-service", func(ctx context.Context) error {
 		return commandservice.Run(ctx, cfg, logs.With().Str("service", "command-service").Logger())

@@ -69,6 +69,9 @@ func TestGracefulShutdown(t *testing.T) {
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- in.svc.Shutdown(ctx) }()
 	for !in.svc.micro.isStopped() {
+		if ctx.Err() != nil {
+			t.Fatal("the micro service was not stopped before the test's deadline")
+		}
 		time.Sleep(time.Millisecond)
 	}
 	if err := in.nc.Flush(); err != nil { // the server has the unsubscriptions
@@ -252,7 +255,7 @@ func testConfig(t *testing.T) Config {
 	cfg.Options = DefaultOptions()
 	cfg.RequestTimeout = testTimeout
 	cfg.setDefaults()
-	cfg.Ops.Addr = testkit.FreeAddr(t)
+	cfg.HTTP.Addr = testkit.FreeAddr(t)
 	return cfg
 }
 
@@ -264,11 +267,14 @@ func TestRunServesOpsAndStops(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.NATS.URL = srv.ClientURL()
 	stop := runService(t, cfg)
-	base := "http://" + cfg.Ops.Addr
-	for {
-		code, _ := testkit.HTTPGet(base + "/readyz")
+	base := "http://" + cfg.HTTP.Addr
+	for deadline := time.Now().Add(testTimeout); ; {
+		code, body := testkit.HTTPGet(base + "/readyz")
 		if code == http.StatusOK {
 			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz %d %s after %s", code, body, testTimeout)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -334,7 +340,7 @@ func TestRunEmbedded(t *testing.T) {
 		t.Errorf("%d \"nats connected\" log lines, want 1:\n%s", connected, logs.String())
 	}
 
-	cfg.Ops.Addr = testkit.FreeAddr(t)
+	cfg.HTTP.Addr = testkit.FreeAddr(t)
 	runService(t, cfg)
 	waitListening(t, port)
 	c = newClient(t, url, api.WithRetries(10))
