@@ -68,7 +68,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- in.svc.Shutdown(ctx) }()
-	for !in.svc.micro.isStopped() {
+	for !in.svc.micro.Stopped() {
 		if ctx.Err() != nil {
 			t.Fatal("the micro service was not stopped before the test's deadline")
 		}
@@ -129,8 +129,7 @@ func TestRequestDeliveredWhileStopping(t *testing.T) {
 	}
 	body, _ := json.Marshal(api.AssignOwner{Target: api.Target{AggregateID: newID()}, OwnerID: newID()})
 	// As the endpoint's subscription delivers a request it had buffered when it was drained.
-	ep := in.svc.micro.endpoints[0]
-	in.svc.dispatch(ep.name, in.svc.serveCommand)(&exchange{ep: ep, reply: inbox, received: time.Now()}, &nats.Msg{Subject: ep.subject, Reply: inbox, Data: body})
+	in.svc.micro.Handler(api.CmdAssignOwner)(&nats.Msg{Subject: api.CommandSubject(api.CmdAssignOwner), Reply: inbox, Data: body})
 	msg, err := sub.NextMsg(testTimeout)
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +176,7 @@ func TestDiscovery(t *testing.T) {
 	}
 	requests := 0
 	for _, in := range []*instance{a, b} {
-		id := in.svc.micro.identity.ID
+		id := in.svc.micro.ID()
 		if !pinged[id] {
 			t.Fatalf("instance %s did not answer the ping", id)
 		}
