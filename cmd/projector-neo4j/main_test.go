@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/cim-infra/registry/internal/natstest"
 	"github.com/cim-infra/registry/internal/servicemain/maintest"
 	"github.com/cim-infra/registry/internal/testkit"
 )
@@ -13,7 +12,6 @@ import (
 // while it waits for a Neo4j that does not answer (it is alive, not ready).
 func TestMainStopsGracefully(t *testing.T) {
 	t.Parallel()
-	url := natstest.RunServer(t).ClientURL()
 	neo4j := fmt.Sprintf("bolt://127.0.0.1:%d", testkit.FreePort(t))
-	maintest.StopsGracefully(t, service, "/healthz", "-nats-url", url, "-neo4j-uri", neo4j, "-shutdown-timeout", "15s")
+	maintest.StopsGracefully(t, service, "/healthz", "-neo4j-uri", neo4j, "-shutdown-timeout", "15s")
 }

@@ -9,22 +9,37 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cim-infra/registry/internal/natstest"
 	"github.com/cim-infra/registry/internal/servicemain"
 	"github.com/cim-infra/registry/internal/testkit"
+	"github.com/cim-infra/registry/pkg/jetstore"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // timeout bounds each wait of StopsGracefully.
 const timeout = 60 * time.Second
 
-// StopsGracefully runs svc with args and its own -http-addr until its operations server answers
-// 200 on path ("/readyz", or "/healthz" for a service that cannot be ready in the test), then
-// cancels its context as SIGTERM does. It expects exit code 0, the stop's steps logged in their
-// order (shutting down, the NATS connection drained, the service stopped), and the operations
-// server gone.
+// StopsGracefully runs svc with args, against an embedded NATS server that has the event stream,
+// with its own -http-addr, until its operations server answers 200 on path ("/readyz", or
+// "/healthz" for a service that cannot be ready in the test); then it cancels its context as
+// SIGTERM does. It expects exit code 0, the stop's steps logged in their order (shutting down,
+// the NATS connection drained, the service stopped), and the operations server gone.
 func StopsGracefully(t *testing.T, svc servicemain.Service, path string, args ...string) {
 	t.Helper()
+	url := natstest.RunServer(t).ClientURL()
+	js, err := jetstream.New(natstest.Connect(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := jetstore.New(js, jetstore.Config{KeyPrefix: jetstore.DefaultKeyPrefix}) // as the command service makes it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.EnsureStream(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	addr := testkit.FreeAddr(t)
-	args = append(args, "-http-addr", addr, "-log-level", "info")
+	args = append(args, "-nats-url", url, "-http-addr", addr, "-log-level", "info")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var logs testkit.LogBuffer
