@@ -16,11 +16,8 @@ import (
 // ServiceName names the service in logs and in its NATS connection.
 const ServiceName = "projector-metrics"
 
-// Default listen addresses.
-const (
-	DefaultHTTPAddr = ":8081"
-	DefaultNATSURL  = "nats://127.0.0.1:4222" // where the command service's embedded server listens
-)
+// DefaultHTTPAddr is the operations server's default address.
+const DefaultHTTPAddr = ":8081"
 
 // Config is every setting of the service.
 type Config struct {
@@ -32,7 +29,7 @@ type Config struct {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	o := &c.Options
 	o.fillDefaults()
-	c.Common.RegisterFlags(fs, DefaultNATSURL, DefaultHTTPAddr)
+	c.Common.RegisterFlags(fs, servicemain.DefaultNATSURL, DefaultHTTPAddr)
 	fs.StringVar(&o.Stream, "stream", o.Stream, "event stream to project")
 	fs.IntVar(&o.BatchSize, "batch-size", o.BatchSize, "most events the durable consumer applies in one batch (1 to 10000)")
 	fs.DurationVar(&o.AckWait, "ack-wait", o.AckWait, "how long the server waits for an acknowledgement before redelivering (0: 30s)")

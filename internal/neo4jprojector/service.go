@@ -24,7 +24,6 @@ const ServiceName = "projector-neo4j"
 // Defaults of the service's settings.
 const (
 	DefaultHTTPAddr      = ":8082"
-	DefaultNATSURL       = "nats://127.0.0.1:4222" // where the command service's embedded server listens
 	DefaultNeo4jURI      = "bolt://127.0.0.1:7687"
 	DefaultNeo4jUser     = "neo4j"
 	DefaultBatchSize     = 256
@@ -83,7 +82,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	if c.DLQReplicas == 0 {
 		c.DLQReplicas = 1
 	}
-	c.Common.RegisterFlags(fs, DefaultNATSURL, DefaultHTTPAddr)
+	c.Common.RegisterFlags(fs, servicemain.DefaultNATSURL, DefaultHTTPAddr)
 	fs.StringVar(&c.Neo4jURI, "neo4j-uri", c.Neo4jURI, "Neo4j Bolt URI (bolt://, neo4j://, or +s / +ssc for TLS)")
 	fs.StringVar(&c.Neo4jUser, "neo4j-user", c.Neo4jUser, "Neo4j user; empty for a server without authentication")
 	fs.StringVar(&c.Neo4jPassword, "neo4j-password", c.Neo4jPassword, "Neo4j password; prefer the environment variable NEO4J_PASSWORD, which ps does not show")

@@ -14,11 +14,8 @@ import (
 // subject (cim.dlq.query-service).
 const ServiceName = "query-service"
 
-// Defaults.
-const (
-	DefaultHTTPAddr = ":8083"
-	DefaultNATSURL  = "nats://127.0.0.1:4222" // where the command service's embedded server listens
-)
+// DefaultHTTPAddr is the operations server's default address.
+const DefaultHTTPAddr = ":8083"
 
 // Config is every setting of the service.
 type Config struct {
@@ -133,7 +130,7 @@ func (o *Options) validate() error {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	o := &c.Options
 	o.fillDefaults()
-	c.Common.RegisterFlags(fs, DefaultNATSURL, DefaultHTTPAddr)
+	c.Common.RegisterFlags(fs, servicemain.DefaultNATSURL, DefaultHTTPAddr)
 	fs.StringVar(&o.Stream, "stream", o.Stream, "event stream the model is built from")
 	fs.StringVar(&o.SubjectPrefix, "subject-prefix", o.SubjectPrefix, "subject prefix of the event stream (events on <prefix>.<aggregate type>.<id>)")
 	fs.StringVar(&o.ConsumerPrefix, "consumer-prefix", o.ConsumerPrefix, "name prefix of the instance's ordered consumers (empty: query-service- and a random suffix)")

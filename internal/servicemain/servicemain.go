@@ -22,8 +22,14 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// DefaultShutdownTimeout is the default of -shutdown-timeout.
-const DefaultShutdownTimeout = 20 * time.Second
+// Defaults of the shared settings.
+const (
+	// DefaultNATSURL is where the command service's embedded server listens: the NATS URL of
+	// every other service when none is given.
+	DefaultNATSURL = "nats://127.0.0.1:4222"
+	// DefaultShutdownTimeout is the default of -shutdown-timeout.
+	DefaultShutdownTimeout = 20 * time.Second
+)
 
 // FlagShutdownTimeout is the flag Common.RegisterFlags defines for ShutdownTimeout
 // (environment variable SHUTDOWN_TIMEOUT).
