@@ -40,9 +40,6 @@ type Serving struct {
 // drains (what is still buffered is handled, replies and acknowledgements reach the server);
 // the operations server stops last. It returns nil after a clean stop.
 func Serve(ctx context.Context, name string, set Common, log zerolog.Logger, start Start) error {
-	if err := set.validate(); err != nil {
-		return err
-	}
 	nc, err := connect(ctx, name, set, log)
 	if err != nil {
 		return err
@@ -114,9 +111,6 @@ func Serve(ctx context.Context, name string, set Common, log zerolog.Logger, sta
 // RunOnce is Serve for a service's one-shot mode: it connects to NATS as Serve does, runs job
 // on the connection, and drains it. It serves no operations endpoints.
 func RunOnce(ctx context.Context, name string, set Common, log zerolog.Logger, job func(context.Context, *nats.Conn) error) error {
-	if err := set.validate(); err != nil {
-		return err
-	}
 	nc, err := connect(ctx, name, set, log)
 	if err != nil {
 		return err
@@ -128,7 +122,11 @@ func RunOnce(ctx context.Context, name string, set Common, log zerolog.Logger, j
 	return errors.Join(err, drain(sctx, nc, log))
 }
 
+// connect checks set and connects to NATS, naming the connection name unless set.NATS has a name.
 func connect(ctx context.Context, name string, set Common, log zerolog.Logger) (*nats.Conn, error) {
+	if err := set.validate(); err != nil {
+		return nil, err
+	}
 	cfg := set.NATS
 	if cfg.Name == "" {
 		cfg.Name = name
