@@ -45,7 +45,7 @@ func (s *Service) get(ctx context.Context, data []byte) (api.Resource, error) {
 		return api.Resource{}, err
 	}
 	if !agg.state.Registered() {
-		return api.Resource{}, newError(api.CodeNotFound, KindNotFound, "", "resource %s was not registered at that point", id)
+		return api.Resource{}, newError(api.CodeNotFound, api.KindNotFound, "", "resource %s was not registered at that point", id)
 	}
 	return resource(agg.state, agg.lastSeq), nil
 }
@@ -66,7 +66,7 @@ func (s *Service) current(ctx context.Context, id uuid.UUID) (api.Resource, erro
 		}
 	}
 	if !e.agg.state.Registered() {
-		return api.Resource{}, newError(api.CodeNotFound, KindNotFound, "", "no resource %s", id)
+		return api.Resource{}, newError(api.CodeNotFound, api.KindNotFound, "", "no resource %s", id)
 	}
 	return resource(e.agg.state, e.agg.lastSeq), nil
 }
@@ -139,7 +139,7 @@ func (s *Service) history(ctx context.Context, data []byte) (api.HistoryPage, er
 			exists = len(before.Events) > 0
 		}
 		if !exists {
-			return api.HistoryPage{}, newError(api.CodeNotFound, KindNotFound, "", "no resource %s", id)
+			return api.HistoryPage{}, newError(api.CodeNotFound, api.KindNotFound, "", "no resource %s", id)
 		}
 	}
 	page := api.HistoryPage{AggregateID: id.String(), Events: make([]api.HistoryEvent, 0, len(loaded.Events)), More: loaded.More}
@@ -164,8 +164,8 @@ func (s *Service) finishQuery(name string, x *exchange, start time.Time, out any
 	s.metrics.queryLatency.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	if err != nil {
 		e := toReply(err)
-		if e.Kind == KindNotRegistered {
-			e.Kind = KindNotFound
+		if e.Kind == api.KindNotRegistered {
+			e.Kind = api.KindNotFound
 		}
 		s.metrics.queries.WithLabelValues(name, outcome(e.Code, e.Kind)).Inc()
 		s.respondError(x, e)

@@ -37,32 +37,6 @@ const HeaderDeadline = "Cim-Deadline"
 // it: its earlier outcome would not be found, and it would be decided afresh.
 const HeaderNewCommandID = "Cim-New-Command-Id"
 
-// Kinds of error replies that tell a client what happened to a command id, beyond the classes
-// of the codes.
-const (
-	// KindCommandIDReused (409): the command id was already used for another request (another
-	// command, or the same command with other fields) on the same resource. Nothing was
-	// written; the first request's outcome stands. Send the new request with a new command id.
-	KindCommandIDReused = "command_id_reused"
-	// KindDeadlineExceeded (503): the request's HeaderDeadline had passed before the command's
-	// events could be written. Nothing was written; sending it again, with the same command id
-	// and a new deadline, is safe.
-	KindDeadlineExceeded = "deadline_exceeded"
-)
-
-// Kinds of error replies of a command whose hostname or asset tag another resource holds: among
-// the resources that are not decommissioned no two have the same hostname (compared in its
-// canonical, lower-case form) and no two carry the same asset tag (compared exactly). Field
-// names the request's field; details holder_id the holder's aggregate id and the field its
-// value. Nothing was written, and the refusal is not recorded: once the holder is
-// decommissioned or re-tagged, the same command (even with the same command id) may succeed.
-const (
-	// KindHostnameTaken (409): register with a hostname another live resource has.
-	KindHostnameTaken = "hostname_taken"
-	// KindAssetTagTaken (409): assign_asset_tag with an asset tag another live resource carries.
-	KindAssetTagTaken = "asset_tag_taken"
-)
-
 // Command names: the last token of each command subject.
 const (
 	CmdRegister             = "register"
