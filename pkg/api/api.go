@@ -1,11 +1,15 @@
 // Package api is the wire contract of the command service: subjects, request and reply bodies,
-// and error codes, as plain JSON types that any NATS client can produce. It imports nothing of
-// the domain so that users' tools can depend on it alone. subjects.md is the prose version.
+// and error codes, as plain JSON types that any NATS client can produce. Of this module it
+// imports only the domain's command names (the domain imports nothing but the standard library
+// and github.com/google/uuid), so that users' tools can depend on it alone. subjects.md is the
+// prose version.
 package api
 
 import (
 	"encoding/json"
 	"time"
+
+	cr "github.com/cim-infra/registry/domain/computeresource"
 )
 
 // Service identity, as the NATS micro framework announces it ($SRV.PING, $SRV.INFO, $SRV.STATS).
@@ -37,20 +41,22 @@ const HeaderDeadline = "Cim-Deadline"
 // it: its earlier outcome would not be found, and it would be decided afresh.
 const HeaderNewCommandID = "Cim-New-Command-Id"
 
-// Command names: the last token of each command subject.
+// Command names: the last token of each command subject. They are the domain's names of its
+// commands (computeresource.Command.CommandName), which the command service's digest of a
+// request also covers.
 const (
-	CmdRegister             = "register"
-	CmdAssignOrganization   = "assign_organization"
-	CmdAssignLocation       = "assign_location"
-	CmdAssignOwner          = "assign_owner"
-	CmdAddPolicy            = "add_policy"
-	CmdRemovePolicy         = "remove_policy"
-	CmdAssignAccountConcept = "assign_account_concept"
-	CmdClearAccountConcept  = "clear_account_concept"
-	CmdSetHardwareDetails   = "set_hardware_details"
-	CmdAssignAssetTag       = "assign_asset_tag"
-	CmdUpdateMetadata       = "update_metadata"
-	CmdChangeStatus         = "change_status"
+	CmdRegister             = cr.CommandRegister
+	CmdAssignOrganization   = cr.CommandAssignOrganization
+	CmdAssignLocation       = cr.CommandAssignLocation
+	CmdAssignOwner          = cr.CommandAssignOwner
+	CmdAddPolicy            = cr.CommandAddPolicy
+	CmdRemovePolicy         = cr.CommandRemovePolicy
+	CmdAssignAccountConcept = cr.CommandAssignAccountConcept
+	CmdClearAccountConcept  = cr.CommandClearAccountConcept
+	CmdSetHardwareDetails   = cr.CommandSetHardwareDetails
+	CmdAssignAssetTag       = cr.CommandAssignAssetTag
+	CmdUpdateMetadata       = cr.CommandUpdateMetadata
+	CmdChangeStatus         = cr.CommandChangeStatus
 )
 
 // Query names: the last token of each query subject.

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/cim-infra/registry/pkg/api"
 )
 
 // kindDoc is the start of a kind's doc comment: its name and, in brackets, its code.
@@ -150,5 +152,22 @@ func TestSubjectsDocumentListsEveryKind(t *testing.T) {
 		if _, ok := declared[kind]; !ok {
 			t.Errorf("kind %q is listed in subjects.md but not declared in pkg/api", kind)
 		}
+	}
+}
+
+// TestSubjectsDocumentListsEveryCommand keeps subjects.md's command subjects equal to
+// Commands(): the names come from the domain, and a change there would change the wire.
+func TestSubjectsDocumentListsEveryCommand(t *testing.T) {
+	doc, err := os.ReadFile("../../subjects.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(api.CommandPrefix) + `\.([a-z_]+)` + "` \\|")
+	var documented []string
+	for _, m := range row.FindAllStringSubmatch(string(doc), -1) {
+		documented = append(documented, m[1])
+	}
+	if !slices.Equal(documented, api.Commands()) {
+		t.Errorf("subjects.md lists the commands %v, pkg/api %v", documented, api.Commands())
 	}
 }
