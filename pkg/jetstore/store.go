@@ -16,7 +16,7 @@ import (
 type Store struct {
 	js         jetstream.JetStream
 	cfg        Config
-	upcasters  upcasters
+	upcasters  *Upcasters
 	pageSize   int
 	staleReads bool
 }
@@ -36,7 +36,7 @@ func New(js jetstream.JetStream, cfg Config, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 	}
-	reg, err := newUpcasters(o.upcasters)
+	reg, err := NewUpcasters(o.upcasters...)
 	if err != nil {
 		return nil, err
 	}
