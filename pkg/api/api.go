@@ -1,8 +1,8 @@
 // Package api is the wire contract of the command service: subjects, request and reply bodies,
 // and error codes, as plain JSON types that any NATS client can produce. Of this module it
-// imports only the domain's command names (the domain imports nothing but the standard library
-// and github.com/google/uuid), so that users' tools can depend on it alone. subjects.md is the
-// prose version.
+// imports only the domain, for its command names and for ResourceOf (the domain imports nothing
+// but the standard library and github.com/google/uuid), so that users' tools can depend on it
+// alone. subjects.md is the prose version.
 package api
 
 import (
