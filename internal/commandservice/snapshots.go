@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cim-infra/registry/internal/jsx"
 	"github.com/cim-infra/registry/internal/resourcestore"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/cim-infra/registry/pkg/jetstore"
@@ -614,7 +613,7 @@ func openSnapshotStore(ctx context.Context, js jetstream.JetStream, bucket strin
 // streamCreated returns the creation time of the stream in unix nanoseconds, which tells one
 // incarnation of a stream name from another.
 func streamCreated(ctx context.Context, js jetstream.JetStream, name string) (uint64, error) {
-	stream, err := jsx.Answered(ctx, func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, name) })
+	stream, err := jetstore.UntilAnswered(ctx, func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, name) })
 	if err != nil {
 		return 0, fmt.Errorf("commandservice: stream %s: %w", name, unavailable(err))
 	}
