@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/cim-infra/registry/internal/resourcestore"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/cim-infra/registry/pkg/jetstore"
@@ -122,160 +123,83 @@ func (a *aggregate) marshalSnapshot(stream uint64) ([]byte, error) {
 
 // unmarshalSnapshot decodes what marshalSnapshot encoded, checking that it is consistent.
 func unmarshalSnapshot(data []byte) (a aggregate, stream uint64, err error) {
-	r := snapReader{b: data}
-	if f := r.byte(); f != aggregateFormat {
+	r := cr.NewBinaryReader(data)
+	if f := r.Byte(); f != aggregateFormat {
 		return aggregate{}, 0, fmt.Errorf("unknown aggregate snapshot format %d", f)
 	}
-	stream = r.uvarint()
-	a.lastSeq = r.uvarint()
-	a.lastEventID = r.uuid()
-	if err := a.state.UnmarshalBinary(r.bytes()); err != nil && r.err == nil {
-		r.fail(err)
+	stream = r.Uvarint()
+	a.lastSeq = r.Uvarint()
+	a.lastEventID = r.UUID()
+	if err := a.state.UnmarshalBinary(r.Bytes()); err != nil && r.Err() == nil {
+		r.Fail(err)
 	}
-	names := make([]string, r.count(1))
+	names := make([]string, r.Count(1))
 	for i := range names {
-		names[i] = string(r.bytes())
+		names[i] = string(r.Bytes())
 	}
-	if n := r.count(18); n > 0 {
+	if n := r.Count(18); n > 0 {
 		a.events = make([]writtenEvent, n)
 		prev := uint64(0)
 		for i := range a.events {
-			delta := r.uvarint()
-			if delta == 0 && r.err == nil {
-				r.fail(errors.New("event sequences not increasing"))
+			delta := r.Uvarint()
+			if delta == 0 && r.Err() == nil {
+				r.Fail(errors.New("event sequences not increasing"))
 			}
-			e := writtenEvent{seq: prev + delta, id: r.uuid()}
-			if t := r.uvarint(); t < uint64(len(names)) {
+			e := writtenEvent{seq: prev + delta, id: r.UUID()}
+			if t := r.Uvarint(); t < uint64(len(names)) {
 				e.typ = names[t]
-			} else if r.err == nil {
-				r.fail(errors.New("event type index out of range"))
+			} else if r.Err() == nil {
+				r.Fail(errors.New("event type index out of range"))
 			}
 			a.events[i], prev = e, e.seq
 		}
-		if prev > a.lastSeq && r.err == nil {
-			r.fail(errors.New("an event after the last sequence"))
+		if prev > a.lastSeq && r.Err() == nil {
+			r.Fail(errors.New("an event after the last sequence"))
 		}
 	}
-	if n := r.count(18); n > 0 {
+	if n := r.Count(18); n > 0 {
 		a.written = make(map[uuid.UUID]eventRun, n)
 		for range n {
-			id := r.uuid()
-			first, count := r.uvarint(), r.uvarint()
-			if (count == 0 || first+count > uint64(len(a.events))) && r.err == nil {
-				r.fail(errors.New("a command's run of events out of range"))
+			id := r.UUID()
+			first, count := r.Uvarint(), r.Uvarint()
+			if (count == 0 || first+count > uint64(len(a.events))) && r.Err() == nil {
+				r.Fail(errors.New("a command's run of events out of range"))
 			}
 			a.written[id] = eventRun{first: uint32(first), count: uint32(count)}
 		}
 	}
-	if n := r.count(18); n > 0 {
+	if n := r.Count(18); n > 0 {
 		a.scattered = make(map[uuid.UUID]commandResult, n)
 		for range n {
-			id := r.uuid()
-			res := commandResult{version: r.uvarint()}
-			res.events = make([]api.EventRef, r.count(3))
+			id := r.UUID()
+			res := commandResult{version: r.Uvarint()}
+			res.events = make([]api.EventRef, r.Count(3))
 			for i := range res.events {
-				res.events[i] = api.EventRef{Type: string(r.bytes()), ID: string(r.bytes()), Sequence: r.uvarint()}
+				res.events[i] = api.EventRef{Type: string(r.Bytes()), ID: string(r.Bytes()), Sequence: r.Uvarint()}
 			}
 			a.scattered[id] = res
 		}
 	}
-	if n := r.count(8); n > 0 {
+	if n := r.Count(8); n > 0 {
 		a.everHeld = make(map[uint64]struct{}, n)
 		for range n {
-			a.everHeld[r.uint64()] = struct{}{}
+			a.everHeld[r.Uint64()] = struct{}{}
 		}
 	}
-	if r.err == nil && len(r.b) != 0 {
-		r.fail(fmt.Errorf("%d bytes after the snapshot", len(r.b)))
+	if r.Err() == nil && r.Len() != 0 {
+		r.Fail(fmt.Errorf("%d bytes after the snapshot", r.Len()))
 	}
-	if r.err == nil && (a.lastSeq == 0 || !a.state.Registered()) {
-		r.fail(errors.New("a snapshot of an aggregate that has no event"))
+	if r.Err() == nil && (a.lastSeq == 0 || !a.state.Registered()) {
+		r.Fail(errors.New("a snapshot of an aggregate that has no event"))
 	}
-	if r.err != nil {
-		return aggregate{}, 0, fmt.Errorf("corrupt aggregate snapshot: %w", r.err)
+	if r.Err() != nil {
+		return aggregate{}, 0, fmt.Errorf("corrupt aggregate snapshot: %w", r.Err())
 	}
 	return a, stream, nil
 }
 
 func appendBytes(b, v []byte) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(v))), v...)
-}
-
-// snapReader reads an encoded snapshot; after the first error every read returns a zero value.
-type snapReader struct {
-	b   []byte
-	err error
-}
-
-func (r *snapReader) fail(err error) {
-	if r.err == nil {
-		r.err = err
-	}
-	r.b = nil
-}
-
-func (r *snapReader) byte() byte {
-	if len(r.b) < 1 {
-		r.fail(errors.New("truncated"))
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
-}
-
-func (r *snapReader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail(errors.New("truncated or bad number"))
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *snapReader) uint64() uint64 {
-	if len(r.b) < 8 {
-		r.fail(errors.New("truncated"))
-		return 0
-	}
-	v := binary.LittleEndian.Uint64(r.b)
-	r.b = r.b[8:]
-	return v
-}
-
-func (r *snapReader) uuid() uuid.UUID {
-	var u uuid.UUID
-	if len(r.b) < len(u) {
-		r.fail(errors.New("truncated"))
-		return u
-	}
-	copy(u[:], r.b)
-	r.b = r.b[len(u):]
-	return u
-}
-
-// count reads a count of items of at least minSize bytes each, refusing counts the remaining
-// bytes cannot hold, so that corrupt input never makes a huge allocation.
-func (r *snapReader) count(minSize int) int {
-	n := r.uvarint()
-	if r.err == nil && n > uint64(len(r.b))/uint64(minSize) {
-		r.fail(errors.New("bad count"))
-	}
-	if r.err != nil {
-		return 0
-	}
-	return int(n)
-}
-
-func (r *snapReader) bytes() []byte {
-	n := r.count(1)
-	if r.err != nil {
-		return nil
-	}
-	v := r.b[:n:n]
-	r.b = r.b[n:]
-	return v
 }
 
 // snapshots reads and writes the instance's snapshots. Writes are queued and made by a few
