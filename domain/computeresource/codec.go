@@ -20,8 +20,8 @@ type EncodedEvent struct {
 }
 
 // Upcaster turns the payload of EventType at FromVersion into the payload at
-// FromVersion+1. DecodeEvent applies them itself; Upcasters exposes them so that an event
-// store can register them too.
+// FromVersion+1. Upcasters exposes them for the event store, which applies them on read, before
+// DecodeEvent.
 type Upcaster struct {
 	EventType   string
 	FromVersion int
@@ -196,11 +196,13 @@ func marshalPayload(e Event) ([]byte, error) {
 	return marshalJSON(payload)
 }
 
-// DecodeEvent decodes a payload of the event type at the given schema version, upcasting
-// older versions to the current one first. Unknown JSON fields are ignored (a newer writer
-// may add some); a field of the wrong JSON type, a missing required value or an invalid one
-// is ErrMalformedEvent. An unknown type is ErrUnknownEventType; a version this code does
-// not know (older than 1 or newer than current) is ErrUnknownEventVersion.
+// DecodeEvent decodes a payload of the event type at its current schema version. An older
+// version is upcast first by the reader, through the event store's registry of Upcasters, the
+// one path by which events are upcast; given one, DecodeEvent returns ErrUnknownEventVersion.
+// Unknown JSON fields are ignored (a newer writer may add some); a field of the wrong JSON type,
+// a missing required value or an invalid one is ErrMalformedEvent. An unknown type is
+// ErrUnknownEventType; a version this code does not know (older than 1 or newer than current)
+// is ErrUnknownEventVersion.
 func DecodeEvent(typ string, version int, data []byte) (Event, error) {
 	current, ok := CurrentVersion(typ)
 	if !ok {
@@ -209,15 +211,8 @@ func DecodeEvent(typ string, version int, data []byte) (Event, error) {
 	if version < 1 || version > current {
 		return nil, fmt.Errorf("%w: %s version %d (known: 1 to %d)", ErrUnknownEventVersion, typ, version, current)
 	}
-	for v := version; v < current; v++ {
-		up := findUpcaster(typ, v)
-		if up == nil {
-			return nil, fmt.Errorf("%w: %s version %d has no upcaster", ErrUnknownEventVersion, typ, v)
-		}
-		var err error
-		if data, err = up(data); err != nil {
-			return nil, fmt.Errorf("upcasting %s from version %d: %w", typ, v, err)
-		}
+	if version < current {
+		return nil, fmt.Errorf("%w: %s version %d was not upcast to version %d (see Upcasters)", ErrUnknownEventVersion, typ, version, current)
 	}
 	e, err := decodeCurrent(typ, data)
 	if err != nil {
@@ -227,15 +222,6 @@ func DecodeEvent(typ string, version int, data []byte) (Event, error) {
 		return nil, fmt.Errorf("%s version %d: %w", typ, version, err)
 	}
 	return e, nil
-}
-
-func findUpcaster(typ string, from int) func([]byte) ([]byte, error) {
-	for _, u := range upcasters {
-		if u.EventType == typ && u.FromVersion == from {
-			return u.Upcast
-		}
-	}
-	return nil
 }
 
 func decodeCurrent(typ string, data []byte) (Event, error) {

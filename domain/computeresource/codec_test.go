@@ -113,7 +113,7 @@ func TestGoldenEveryVersion(t *testing.T) {
 			}
 			if v < current {
 				data, _ := os.ReadFile(goldenPath(typ, v, ""))
-				if _, err := DecodeEvent(typ, v, data); err != nil {
+				if _, err := decodeStored(typ, v, data); err != nil {
 					t.Errorf("%s v%d golden does not decode: %v", typ, v, err)
 				}
 			}
@@ -126,7 +126,7 @@ func TestGoldenResourceRegisteredV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := DecodeEvent(EventTypeResourceRegistered, 1, data)
+	e, err := decodeStored(EventTypeResourceRegistered, 1, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestUpcastUpstreamPayloads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := DecodeEvent(EventTypeResourceRegistered, 1, data)
+		e, err := decodeStored(EventTypeResourceRegistered, 1, data)
 		if err != nil {
 			t.Errorf("%s: %v", tt.file, err)
 			continue
@@ -221,7 +221,7 @@ func TestUpcastersAreExposed(t *testing.T) {
 	if !bytes.Contains(out, []byte(`"resource_type":"physical_server"`)) || bytes.Contains(out, []byte("event_version")) {
 		t.Errorf("upcast output %s", out)
 	}
-	// Every upcaster leads from a version below current, so DecodeEvent can use it.
+	// Every upcaster leads from a version below current, so a reader's registry can use it.
 	for _, u := range ups {
 		if cur, ok := CurrentVersion(u.EventType); !ok || u.FromVersion < 1 || u.FromVersion >= cur {
 			t.Errorf("upcaster %s v%d does not lead to a known version", u.EventType, u.FromVersion)
@@ -239,14 +239,14 @@ func TestUpcastMalformedV1(t *testing.T) {
 		"numeric resource_type": `{"hostname":"a","resource_type":7}`,
 		"numeric hostname":      `{"hostname":7,"resource_type":"vm"}`,
 	} {
-		_, err := DecodeEvent(EventTypeResourceRegistered, 1, []byte(data))
+		_, err := decodeStored(EventTypeResourceRegistered, 1, []byte(data))
 		if !errors.Is(err, ErrMalformedEvent) {
 			t.Errorf("%s: error %v, want ErrMalformedEvent", name, err)
 		}
 	}
 	// A v1 hostname that is not a hostname even by our rules is refused after upcasting.
 	bad := `{"event_id":"01944f3a-7b2c-7d4e-8f1a-2b3c4d5e6f70","aggregate_id":"01944f3a-7b2c-7d4e-8f1a-000000000001","timestamp":"2026-01-19T10:00:00Z","hostname":"bad_host","resource_type":"vm","correlation_id":"01944f3a-7b2c-7d4e-8f1a-00000000c0c0"}`
-	_, err := DecodeEvent(EventTypeResourceRegistered, 1, []byte(bad))
+	_, err := decodeStored(EventTypeResourceRegistered, 1, []byte(bad))
 	if !errors.Is(err, ErrMalformedEvent) || !strings.Contains(err.Error(), "bad_host") {
 		t.Errorf("invalid legacy hostname: %v", err)
 	}
@@ -276,6 +276,7 @@ func TestDecodeEventErrors(t *testing.T) {
 		{"version 0", EventTypeOrganizationAssigned, 0, good.Data, ErrUnknownEventVersion, "version 0"},
 		{"future version", EventTypeOrganizationAssigned, 2, good.Data, ErrUnknownEventVersion, "version 2"},
 		{"future registered version", EventTypeResourceRegistered, 3, good.Data, ErrUnknownEventVersion, "1 to 2"},
+		{"version not upcast", EventTypeResourceRegistered, 1, []byte(`{"hostname":"a","resource_type":"vm"}`), ErrUnknownEventVersion, "not upcast"},
 		{"not JSON", EventTypeOrganizationAssigned, 1, []byte("{"), ErrMalformedEvent, ""},
 		{"trailing data", EventTypeOrganizationAssigned, 1, append(append([]byte{}, good.Data...), '}'), ErrMalformedEvent, ""},
 		{"number for id", EventTypeOrganizationAssigned, 1, replace(`"organization_id":"0a000000-0000-4000-8000-000000000001"`, `"organization_id":1`), ErrMalformedEvent, "organization_id"},

@@ -35,7 +35,8 @@ type Command interface {
 	isCommand()
 }
 
-// Command names, as returned by CommandName.
+// Command names, as returned by CommandName. They are the wire names too (pkg/api's Cmd
+// constants, the last token of each command subject), so a name never changes.
 const (
 	CommandRegister             = "register"
 	CommandAssignOrganization   = "assign_organization"

@@ -85,7 +85,7 @@ func FuzzDecodeEvent(f *testing.F) {
 	f.Add("StatusChanged", 1, []byte(`{"from_status":null}`))
 	f.Add("Nope", 1, []byte(`{}`))
 	f.Fuzz(func(t *testing.T, typ string, version int, data []byte) {
-		e, err := DecodeEvent(typ, version, data)
+		e, err := decodeStored(typ, version, data)
 		if err != nil {
 			if e != nil {
 				t.Fatalf("event %#v returned with error %v", e, err)

@@ -2,6 +2,7 @@ package computeresource
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -93,5 +94,21 @@ func wantErr(t testing.TB, err, target error) {
 	t.Helper()
 	if !errors.Is(err, target) {
 		t.Fatalf("error = %v, want one matching %v", err, target)
+	}
+}
+
+// decodeStored decodes an event as a reader of the event store sees it: the store's registry
+// applies the domain's Upcasters up to the current version, then the reader calls DecodeEvent.
+func decodeStored(typ string, version int, data []byte) (Event, error) {
+	for {
+		i := slices.IndexFunc(upcasters, func(u Upcaster) bool { return u.EventType == typ && u.FromVersion == version })
+		if i < 0 {
+			return DecodeEvent(typ, version, data)
+		}
+		var err error
+		if data, err = upcasters[i].Upcast(data); err != nil {
+			return nil, err
+		}
+		version++
 	}
 }

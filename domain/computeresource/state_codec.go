@@ -7,8 +7,6 @@ import (
 	"maps"
 	"slices"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // ErrCorruptState is wrapped by every error State.UnmarshalBinary returns.
@@ -65,73 +63,73 @@ func (s State) MarshalBinary() ([]byte, error) {
 // event decoder checks it (host name, resource type, status, metadata bounds), so corrupt
 // bytes give an error wrapping ErrCorruptState, never an impossible state.
 func (s *State) UnmarshalBinary(data []byte) error {
-	r := stateReader{b: data}
-	if f := r.byte(); f != stateFormat {
+	r := NewBinaryReader(data)
+	if f := r.Byte(); f != stateFormat {
 		return fmt.Errorf("%w: unknown format %d", ErrCorruptState, f)
 	}
 	var out State
-	out.id = r.uuid()
-	if name := r.string(); name != "" {
+	out.id = r.UUID()
+	if name := string(r.Bytes()); name != "" {
 		if err := out.hostname.UnmarshalText([]byte(name)); err != nil {
-			r.fail(err)
+			r.Fail(err)
 		}
 	}
-	if name := r.string(); name != "" {
+	if name := string(r.Bytes()); name != "" {
 		if err := out.resourceType.UnmarshalText([]byte(name)); err != nil {
-			r.fail(err)
+			r.Fail(err)
 		}
 	}
-	if name := r.string(); name != "" {
+	if name := string(r.Bytes()); name != "" {
 		if err := out.status.UnmarshalText([]byte(name)); err != nil {
-			r.fail(err)
+			r.Fail(err)
 		}
 	}
-	out.organizationID = OrganizationID(r.uuid())
-	out.locationID = LocationID(r.uuid())
-	out.ownerID = PersonID(r.uuid())
-	out.accountConceptID = AccountConceptID(r.uuid())
-	if n := r.count(16); n > 0 {
+	out.organizationID = OrganizationID(r.UUID())
+	out.locationID = LocationID(r.UUID())
+	out.ownerID = PersonID(r.UUID())
+	out.accountConceptID = AccountConceptID(r.UUID())
+	if n := r.Count(16); n > 0 {
 		out.policies = make([]PolicyID, n)
 		for i := range out.policies {
-			out.policies[i] = PolicyID(r.uuid())
+			out.policies[i] = PolicyID(r.UUID())
 			if i > 0 && comparePolicyID(out.policies[i-1], out.policies[i]) >= 0 {
-				r.fail(errors.New("policies not sorted or repeated"))
+				r.Fail(errors.New("policies not sorted or repeated"))
 			}
 		}
 	}
 	for _, p := range []**string{&out.manufacturer, &out.model, &out.serialNumber} {
-		switch r.byte() {
+		switch r.Byte() {
 		case 0:
 		case 1:
-			v := r.string()
+			v := string(r.Bytes())
 			*p = &v
 		default:
-			r.fail(errors.New("bad presence byte"))
+			r.Fail(errors.New("bad presence byte"))
 		}
 	}
-	out.assetTag = r.string()
-	if n := r.count(2); n > 0 {
+	out.assetTag = string(r.Bytes())
+	if n := r.Count(2); n > 0 {
 		out.metadata = make(map[string]string, n)
 		prev := ""
 		for i := range n {
-			k, v := r.string(), r.string()
+			k, v := string(r.Bytes()), string(r.Bytes())
 			if i > 0 && k <= prev {
-				r.fail(errors.New("metadata keys not sorted or repeated"))
+				r.Fail(errors.New("metadata keys not sorted or repeated"))
 			}
 			prev = k
 			out.metadata[k] = v
 		}
 	}
 	for _, t := range []*time.Time{&out.createdAt, &out.updatedAt} {
-		if err := t.UnmarshalBinary([]byte(r.string())); err != nil {
-			r.fail(err)
+		if err := t.UnmarshalBinary(r.Bytes()); err != nil {
+			r.Fail(err)
 		}
 	}
-	if r.err == nil && len(r.b) != 0 {
-		r.fail(fmt.Errorf("%d bytes after the state", len(r.b)))
+	if r.Err() == nil && r.Len() != 0 {
+		r.Fail(fmt.Errorf("%d bytes after the state", r.Len()))
 	}
-	if r.err != nil {
-		return fmt.Errorf("%w: %w", ErrCorruptState, r.err)
+	if r.Err() != nil {
+		return fmt.Errorf("%w: %w", ErrCorruptState, r.Err())
 	}
 	*s = out
 	return nil
@@ -139,60 +137,4 @@ func (s *State) UnmarshalBinary(data []byte) error {
 
 func appendUvarintString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
-}
-
-// stateReader reads an encoded state; after the first error every read returns a zero value.
-type stateReader struct {
-	b   []byte
-	err error
-}
-
-func (r *stateReader) fail(err error) {
-	if r.err == nil {
-		r.err = err
-	}
-	r.b = nil
-}
-
-func (r *stateReader) byte() byte {
-	if len(r.b) < 1 {
-		r.fail(errors.New("truncated"))
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
-}
-
-func (r *stateReader) uuid() uuid.UUID {
-	var u uuid.UUID
-	if len(r.b) < len(u) {
-		r.fail(errors.New("truncated"))
-		return u
-	}
-	copy(u[:], r.b)
-	r.b = r.b[len(u):]
-	return u
-}
-
-// count reads a count of items of at least minSize bytes each, refusing counts the remaining
-// bytes cannot hold (so corrupt input never makes a huge allocation).
-func (r *stateReader) count(minSize int) int {
-	n, k := binary.Uvarint(r.b)
-	if k <= 0 || n > uint64(len(r.b)-k)/uint64(minSize) {
-		r.fail(errors.New("bad count"))
-		return 0
-	}
-	r.b = r.b[k:]
-	return int(n)
-}
-
-func (r *stateReader) string() string {
-	n := r.count(1)
-	if r.err != nil {
-		return ""
-	}
-	s := string(r.b[:n])
-	r.b = r.b[n:]
-	return s
 }

@@ -123,8 +123,8 @@ func TestCimctlRequestSizeLimit(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stderr), &e); err != nil {
 		t.Fatalf("stderr is not an api.Error: %v\n%s", err, r.stderr)
 	}
-	if e.Code != api.CodeInvalid || e.Kind != commandservice.KindRequestTooLarge || e.Details["max_bytes"] != float64(commandservice.DefaultMaxRequestBytes) {
-		t.Errorf("refusal = %+v, want 400 %s with max_bytes %d", e, commandservice.KindRequestTooLarge, commandservice.DefaultMaxRequestBytes)
+	if e.Code != api.CodeInvalid || e.Kind != api.KindRequestTooLarge || e.Details["max_bytes"] != float64(commandservice.DefaultMaxRequestBytes) {
+		t.Errorf("refusal = %+v, want 400 %s with max_bytes %d", e, api.KindRequestTooLarge, commandservice.DefaultMaxRequestBytes)
 	}
 	text := cimctl(t, url, cli.ExitUsage, "set-metadata", "--id", id, "--key", "notes", "--value", value, "--command-id", id)
 	// The byte count depends on the envelope's encoding, not on the limit: the docs' example
@@ -140,9 +140,9 @@ func TestCimctlRequestSizeLimit(t *testing.T) {
 		path string
 		want []string
 	}{
-		{"../../README.md", []string{limit, "`" + commandservice.KindRequestTooLarge + "`"}},
-		{"../../subjects.md", []string{limit, fmt.Sprint(commandservice.DefaultMaxRequestBytes), "`" + commandservice.KindRequestTooLarge + "`", "-max-request-bytes"}},
-		{"../../docs/cli.md", []string{limit, "`" + commandservice.KindRequestTooLarge + "`", firstLine}},
+		{"../../README.md", []string{limit, "`" + api.KindRequestTooLarge + "`"}},
+		{"../../subjects.md", []string{limit, fmt.Sprint(commandservice.DefaultMaxRequestBytes), "`" + api.KindRequestTooLarge + "`", "-max-request-bytes"}},
+		{"../../docs/cli.md", []string{limit, "`" + api.KindRequestTooLarge + "`", firstLine}},
 	} {
 		b, err := os.ReadFile(doc.path)
 		if err != nil {

@@ -78,7 +78,7 @@ func TestRunJSONErrorsOfEveryClass(t *testing.T) {
 		{"no responders", silent.ClientURL(), []string{"assign-owner", "--id", "x1", "--owner", "o1", "-o", "json", "--retries", "0"}, 503, api.KindNoResponders, cli.ExitUnavailable},
 		{"NATS unreachable", closed, []string{"get", "--id", "x1", "-o", "json", "--retries", "2", "--nats-reconnect-wait", "1ms"}, 503, cli.KindNATSUnreachable, cli.ExitUnavailable},
 		{"NATS refuses", locked.ClientURL(), []string{"get", "--id", "x1", "-o", "json", "--nats-user", "u", "--nats-password", "wrong"}, 500, cli.KindNATSRefused, cli.ExitError},
-		{"over max payload", small.ClientURL(), []string{"set-metadata", "--id", "x1", "--key", "k", "--value", strings.Repeat("x", 2000), "-o", "json"}, 400, cli.KindRequestTooLarge, cli.ExitUsage},
+		{"over max payload", small.ClientURL(), []string{"set-metadata", "--id", "x1", "--key", "k", "--value", strings.Repeat("x", 2000), "-o", "json"}, 400, api.KindRequestTooLarge, cli.ExitUsage},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

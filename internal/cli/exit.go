@@ -26,17 +26,16 @@ const (
 )
 
 // Kinds of the errors cimctl finds itself, before or without a reply of the service. With -o json
-// they are printed in the shape of the service's error body (api.Error), beside the service's
-// own kinds and pkg/api's no_responders, timeout and disconnected; the code is the one whose exit
-// code the failure has.
+// they are printed in the shape of the service's error body (api.Error), beside pkg/api's kinds;
+// the code is the one whose exit code the failure has. A request over the NATS server's max
+// payload is api.KindRequestTooLarge, the kind the service gives a body over its own limit.
 const (
-	KindUsage           = "usage"             // 400: a wrong command line
-	KindInvalidSettings = "invalid_settings"  // 400: NATS settings (flags or environment) that cannot work
-	KindRequestTooLarge = "request_too_large" // 400: a request over the NATS server's max payload (the service uses the same kind over its own limit)
-	KindNATSUnreachable = "nats_unreachable"  // 503: no NATS server answered, in 1 + --retries attempts
-	KindNATSRefused     = "nats_refused"      // 500: a NATS server refused the connection (authentication, TLS)
-	KindInterrupted     = "interrupted"       // 500: interrupted (SIGINT, SIGTERM) before the reply
-	KindClientError     = "client_error"      // 500: anything else, such as a reply cimctl cannot read
+	KindUsage           = "usage"            // 400: a wrong command line
+	KindInvalidSettings = "invalid_settings" // 400: NATS settings (flags or environment) that cannot work
+	KindNATSUnreachable = "nats_unreachable" // 503: no NATS server answered, in 1 + --retries attempts
+	KindNATSRefused     = "nats_refused"     // 500: a NATS server refused the connection (authentication, TLS)
+	KindInterrupted     = "interrupted"      // 500: interrupted (SIGINT, SIGTERM) before the reply
+	KindClientError     = "client_error"     // 500: anything else, such as a reply cimctl cannot read
 )
 
 // ExitCode maps an error of a run to its exit code, the one of its code (see errorBody).
@@ -88,7 +87,7 @@ func errorBody(err error) *api.Error {
 	case errors.As(err, &connErr):
 		return &api.Error{Code: api.CodeInternal, Kind: KindNATSRefused, Message: err.Error()}
 	case errors.Is(err, nats.ErrMaxPayload):
-		return &api.Error{Code: api.CodeInvalid, Kind: KindRequestTooLarge,
+		return &api.Error{Code: api.CodeInvalid, Kind: api.KindRequestTooLarge,
 			Message: "the request is larger than the NATS server accepts (its max_payload): " + err.Error()}
 	default:
 		return &api.Error{Code: api.CodeInternal, Kind: KindClientError, Message: err.Error()}

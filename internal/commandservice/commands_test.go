@@ -145,7 +145,7 @@ func TestEveryCommandAndQuery(t *testing.T) {
 	}
 	past := time.Now().Add(-time.Hour)
 	_, err = c.Get(ctx, api.Get{AggregateID: id, AsOfTime: &past})
-	wantError(t, err, api.CodeNotFound, KindNotFound)
+	wantError(t, err, api.CodeNotFound, api.KindNotFound)
 
 	// History, paged by 4, equals the stored events, upcast and in order.
 	stored := eventsOf(t, st, id)

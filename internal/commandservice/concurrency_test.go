@@ -129,8 +129,8 @@ func TestInstancesShareAggregates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if mustJSON(t, got) != mustJSON(t, resource(want.state, want.lastSeq)) {
-				t.Fatalf("instance state of %s:\n %s\nwant %s", id, mustJSON(t, got), mustJSON(t, resource(want.state, want.lastSeq)))
+			if mustJSON(t, got) != mustJSON(t, api.ResourceOf(want.state, want.lastSeq)) {
+				t.Fatalf("instance state of %s:\n %s\nwant %s", id, mustJSON(t, got), mustJSON(t, api.ResourceOf(want.state, want.lastSeq)))
 			}
 		}
 	}

@@ -32,9 +32,9 @@ func decodeStrict(data []byte, maxBytes int, v any) error {
 	trimmed := bytes.TrimLeft(data, jsonSpace)
 	switch {
 	case len(trimmed) == 0:
-		return newError(api.CodeInvalid, KindEmptyRequest, "", "the request body is empty; send a JSON object")
+		return newError(api.CodeInvalid, api.KindEmptyRequest, "", "the request body is empty; send a JSON object")
 	case len(data) > maxBytes:
-		e := newError(api.CodeInvalid, KindRequestTooLarge, "", "the request body has %d bytes, at most %d are accepted", len(data), maxBytes)
+		e := newError(api.CodeInvalid, api.KindRequestTooLarge, "", "the request body has %d bytes, at most %d are accepted", len(data), maxBytes)
 		e.Details = map[string]any{"bytes": len(data), "max_bytes": maxBytes}
 		return e
 	}
@@ -61,24 +61,24 @@ func jsonError(data []byte, err error) error {
 		field := syntax.JSONPointer.LastToken()
 		switch {
 		case errors.Is(syntax.Err, jsontext.ErrDuplicateName):
-			return newError(api.CodeInvalid, KindDuplicateField, field, "field %q appears more than once; give each field once", field)
+			return newError(api.CodeInvalid, api.KindDuplicateField, field, "field %q appears more than once; give each field once", field)
 		case errors.Is(syntax.Err, io.ErrUnexpectedEOF):
-			return newError(api.CodeInvalid, KindMalformedJSON, "", "the request body is truncated JSON")
+			return newError(api.CodeInvalid, api.KindMalformedJSON, "", "the request body is truncated JSON")
 		}
 		if off := syntax.ByteOffset; off >= 0 && off < int64(len(data)) {
 			if r, size := utf8.DecodeRune(data[off:]); r == utf8.RuneError && size <= 1 {
 				if field == "" {
-					return newError(api.CodeInvalid, KindMalformedJSON, "", "the request body holds invalid UTF-8 (byte %#x at offset %d); JSON text is UTF-8", data[off], off)
+					return newError(api.CodeInvalid, api.KindMalformedJSON, "", "the request body holds invalid UTF-8 (byte %#x at offset %d); JSON text is UTF-8", data[off], off)
 				}
 				return invalidField(field, "%s holds invalid UTF-8 (byte %#x at offset %d); JSON text is UTF-8", field, data[off], off)
 			}
 		}
 		// field is where the syntax broke, when that is within a member.
-		return newError(api.CodeInvalid, KindMalformedJSON, field, "the request body is not valid JSON: %s", strings.TrimPrefix(err.Error(), "jsontext: "))
+		return newError(api.CodeInvalid, api.KindMalformedJSON, field, "the request body is not valid JSON: %s", strings.TrimPrefix(err.Error(), "jsontext: "))
 	case errors.As(err, &semantic):
 		if errors.Is(semantic.Err, json.ErrUnknownName) {
 			name := semantic.JSONPointer.LastToken()
-			return newError(api.CodeInvalid, KindUnknownField, name, "unknown field %q (names are case-sensitive)", name)
+			return newError(api.CodeInvalid, api.KindUnknownField, name, "unknown field %q (names are case-sensitive)", name)
 		}
 		if semantic.JSONPointer == "" {
 			return notAnObject(kindName(semantic.JSONKind))
@@ -93,7 +93,7 @@ func jsonError(data []byte, err error) error {
 		e.Details = map[string]any{"expected": want, "got": got}
 		return e
 	}
-	return newError(api.CodeInvalid, KindMalformedJSON, "", "the request body cannot be decoded: %v", err)
+	return newError(api.CodeInvalid, api.KindMalformedJSON, "", "the request body cannot be decoded: %v", err)
 }
 
 // scalarAt returns the JSON number, string or literal that starts at data[off:], as written,
@@ -110,7 +110,7 @@ func scalarAt(data []byte, off int64) string {
 }
 
 func notAnObject(got string) *api.Error {
-	return newError(api.CodeInvalid, KindMalformedJSON, "", "the request body must be a JSON object, not %s", got)
+	return newError(api.CodeInvalid, api.KindMalformedJSON, "", "the request body must be a JSON object, not %s", got)
 }
 
 // kindName names a kind of JSON value for an error message.
@@ -165,7 +165,7 @@ func expected(t reflect.Type) string {
 // required returns an error naming field when v is empty.
 func required(field, v string) error {
 	if v == "" {
-		return newError(api.CodeInvalid, KindMissingField, field, "%s is required", field)
+		return newError(api.CodeInvalid, api.KindMissingField, field, "%s is required", field)
 	}
 	return nil
 }
@@ -270,7 +270,7 @@ func decodeCommand(name string, data []byte, maxBytes int, now time.Time) (cr.Co
 func decodeRequest(name string, data []byte, maxBytes int, now time.Time) (cmd cr.Command, ownID bool, err error) {
 	decode, ok := commandDecoders[name]
 	if !ok {
-		return nil, false, newError(api.CodeInvalid, KindInvalidField, "", "unknown command %q", name)
+		return nil, false, newError(api.CodeInvalid, api.KindInvalidField, "", "unknown command %q", name)
 	}
 	d := decoding{now: now}
 	cmd, err = decode(data, maxBytes, &d)
@@ -426,7 +426,7 @@ func decodeSetHardwareDetails(data []byte, maxBytes int, d *decoding) (cr.Comman
 		return nil, err
 	}
 	if req.Manufacturer == nil && req.Model == nil && req.SerialNumber == nil {
-		return nil, newError(api.CodeInvalid, KindMissingField, "manufacturer",
+		return nil, newError(api.CodeInvalid, api.KindMissingField, "manufacturer",
 			"at least one of manufacturer, model and serial_number is required")
 	}
 	return cr.SetHardwareDetails{Meta: m, ID: id, Manufacturer: req.Manufacturer, Model: req.Model, SerialNumber: req.SerialNumber}, nil

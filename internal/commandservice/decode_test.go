@@ -72,34 +72,34 @@ func TestStrictDecoding(t *testing.T) {
 	const sequence = "a non-negative integer below 2^64"
 
 	checkBadRequests(t, srv.ClientURL(), in, []badRequest{
-		{"name in upper case", register, `{"HOSTNAME":"b","resource_type":"vm"}`, KindUnknownField, "HOSTNAME", []string{`"HOSTNAME"`}},
-		{"name in upper case beside the real one", register, `{"hostname":"a","HOSTNAME":"b","resource_type":"vm"}`, KindUnknownField, "HOSTNAME", nil},
-		{"name in mixed case", register, `{"hostname":"a","Resource_Type":"vm"}`, KindUnknownField, "Resource_Type", []string{`"Resource_Type"`}},
-		{"envelope name in another case", register, `{"Command_ID":"` + newID() + `","hostname":"a","resource_type":"vm"}`, KindUnknownField, "Command_ID", nil},
-		{"query name in another case", get, `{"Aggregate_ID":` + id + `}`, KindUnknownField, "Aggregate_ID", nil},
-		{"repeated key", register, `{"hostname":"a","hostname":"b","resource_type":"vm"}`, KindDuplicateField, "hostname", []string{`"hostname"`}},
-		{"repeated key, same value", register, `{"hostname":"a","resource_type":"vm","resource_type":"vm"}`, KindDuplicateField, "resource_type", nil},
-		{"repeated envelope key", register, `{"command_id":"` + newID() + `","command_id":"` + newID() + `","hostname":"a","resource_type":"vm"}`, KindDuplicateField, "command_id", nil},
-		{"repeated key, escaped", metadata, `{"aggregate_id":` + id + `,"key":"k","value":"a","v\u0061lue":"b"}`, KindDuplicateField, "value", nil},
-		{"repeated query key", history, `{"aggregate_id":` + id + `,"limit":1,"limit":2}`, KindDuplicateField, "limit", nil},
-		{"unknown field", register, `{"hostname":"a","resource_type":"vm","colour":"red"}`, KindUnknownField, "colour", []string{`"colour"`}},
-		{"unknown field, null", register, `{"hostname":"a","resource_type":"vm","colour":null}`, KindUnknownField, "colour", nil},
-		{"unknown query field", history, `{"aggregate_id":` + id + `,"page":2}`, KindUnknownField, "page", nil},
-		{"invalid UTF-8", metadata, "{\"aggregate_id\":" + id + ",\"key\":\"k\",\"value\":\"a\xffb\"}", KindInvalidField, "value", []string{"UTF-8", "0xff"}},
-		{"null", register, `null`, KindMalformedJSON, "", []string{"must be a JSON object, not null"}},
-		{"null, padded", get, " null\n", KindMalformedJSON, "", []string{"must be a JSON object, not null"}},
-		{"array", register, `[]`, KindMalformedJSON, "", []string{"must be a JSON object, not an array"}},
-		{"string", register, `"x"`, KindMalformedJSON, "", []string{"must be a JSON object, not a string"}},
-		{"negative sequence", get, `{"aggregate_id":` + id + `,"as_of_sequence":-1}`, KindInvalidField, "as_of_sequence", []string{sequence, "not -1"}},
-		{"fractional sequence", get, `{"aggregate_id":` + id + `,"as_of_sequence":1.5}`, KindInvalidField, "as_of_sequence", []string{sequence, "not 1.5"}},
-		{"sequence of 2^64", get, `{"aggregate_id":` + id + `,"as_of_sequence":18446744073709551616}`, KindInvalidField, "as_of_sequence", []string{sequence}},
-		{"sequence as a string", get, `{"aggregate_id":` + id + `,"as_of_sequence":"1"}`, KindInvalidField, "as_of_sequence", []string{sequence, `not "1"`}},
-		{"negative history sequence", history, `{"aggregate_id":` + id + `,"after_sequence":-1}`, KindInvalidField, "after_sequence", []string{sequence}},
-		{"bad time", get, `{"aggregate_id":` + id + `,"as_of_time":"noon"}`, KindInvalidField, "as_of_time", []string{"RFC 3339", `"noon"`}},
-		{"non-ASCII hostname", register, `{"hostname":"wéb.example.com","resource_type":"vm"}`, KindInvalidField, "hostname", []string{`'é'`}},
-		{"hostname of wrong type", register, `{"hostname":42,"resource_type":"vm"}`, KindInvalidField, "hostname", []string{"must be a string, not 42"}},
-		{"trailing value", register, `{"hostname":"a","resource_type":"vm"} {}`, KindMalformedJSON, "", nil},
-		{"truncated", register, `{"hostname":"a",`, KindMalformedJSON, "", []string{"truncated"}},
+		{"name in upper case", register, `{"HOSTNAME":"b","resource_type":"vm"}`, api.KindUnknownField, "HOSTNAME", []string{`"HOSTNAME"`}},
+		{"name in upper case beside the real one", register, `{"hostname":"a","HOSTNAME":"b","resource_type":"vm"}`, api.KindUnknownField, "HOSTNAME", nil},
+		{"name in mixed case", register, `{"hostname":"a","Resource_Type":"vm"}`, api.KindUnknownField, "Resource_Type", []string{`"Resource_Type"`}},
+		{"envelope name in another case", register, `{"Command_ID":"` + newID() + `","hostname":"a","resource_type":"vm"}`, api.KindUnknownField, "Command_ID", nil},
+		{"query name in another case", get, `{"Aggregate_ID":` + id + `}`, api.KindUnknownField, "Aggregate_ID", nil},
+		{"repeated key", register, `{"hostname":"a","hostname":"b","resource_type":"vm"}`, api.KindDuplicateField, "hostname", []string{`"hostname"`}},
+		{"repeated key, same value", register, `{"hostname":"a","resource_type":"vm","resource_type":"vm"}`, api.KindDuplicateField, "resource_type", nil},
+		{"repeated envelope key", register, `{"command_id":"` + newID() + `","command_id":"` + newID() + `","hostname":"a","resource_type":"vm"}`, api.KindDuplicateField, "command_id", nil},
+		{"repeated key, escaped", metadata, `{"aggregate_id":` + id + `,"key":"k","value":"a","v\u0061lue":"b"}`, api.KindDuplicateField, "value", nil},
+		{"repeated query key", history, `{"aggregate_id":` + id + `,"limit":1,"limit":2}`, api.KindDuplicateField, "limit", nil},
+		{"unknown field", register, `{"hostname":"a","resource_type":"vm","colour":"red"}`, api.KindUnknownField, "colour", []string{`"colour"`}},
+		{"unknown field, null", register, `{"hostname":"a","resource_type":"vm","colour":null}`, api.KindUnknownField, "colour", nil},
+		{"unknown query field", history, `{"aggregate_id":` + id + `,"page":2}`, api.KindUnknownField, "page", nil},
+		{"invalid UTF-8", metadata, "{\"aggregate_id\":" + id + ",\"key\":\"k\",\"value\":\"a\xffb\"}", api.KindInvalidField, "value", []string{"UTF-8", "0xff"}},
+		{"null", register, `null`, api.KindMalformedJSON, "", []string{"must be a JSON object, not null"}},
+		{"null, padded", get, " null\n", api.KindMalformedJSON, "", []string{"must be a JSON object, not null"}},
+		{"array", register, `[]`, api.KindMalformedJSON, "", []string{"must be a JSON object, not an array"}},
+		{"string", register, `"x"`, api.KindMalformedJSON, "", []string{"must be a JSON object, not a string"}},
+		{"negative sequence", get, `{"aggregate_id":` + id + `,"as_of_sequence":-1}`, api.KindInvalidField, "as_of_sequence", []string{sequence, "not -1"}},
+		{"fractional sequence", get, `{"aggregate_id":` + id + `,"as_of_sequence":1.5}`, api.KindInvalidField, "as_of_sequence", []string{sequence, "not 1.5"}},
+		{"sequence of 2^64", get, `{"aggregate_id":` + id + `,"as_of_sequence":18446744073709551616}`, api.KindInvalidField, "as_of_sequence", []string{sequence}},
+		{"sequence as a string", get, `{"aggregate_id":` + id + `,"as_of_sequence":"1"}`, api.KindInvalidField, "as_of_sequence", []string{sequence, `not "1"`}},
+		{"negative history sequence", history, `{"aggregate_id":` + id + `,"after_sequence":-1}`, api.KindInvalidField, "after_sequence", []string{sequence}},
+		{"bad time", get, `{"aggregate_id":` + id + `,"as_of_time":"noon"}`, api.KindInvalidField, "as_of_time", []string{"RFC 3339", `"noon"`}},
+		{"non-ASCII hostname", register, `{"hostname":"wéb.example.com","resource_type":"vm"}`, api.KindInvalidField, "hostname", []string{`'é'`}},
+		{"hostname of wrong type", register, `{"hostname":42,"resource_type":"vm"}`, api.KindInvalidField, "hostname", []string{"must be a string, not 42"}},
+		{"trailing value", register, `{"hostname":"a","resource_type":"vm"} {}`, api.KindMalformedJSON, "", nil},
+		{"truncated", register, `{"hostname":"a",`, api.KindMalformedJSON, "", []string{"truncated"}},
 	})
 }
 
@@ -193,7 +193,7 @@ func checkDecodeStrict[T any](t *testing.T, data []byte, maxBytes int) {
 			t.Fatalf("%T %q: error %#v, want a 400 *api.Error with kind and message", got, data, err)
 		}
 		// The name may be "", a name like any other.
-		if (e.Kind == KindUnknownField || e.Kind == KindDuplicateField) && !strings.Contains(e.Message, strconv.Quote(e.Field)) {
+		if (e.Kind == api.KindUnknownField || e.Kind == api.KindDuplicateField) && !strings.Contains(e.Message, strconv.Quote(e.Field)) {
 			t.Fatalf("%T %q: %s does not name the field: %+v", got, data, e.Kind, e)
 		}
 		return
@@ -389,14 +389,14 @@ func TestFreeTextRefusesControlCharacters(t *testing.T) {
 			{"tab", `a\tb`}, {"DEL", "a\x7fb"}, {"right-to-left override", `a\u202eb`},
 		} {
 			tests = append(tests, badRequest{f.field + ": " + v.name, api.CommandSubject(f.command),
-				`{"aggregate_id":` + id + `,` + f.extra + `"` + f.field + `":"` + v.json + `"}`, KindInvalidField, f.field,
+				`{"aggregate_id":` + id + `,` + f.extra + `"` + f.field + `":"` + v.json + `"}`, api.KindInvalidField, f.field,
 				[]string{"printable characters"}})
 		}
 		// A raw control character is not even JSON.
 		tests = append(tests, badRequest{f.field + ": raw newline", api.CommandSubject(f.command),
-			"{\"aggregate_id\":" + id + "," + f.extra + "\"" + f.field + "\":\"a\nb\"}", KindMalformedJSON, f.field, nil})
+			"{\"aggregate_id\":" + id + "," + f.extra + "\"" + f.field + "\":\"a\nb\"}", api.KindMalformedJSON, f.field, nil})
 		tests = append(tests, badRequest{f.field + ": raw 0xff", api.CommandSubject(f.command),
-			"{\"aggregate_id\":" + id + "," + f.extra + "\"" + f.field + "\":\"a\xffb\"}", KindInvalidField, f.field, []string{"UTF-8"}})
+			"{\"aggregate_id\":" + id + "," + f.extra + "\"" + f.field + "\":\"a\xffb\"}", api.KindInvalidField, f.field, []string{"UTF-8"}})
 	}
 	checkBadRequests(t, srv.ClientURL(), in, tests)
 }

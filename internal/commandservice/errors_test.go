@@ -34,46 +34,46 @@ func TestBadRequests(t *testing.T) {
 		name, command, body string
 		kind, field         string
 	}{
-		{"unknown field", api.CmdRegister, `{"hostname":"a","resource_type":"vm","colour":"red"}`, KindUnknownField, "colour"},
-		{"unknown envelope field", api.CmdAssignOwner, `{"aggregate_id":"` + id + `","owner_id":"` + newID() + `","commandid":"x"}`, KindUnknownField, "commandid"},
-		{"wrong type", api.CmdRegister, `{"hostname":42,"resource_type":"vm"}`, KindInvalidField, "hostname"},
-		{"wrong type in envelope", api.CmdAssignOwner, `{"aggregate_id":"` + id + `","owner_id":"` + newID() + `","command_id":7}`, KindInvalidField, "command_id"},
-		{"wrong type of optional pointer", api.CmdSetHardwareDetails, `{"aggregate_id":"` + id + `","model":["x"]}`, KindInvalidField, "model"},
-		{"missing hostname", api.CmdRegister, `{"resource_type":"vm"}`, KindMissingField, "hostname"},
-		{"missing resource type", api.CmdRegister, `{"hostname":"a"}`, KindMissingField, "resource_type"},
-		{"missing aggregate id", api.CmdAssignOrganization, `{"organization_id":"` + newID() + `"}`, KindMissingField, "aggregate_id"},
-		{"missing organization id", api.CmdAssignOrganization, `{"aggregate_id":"` + id + `"}`, KindMissingField, "organization_id"},
-		{"missing status", api.CmdChangeStatus, `{"aggregate_id":"` + id + `"}`, KindMissingField, "status"},
-		{"missing metadata key", api.CmdUpdateMetadata, `{"aggregate_id":"` + id + `","value":"v"}`, KindMissingField, "key"},
-		{"no hardware detail", api.CmdSetHardwareDetails, `{"aggregate_id":"` + id + `"}`, KindMissingField, "manufacturer"},
-		{"malformed aggregate id", api.CmdAssignOwner, `{"aggregate_id":"not-a-uuid","owner_id":"` + newID() + `"}`, KindInvalidField, "aggregate_id"},
-		{"nil aggregate id", api.CmdAssignOwner, `{"aggregate_id":"00000000-0000-0000-0000-000000000000","owner_id":"` + newID() + `"}`, KindInvalidField, "aggregate_id"},
-		{"malformed policy id", api.CmdAddPolicy, `{"aggregate_id":"` + id + `","policy_id":"1234"}`, KindInvalidField, "policy_id"},
-		{"malformed command id", api.CmdRegister, `{"command_id":"abc","hostname":"a","resource_type":"vm"}`, KindInvalidField, "command_id"},
-		{"malformed correlation id", api.CmdRegister, `{"correlation_id":"abc","hostname":"a","resource_type":"vm"}`, KindInvalidField, "correlation_id"},
-		{"malformed timestamp", api.CmdRegister, `{"timestamp":"yesterday","hostname":"a","resource_type":"vm"}`, KindInvalidField, "timestamp"},
-		{"timestamp of wrong type", api.CmdRegister, `{"timestamp":12,"hostname":"a","resource_type":"vm"}`, KindInvalidField, "timestamp"},
-		{"oversized metadata value", api.CmdUpdateMetadata, `{"aggregate_id":"` + id + `","key":"k","value":"` + strings.Repeat("x", cr.MaxMetadataValueLength+1) + `"}`, KindInvalidField, "value"},
-		{"oversized asset tag", api.CmdAssignAssetTag, `{"aggregate_id":"` + id + `","asset_tag":"` + strings.Repeat("x", 65) + `"}`, KindInvalidField, "asset_tag"},
-		{"oversized hostname", api.CmdRegister, `{"hostname":"` + strings.Repeat("a.", 130) + `com","resource_type":"vm"}`, KindInvalidField, "hostname"},
-		{"bad metadata key", api.CmdUpdateMetadata, `{"aggregate_id":"` + id + `","key":"a key","value":"v"}`, KindInvalidField, "key"},
-		{"bad hostname", api.CmdRegister, `{"hostname":"-web_01","resource_type":"vm"}`, KindInvalidField, "hostname"},
-		{"address as hostname", api.CmdRegister, `{"hostname":"10.0.0.1","resource_type":"vm"}`, KindInvalidField, "hostname"},
-		{"bad resource type", api.CmdRegister, `{"hostname":"a","resource_type":"toaster"}`, KindInvalidField, "resource_type"},
-		{"bad status", api.CmdChangeStatus, `{"aggregate_id":"` + id + `","status":"asleep"}`, KindInvalidField, "status"},
-		{"malformed json", api.CmdRegister, `{"hostname":"a",`, KindMalformedJSON, ""},
-		{"syntax error", api.CmdRegister, `{"hostname" "a"}`, KindMalformedJSON, "hostname"},
-		{"not an object", api.CmdRegister, `["a"]`, KindMalformedJSON, ""},
-		{"two objects", api.CmdRegister, `{"hostname":"a","resource_type":"vm"} {}`, KindMalformedJSON, ""},
-		{"empty body", api.CmdRegister, ``, KindEmptyRequest, ""},
-		{"blank body", api.CmdAssignOwner, "  \n", KindEmptyRequest, ""},
-		{"body too large", api.CmdUpdateMetadata, `{"aggregate_id":"` + id + `","key":"k","value":"` + strings.Repeat("x", 9000) + `"}`, KindRequestTooLarge, ""},
-		{"get: malformed id", api.QueryGet, `{"aggregate_id":"x"}`, KindInvalidField, "aggregate_id"},
-		{"get: unknown field", api.QueryGet, `{"aggregate_id":"` + id + `","as_of":1}`, KindUnknownField, "as_of"},
-		{"get: negative sequence", api.QueryGet, `{"aggregate_id":"` + id + `","as_of_sequence":-1}`, KindInvalidField, "as_of_sequence"},
-		{"get: bad time", api.QueryGet, `{"aggregate_id":"` + id + `","as_of_time":"noon"}`, KindInvalidField, "as_of_time"},
-		{"history: limit too large", api.QueryHistory, `{"aggregate_id":"` + id + `","limit":1001}`, KindInvalidField, "limit"},
-		{"history: missing id", api.QueryHistory, `{}`, KindMissingField, "aggregate_id"},
+		{"unknown field", api.CmdRegister, `{"hostname":"a","resource_type":"vm","colour":"red"}`, api.KindUnknownField, "colour"},
+		{"unknown envelope field", api.CmdAssignOwner, `{"aggregate_id":"` + id + `","owner_id":"` + newID() + `","commandid":"x"}`, api.KindUnknownField, "commandid"},
+		{"wrong type", api.CmdRegister, `{"hostname":42,"resource_type":"vm"}`, api.KindInvalidField, "hostname"},
+		{"wrong type in envelope", api.CmdAssignOwner, `{"aggregate_id":"` + id + `","owner_id":"` + newID() + `","command_id":7}`, api.KindInvalidField, "command_id"},
+		{"wrong type of optional pointer", api.CmdSetHardwareDetails, `{"aggregate_id":"` + id + `","model":["x"]}`, api.KindInvalidField, "model"},
+		{"missing hostname", api.CmdRegister, `{"resource_type":"vm"}`, api.KindMissingField, "hostname"},
+		{"missing resource type", api.CmdRegister, `{"hostname":"a"}`, api.KindMissingField, "resource_type"},
+		{"missing aggregate id", api.CmdAssignOrganization, `{"organization_id":"` + newID() + `"}`, api.KindMissingField, "aggregate_id"},
+		{"missing organization id", api.CmdAssignOrganization, `{"aggregate_id":"` + id + `"}`, api.KindMissingField, "organization_id"},
+		{"missing status", api.CmdChangeStatus, `{"aggregate_id":"` + id + `"}`, api.KindMissingField, "status"},
+		{"missing metadata key", api.CmdUpdateMetadata, `{"aggregate_id":"` + id + `","value":"v"}`, api.KindMissingField, "key"},
+		{"no hardware detail", api.CmdSetHardwareDetails, `{"aggregate_id":"` + id + `"}`, api.KindMissingField, "manufacturer"},
+		{"malformed aggregate id", api.CmdAssignOwner, `{"aggregate_id":"not-a-uuid","owner_id":"` + newID() + `"}`, api.KindInvalidField, "aggregate_id"},
+		{"nil aggregate id", api.CmdAssignOwner, `{"aggregate_id":"00000000-0000-0000-0000-000000000000","owner_id":"` + newID() + `"}`, api.KindInvalidField, "aggregate_id"},
+		{"malformed policy id", api.CmdAddPolicy, `{"aggregate_id":"` + id + `","policy_id":"1234"}`, api.KindInvalidField, "policy_id"},
+		{"malformed command id", api.CmdRegister, `{"command_id":"abc","hostname":"a","resource_type":"vm"}`, api.KindInvalidField, "command_id"},
+		{"malformed correlation id", api.CmdRegister, `{"correlation_id":"abc","hostname":"a","resource_type":"vm"}`, api.KindInvalidField, "correlation_id"},
+		{"malformed timestamp", api.CmdRegister, `{"timestamp":"yesterday","hostname":"a","resource_type":"vm"}`, api.KindInvalidField, "timestamp"},
+		{"timestamp of wrong type", api.CmdRegister, `{"timestamp":12,"hostname":"a","resource_type":"vm"}`, api.KindInvalidField, "timestamp"},
+		{"oversized metadata value", api.CmdUpdateMetadata, `{"aggregate_id":"` + id + `","key":"k","value":"` + strings.Repeat("x", cr.MaxMetadataValueLength+1) + `"}`, api.KindInvalidField, "value"},
+		{"oversized asset tag", api.CmdAssignAssetTag, `{"aggregate_id":"` + id + `","asset_tag":"` + strings.Repeat("x", 65) + `"}`, api.KindInvalidField, "asset_tag"},
+		{"oversized hostname", api.CmdRegister, `{"hostname":"` + strings.Repeat("a.", 130) + `com","resource_type":"vm"}`, api.KindInvalidField, "hostname"},
+		{"bad metadata key", api.CmdUpdateMetadata, `{"aggregate_id":"` + id + `","key":"a key","value":"v"}`, api.KindInvalidField, "key"},
+		{"bad hostname", api.CmdRegister, `{"hostname":"-web_01","resource_type":"vm"}`, api.KindInvalidField, "hostname"},
+		{"address as hostname", api.CmdRegister, `{"hostname":"10.0.0.1","resource_type":"vm"}`, api.KindInvalidField, "hostname"},
+		{"bad resource type", api.CmdRegister, `{"hostname":"a","resource_type":"toaster"}`, api.KindInvalidField, "resource_type"},
+		{"bad status", api.CmdChangeStatus, `{"aggregate_id":"` + id + `","status":"asleep"}`, api.KindInvalidField, "status"},
+		{"malformed json", api.CmdRegister, `{"hostname":"a",`, api.KindMalformedJSON, ""},
+		{"syntax error", api.CmdRegister, `{"hostname" "a"}`, api.KindMalformedJSON, "hostname"},
+		{"not an object", api.CmdRegister, `["a"]`, api.KindMalformedJSON, ""},
+		{"two objects", api.CmdRegister, `{"hostname":"a","resource_type":"vm"} {}`, api.KindMalformedJSON, ""},
+		{"empty body", api.CmdRegister, ``, api.KindEmptyRequest, ""},
+		{"blank body", api.CmdAssignOwner, "  \n", api.KindEmptyRequest, ""},
+		{"body too large", api.CmdUpdateMetadata, `{"aggregate_id":"` + id + `","key":"k","value":"` + strings.Repeat("x", 9000) + `"}`, api.KindRequestTooLarge, ""},
+		{"get: malformed id", api.QueryGet, `{"aggregate_id":"x"}`, api.KindInvalidField, "aggregate_id"},
+		{"get: unknown field", api.QueryGet, `{"aggregate_id":"` + id + `","as_of":1}`, api.KindUnknownField, "as_of"},
+		{"get: negative sequence", api.QueryGet, `{"aggregate_id":"` + id + `","as_of_sequence":-1}`, api.KindInvalidField, "as_of_sequence"},
+		{"get: bad time", api.QueryGet, `{"aggregate_id":"` + id + `","as_of_time":"noon"}`, api.KindInvalidField, "as_of_time"},
+		{"history: limit too large", api.QueryHistory, `{"aggregate_id":"` + id + `","limit":1001}`, api.KindInvalidField, "limit"},
+		{"history: missing id", api.QueryHistory, `{}`, api.KindMissingField, "aggregate_id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,30 +111,30 @@ func TestErrorClasses(t *testing.T) {
 	unknown := api.Target{AggregateID: newID()}
 
 	_, err = c.AssignOwner(ctx, api.AssignOwner{Target: unknown, OwnerID: newID()})
-	wantError(t, err, api.CodeNotFound, KindNotRegistered)
+	wantError(t, err, api.CodeNotFound, api.KindNotRegistered)
 	_, err = c.Get(ctx, api.Get{AggregateID: unknown.AggregateID})
-	wantError(t, err, api.CodeNotFound, KindNotFound)
+	wantError(t, err, api.CodeNotFound, api.KindNotFound)
 	_, err = c.Get(ctx, api.Get{AggregateID: unknown.AggregateID, AsOfSequence: 1})
-	wantError(t, err, api.CodeNotFound, KindNotFound)
+	wantError(t, err, api.CodeNotFound, api.KindNotFound)
 	_, err = c.History(ctx, api.History{AggregateID: unknown.AggregateID})
-	wantError(t, err, api.CodeNotFound, KindNotFound)
+	wantError(t, err, api.CodeNotFound, api.KindNotFound)
 	_, err = c.History(ctx, api.History{AggregateID: unknown.AggregateID, AfterSequence: 5})
-	wantError(t, err, api.CodeNotFound, KindNotFound)
+	wantError(t, err, api.CodeNotFound, api.KindNotFound)
 
 	_, err = c.Register(ctx, api.Register{AggregateID: id, Hostname: "web-2", ResourceType: "vm"})
-	wantError(t, err, api.CodeConflict, KindAlreadyExists)
+	wantError(t, err, api.CodeConflict, api.KindAlreadyRegistered)
 
 	e := wantError(t, func() error {
 		_, err := c.ChangeStatus(ctx, api.ChangeStatus{Target: tg, Status: "maintenance"})
 		return err
-	}(), api.CodeConflict, KindInvalidTransit)
+	}(), api.CodeConflict, api.KindInvalidTransition)
 	if e.Details["from"] != "provisioning" || e.Details["to"] != "maintenance" {
 		t.Fatalf("transition details %v", e.Details)
 	}
 	e = wantError(t, func() error {
 		_, err := c.ChangeStatus(ctx, api.ChangeStatus{Target: tg, Status: "active"})
 		return err
-	}(), api.CodeConflict, KindActivation)
+	}(), api.CodeConflict, api.KindActivationPrecondition)
 	if missing, _ := json.Marshal(e.Details["missing"]); string(missing) != `["organization","location"]` {
 		t.Fatalf("activation details %v", e.Details)
 	}
@@ -143,17 +143,17 @@ func TestErrorClasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.AddPolicy(ctx, api.AddPolicy{Target: tg, PolicyID: pol})
-	wantError(t, err, api.CodeConflict, KindPolicyAdded)
+	wantError(t, err, api.CodeConflict, api.KindPolicyAlreadyAdded)
 	_, err = c.RemovePolicy(ctx, api.RemovePolicy{Target: tg, PolicyID: newID()})
-	wantError(t, err, api.CodeConflict, KindPolicyNotFound)
+	wantError(t, err, api.CodeConflict, api.KindPolicyNotFound)
 
 	if _, err := c.ChangeStatus(ctx, api.ChangeStatus{Target: tg, Status: "decommissioned"}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.AssignAssetTag(ctx, api.AssignAssetTag{Target: tg, AssetTag: "x"})
-	wantError(t, err, api.CodeConflict, KindDecommissioned)
+	wantError(t, err, api.CodeConflict, api.KindDecommissioned)
 	_, err = c.Register(ctx, api.Register{AggregateID: id, Hostname: "web-2", ResourceType: "vm"})
-	wantError(t, err, api.CodeConflict, KindDecommissioned)
+	wantError(t, err, api.CodeConflict, api.KindDecommissioned)
 
 	// 500: a message on a resource's subject that is not an event (no headers).
 	corrupt := newID()
@@ -165,9 +165,9 @@ func TestErrorClasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.AssignOwner(ctx, api.AssignOwner{Target: api.Target{AggregateID: corrupt}, OwnerID: newID()})
-	wantError(t, err, api.CodeInternal, KindInternal)
+	wantError(t, err, api.CodeInternal, api.KindInternal)
 	_, err = c.Get(ctx, api.Get{AggregateID: corrupt})
-	wantError(t, err, api.CodeInternal, KindInternal)
+	wantError(t, err, api.CodeInternal, api.KindInternal)
 
 	if n := in.counter(t, in.svc.metrics.commands.WithLabelValues(api.CmdChangeStatus, OutcomeRejected)); n != 2 {
 		t.Fatalf("rejected change_status count %v, want 2", n)
@@ -209,7 +209,7 @@ func TestConcurrencyConflict(t *testing.T) {
 		r, err := c.AssignAssetTag(ctx, api.AssignAssetTag{Target: api.Target{Envelope: api.Envelope{CommandID: cmdID}, AggregateID: id.String()}, AssetTag: "AT-1"})
 		written := eventsByCommand(eventsOf(t, st, id.String()))[cmdID]
 		if retries == 0 {
-			e := wantError(t, err, api.CodeConflict, KindConcurrency)
+			e := wantError(t, err, api.CodeConflict, api.KindConcurrency)
 			if e.Details["expected"] != float64(reg.Version) {
 				t.Fatalf("details %v", e.Details)
 			}
@@ -267,9 +267,9 @@ func TestStoreUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.AssignOwner(ctx, api.AssignOwner{Target: api.Target{AggregateID: reg.AggregateID}, OwnerID: newID()})
-	wantError(t, err, api.CodeUnavailable, KindUnavailable)
+	wantError(t, err, api.CodeUnavailable, api.KindUnavailable)
 	_, err = c.Get(ctx, api.Get{AggregateID: newID()})
-	wantError(t, err, api.CodeUnavailable, KindUnavailable)
+	wantError(t, err, api.CodeUnavailable, api.KindUnavailable)
 	if !api.Retryable(err) {
 		t.Fatal("503 is not retryable")
 	}

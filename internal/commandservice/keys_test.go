@@ -150,7 +150,7 @@ func TestRegisterRetriedAfterLostReply(t *testing.T) {
 	id, cmdID := uuid.New(), uuid.New()
 	// The instance caches the resource unregistered.
 	_, err := c.AssignOwner(ctx, api.AssignOwner{Target: api.Target{AggregateID: id.String()}, OwnerID: newID()})
-	wantError(t, err, api.CodeNotFound, KindNotRegistered)
+	wantError(t, err, api.CodeNotFound, api.KindNotRegistered)
 
 	// The earlier attempt, written by another instance whose reply was lost: the same decision.
 	host, err := cr.ParseHostname("lost.example.com")

@@ -78,7 +78,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := newClient(t, url, api.WithRetries(0)).AssignOwner(ctx, api.AssignOwner{Target: api.Target{AggregateID: ids[0]}, OwnerID: newID()})
-	if e := asAPIError(t, err); e.Kind != api.KindNoResponders && e.Kind != KindShuttingDown {
+	if e := asAPIError(t, err); e.Kind != api.KindNoResponders && e.Kind != api.KindShuttingDown {
 		t.Fatalf("request after shutdown began: %v", err)
 	}
 	select {
@@ -134,7 +134,7 @@ func TestRequestDeliveredWhileStopping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := replyError(t, msg); e.Code != api.CodeUnavailable || e.Kind != KindShuttingDown {
+	if e := replyError(t, msg); e.Code != api.CodeUnavailable || e.Kind != api.KindShuttingDown {
 		t.Fatalf("reply %+v", e)
 	}
 }
@@ -151,7 +151,7 @@ func TestDiscovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := c.Register(ctx, api.Register{Hostname: "-", ResourceType: "vm"})
-	wantError(t, err, api.CodeInvalid, KindInvalidField)
+	wantError(t, err, api.CodeInvalid, api.KindInvalidField)
 
 	nc := natstest.Connect(t, url)
 	inbox := nats.NewInbox()

@@ -139,13 +139,13 @@ func outcome(code int, kind string) string {
 		return OutcomeInvalid
 	case code == 404:
 		return OutcomeNotFound
-	case code == 409 && kind == KindConcurrency:
+	case code == 409 && kind == api.KindConcurrency:
 		return OutcomeConflict
 	case code == 409:
 		return OutcomeRejected
-	case code == 503 && kind == KindOverloaded:
+	case code == 503 && kind == api.KindOverloaded:
 		return OutcomeOverload
-	case code == 503 && kind == KindDeadlineExceeded:
+	case code == 503 && kind == api.KindDeadlineExceeded:
 		return OutcomeExpired
 	case code == 503:
 		return OutcomeUnavail

@@ -37,7 +37,7 @@ func TestRefusalIsTheResult(t *testing.T) {
 			// remove_policy of a policy the resource does not have: refused.
 			remove := api.RemovePolicy{Target: targetOf(newID(), reg.AggregateID), PolicyID: policy}
 			firstRefusal := commandError(t, nc, api.CmdRemovePolicy, remove)
-			if firstRefusal.Code != api.CodeConflict || firstRefusal.Kind != KindPolicyNotFound {
+			if firstRefusal.Code != api.CodeConflict || firstRefusal.Kind != api.KindPolicyNotFound {
 				t.Fatalf("remove_policy of a policy never added: %+v", firstRefusal)
 			}
 			// The policy is added: the same command would now be applied.
@@ -98,7 +98,7 @@ func TestOnlyOwnCommandIDsAreRecorded(t *testing.T) {
 	}
 	for range 20 {
 		e := commandError(t, nc, api.CmdRemovePolicy, api.RemovePolicy{Target: api.Target{AggregateID: reg.AggregateID}, PolicyID: newID()})
-		if e.Kind != KindPolicyNotFound {
+		if e.Kind != api.KindPolicyNotFound {
 			t.Fatalf("refusal: %+v", e)
 		}
 	}
@@ -141,7 +141,7 @@ func TestResultsBucketFull(t *testing.T) {
 	const flood = 100
 	for i := range flood {
 		e := commandError(t, nc, api.CmdRemovePolicy, api.RemovePolicy{Target: targetOf(newID(), reg.AggregateID), PolicyID: newID()})
-		if e.Kind != KindPolicyNotFound {
+		if e.Kind != api.KindPolicyNotFound {
 			t.Fatalf("refusal %d with the bucket filling: %+v", i, e)
 		}
 	}

@@ -41,14 +41,14 @@ func TestOverloaded(t *testing.T) {
 	refused := newID()
 	body, _ := json.Marshal(api.Register{Hostname: "refused", ResourceType: "vm", Envelope: api.Envelope{CommandID: refused}})
 	e := replyError(t, rawRequest(t, nc, api.CommandSubject(api.CmdRegister), body))
-	if e.Code != api.CodeUnavailable || e.Kind != KindOverloaded || !strings.Contains(e.Message, "maximum of 2 requests") {
+	if e.Code != api.CodeUnavailable || e.Kind != api.KindOverloaded || !strings.Contains(e.Message, "maximum of 2 requests") {
 		t.Fatalf("command beyond -max-in-flight: %+v", e)
 	}
 	if !api.Retryable(e) {
 		t.Fatalf("overloaded reply is not retryable: %+v", e)
 	}
 	body, _ = json.Marshal(api.Get{AggregateID: newID()})
-	if e := replyError(t, rawRequest(t, nc, api.QuerySubject(api.QueryGet), body)); e.Code != api.CodeUnavailable || e.Kind != KindOverloaded {
+	if e := replyError(t, rawRequest(t, nc, api.QuerySubject(api.QueryGet), body)); e.Code != api.CodeUnavailable || e.Kind != api.KindOverloaded {
 		t.Fatalf("query beyond -max-in-flight: %+v", e)
 	}
 	if n := in.counter(t, in.svc.metrics.commands.WithLabelValues(api.CmdRegister, OutcomeOverload)); n != 1 {

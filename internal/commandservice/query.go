@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/cim-infra/registry/internal/microsvc"
 	"github.com/cim-infra/registry/internal/resourcestore"
 	"github.com/cim-infra/registry/pkg/api"
@@ -46,9 +45,9 @@ func (s *Service) get(ctx context.Context, data []byte) (api.Resource, error) {
 		return api.Resource{}, err
 	}
 	if !agg.state.Registered() {
-		return api.Resource{}, newError(api.CodeNotFound, KindNotFound, "", "resource %s was not registered at that point", id)
+		return api.Resource{}, newError(api.CodeNotFound, api.KindNotFound, "", "resource %s was not registered at that point", id)
 	}
-	return resource(agg.state, agg.lastSeq), nil
+	return api.ResourceOf(agg.state, agg.lastSeq), nil
 }
 
 // current returns the resource's state now.
@@ -67,45 +66,9 @@ func (s *Service) current(ctx context.Context, id uuid.UUID) (api.Resource, erro
 		}
 	}
 	if !e.agg.state.Registered() {
-		return api.Resource{}, newError(api.CodeNotFound, KindNotFound, "", "no resource %s", id)
+		return api.Resource{}, newError(api.CodeNotFound, api.KindNotFound, "", "no resource %s", id)
 	}
-	return resource(e.agg.state, e.agg.lastSeq), nil
-}
-
-// resource is the wire form of a state.
-func resource(st cr.State, version uint64) api.Resource {
-	r := api.Resource{
-		ID:           st.ID().String(),
-		Hostname:     st.Hostname().String(),
-		ResourceType: st.Type().String(),
-		Category:     st.Type().Category().String(),
-		Status:       st.Status().String(),
-		Policies:     []string{},
-		Metadata:     st.Metadata(),
-		CreatedAt:    st.CreatedAt(),
-		UpdatedAt:    st.UpdatedAt(),
-		Version:      version,
-	}
-	if id, ok := st.OrganizationID(); ok {
-		r.OrganizationID = id.String()
-	}
-	if id, ok := st.LocationID(); ok {
-		r.LocationID = id.String()
-	}
-	if id, ok := st.OwnerID(); ok {
-		r.OwnerID = id.String()
-	}
-	if id, ok := st.AccountConceptID(); ok {
-		r.AccountConceptID = id.String()
-	}
-	for _, p := range st.Policies() {
-		r.Policies = append(r.Policies, p.String())
-	}
-	r.Manufacturer, _ = st.Manufacturer()
-	r.Model, _ = st.Model()
-	r.SerialNumber, _ = st.SerialNumber()
-	r.AssetTag, _ = st.AssetTag()
-	return r
+	return api.ResourceOf(e.agg.state, e.agg.lastSeq), nil
 }
 
 // serveHistory answers a history query with one page of events, upcast to their current
@@ -140,7 +103,7 @@ func (s *Service) history(ctx context.Context, data []byte) (api.HistoryPage, er
 			exists = len(before.Events) > 0
 		}
 		if !exists {
-			return api.HistoryPage{}, newError(api.CodeNotFound, KindNotFound, "", "no resource %s", id)
+			return api.HistoryPage{}, newError(api.CodeNotFound, api.KindNotFound, "", "no resource %s", id)
 		}
 	}
 	page := api.HistoryPage{AggregateID: id.String(), Events: make([]api.HistoryEvent, 0, len(loaded.Events)), More: loaded.More}
@@ -165,8 +128,8 @@ func (s *Service) finishQuery(name string, x *microsvc.Request, start time.Time,
 	s.metrics.queryLatency.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	if err != nil {
 		e := toReply(err)
-		if e.Kind == KindNotRegistered {
-			e.Kind = KindNotFound
+		if e.Kind == api.KindNotRegistered {
+			e.Kind = api.KindNotFound
 		}
 		s.metrics.queries.WithLabelValues(name, outcome(e.Code, e.Kind)).Inc()
 		s.respondError(x, e)

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cim-infra/registry/internal/jsx"
 	"github.com/cim-infra/registry/pkg/api"
+	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,12 +68,12 @@ func openResults(ctx context.Context, js jetstream.JetStream, bucket string, rep
 // existing bucket is used as it is: the service may create a stream but not update one.
 func openBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	// Every step may meet a bucket another instance is creating at this moment, which has no
-	// leader yet and leaves requests unanswered: jsx.Answered retries with short attempts.
-	kv, err := jsx.Answered(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, cfg.Bucket) })
+	// leader yet and leaves requests unanswered: jetstore.UntilAnswered retries with short attempts.
+	kv, err := jetstore.UntilAnswered(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, cfg.Bucket) })
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = jsx.Answered(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return js.CreateKeyValue(ctx, cfg) })
+		kv, err = jetstore.UntilAnswered(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return js.CreateKeyValue(ctx, cfg) })
 		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = jsx.Answered(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, cfg.Bucket) })
+			kv, err = jetstore.UntilAnswered(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, cfg.Bucket) })
 		}
 	}
 	if err != nil {

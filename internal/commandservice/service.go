@@ -148,7 +148,7 @@ func (s *Service) dispatch(name string, serve func(name string, r *microsvc.Requ
 		s.mu.Lock()
 		if s.draining {
 			s.mu.Unlock()
-			s.respondError(x, newError(api.CodeUnavailable, KindShuttingDown, "",
+			s.respondError(x, newError(api.CodeUnavailable, api.KindShuttingDown, "",
 				"this instance is stopping and did not process the request; send it again (with the same command_id)"))
 			return
 		}
@@ -156,7 +156,7 @@ func (s *Service) dispatch(name string, serve func(name string, r *microsvc.Requ
 			s.busy.Add(-1)
 			s.mu.Unlock()
 			overloaded.Inc()
-			s.respondError(x, newError(api.CodeUnavailable, KindOverloaded, "",
+			s.respondError(x, newError(api.CodeUnavailable, api.KindOverloaded, "",
 				"this instance is processing its maximum of %d requests and did not process this one; send it again (with the same command_id), later or to another instance", s.opts.MaxInFlight))
 			return
 		}

@@ -122,12 +122,12 @@ func TestOversizedRequests(t *testing.T) {
 	for _, subject := range allSubjects() {
 		at := []byte(`{"aggregate_id":"` + d.id + `","key":"k","value":"` + strings.Repeat("x", max-200) + `"}`)
 		at = append(at, strings.Repeat(" ", max-len(at))...)
-		if e := d.refused(subject, at); e.Kind != commandservice.KindRequestTooLarge {
-			t.Errorf("%s at max payload (%d bytes): %s, want %s", subject, len(at), e.Kind, commandservice.KindRequestTooLarge)
+		if e := d.refused(subject, at); e.Kind != api.KindRequestTooLarge {
+			t.Errorf("%s at max payload (%d bytes): %s, want %s", subject, len(at), e.Kind, api.KindRequestTooLarge)
 		}
 		just := []byte(`{"aggregate_id":"` + d.id + `","value":"` + strings.Repeat("y", commandservice.DefaultMaxRequestBytes) + `"}`)
-		if e := d.refused(subject, just); e.Kind != commandservice.KindRequestTooLarge {
-			t.Errorf("%s just over -max-request-bytes: %s, want %s", subject, e.Kind, commandservice.KindRequestTooLarge)
+		if e := d.refused(subject, just); e.Kind != api.KindRequestTooLarge {
+			t.Errorf("%s just over -max-request-bytes: %s, want %s", subject, e.Kind, api.KindRequestTooLarge)
 		}
 		over := make([]byte, max+1)
 		if _, err := d.nc.Request(subject, over, time.Second); !errors.Is(err, nats.ErrMaxPayload) {

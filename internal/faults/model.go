@@ -11,6 +11,7 @@ import (
 
 	"github.com/anishathalye/porcupine"
 	cr "github.com/cim-infra/registry/domain/computeresource"
+	"github.com/cim-infra/registry/pkg/api"
 	"github.com/google/uuid"
 )
 
@@ -85,19 +86,19 @@ func RuleKind(err error) string {
 	case err == nil:
 		return ""
 	case errors.Is(err, cr.ErrNotRegistered):
-		return "not_registered"
+		return api.KindNotRegistered
 	case errors.As(err, &transition):
-		return "invalid_transition"
+		return api.KindInvalidTransition
 	case errors.As(err, &activation):
-		return "activation_precondition"
+		return api.KindActivationPrecondition
 	case errors.Is(err, cr.ErrAlreadyRegistered):
-		return "already_registered"
+		return api.KindAlreadyRegistered
 	case errors.Is(err, cr.ErrDecommissioned):
-		return "decommissioned"
+		return api.KindDecommissioned
 	case errors.Is(err, cr.ErrPolicyAlreadyAdded):
-		return "policy_already_added"
+		return api.KindPolicyAlreadyAdded
 	case errors.Is(err, cr.ErrPolicyNotFound):
-		return "policy_not_found"
+		return api.KindPolicyNotFound
 	}
 	return "other:" + err.Error()
 }

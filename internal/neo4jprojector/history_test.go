@@ -14,7 +14,7 @@ type history struct {
 	gen    *workload.Generator
 	states map[uuid.UUID]cr.State // decided states, for Decide
 	stored map[uuid.UUID]uint64   // stream sequence of each resource's last event, for appends
-	log    []Envelope             // every event stored, in stream order
+	log    []SequencedEvent       // every event stored, in stream order
 	last   uint64                 // stream sequence of the last message stored
 	// skip holds the sequences of events the graph must not show (dead-lettered ones).
 	skip map[uint64]bool
@@ -57,7 +57,7 @@ func (h *history) decide(t testing.TB, c cr.Command, store appendFunc) uint64 {
 	}
 	last := store(id, h.stored[id], events)
 	for i, e := range events {
-		h.log = append(h.log, Envelope{Sequence: last - uint64(len(events)-1-i), Event: e})
+		h.log = append(h.log, SequencedEvent{Sequence: last - uint64(len(events)-1-i), Event: e})
 	}
 	h.last = last
 	h.stored[id] = last
@@ -100,10 +100,10 @@ func (h *history) wantAt(seq uint64) graph {
 }
 
 // inMemory returns an appendFunc that numbers events as a stream would, and collects them.
-func inMemory(out *[]Envelope) appendFunc {
+func inMemory(out *[]SequencedEvent) appendFunc {
 	return func(_ uuid.UUID, _ uint64, events []cr.Event) uint64 {
 		for _, e := range events {
-			*out = append(*out, Envelope{Sequence: uint64(len(*out) + 1), Event: e})
+			*out = append(*out, SequencedEvent{Sequence: uint64(len(*out) + 1), Event: e})
 		}
 		return uint64(len(*out))
 	}

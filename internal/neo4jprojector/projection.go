@@ -40,8 +40,8 @@ type State struct {
 	Versions map[uuid.UUID]uint64
 }
 
-// Envelope is an event with its stream sequence.
-type Envelope struct {
+// SequencedEvent is a domain event with its stream sequence, as Project takes it.
+type SequencedEvent struct {
 	Sequence uint64
 	Event    cr.Event
 }
@@ -50,7 +50,7 @@ type Envelope struct {
 // below the checkpoint, or at or below its resource's version, yields no effect but the
 // checkpoint's. An error means the event can never be projected onto this graph (for example
 // an event of a resource that was never registered); the state is then returned unchanged.
-func Project(s State, ev Envelope) (State, []Effect, error) {
+func Project(s State, ev SequencedEvent) (State, []Effect, error) {
 	if ev.Sequence <= s.Checkpoint {
 		return s, nil, nil
 	}
@@ -72,7 +72,7 @@ func Project(s State, ev Envelope) (State, []Effect, error) {
 	return s, append(effects, SetCheckpoint{Sequence: ev.Sequence}), nil
 }
 
-func effectsOf(id uuid.UUID, known bool, ev Envelope) ([]Effect, error) {
+func effectsOf(id uuid.UUID, known bool, ev SequencedEvent) ([]Effect, error) {
 	rid := id.String()
 	m := ev.Event.Meta()
 	if e, ok := ev.Event.(cr.ResourceRegistered); ok {

@@ -12,7 +12,7 @@ import (
 )
 
 // project runs Project over events from s, failing the test on an error.
-func projectAll(t testing.TB, s State, events []Envelope) (State, []Effect) {
+func projectAll(t testing.TB, s State, events []SequencedEvent) (State, []Effect) {
 	t.Helper()
 	var all []Effect
 	for _, ev := range events {
@@ -30,7 +30,7 @@ func projectAll(t testing.TB, s State, events []Envelope) (State, []Effect) {
 func TestProjectRandomHistoriesGiveTheGraphOfTheFold(t *testing.T) {
 	t.Parallel()
 	for seed := uint64(1); seed <= 8; seed++ {
-		var events []Envelope
+		var events []SequencedEvent
 		h := newHistory(seed, 40)
 		h.run(t, 3000, inMemory(&events))
 		want := h.want(t)
@@ -126,7 +126,7 @@ func TestProjectEachEvent(t *testing.T) {
 			if _, ok := tt.event.(cr.ResourceRegistered); !ok {
 				s = State{Checkpoint: registered.Checkpoint, Versions: map[uuid.UUID]uint64{rid: 1}}
 			}
-			got, effects, err := Project(s, Envelope{Sequence: 7, Event: tt.event})
+			got, effects, err := Project(s, SequencedEvent{Sequence: 7, Event: tt.event})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -145,13 +145,13 @@ func TestProjectSkipsWhatTheGraphHas(t *testing.T) {
 	t.Parallel()
 	ev := cr.AssetTagAssigned{EventMeta: meta(1), AssetTag: "AT-1"}
 	// At or below the checkpoint: nothing at all.
-	s, effects, err := Project(State{Checkpoint: 9, Versions: map[uuid.UUID]uint64{rid: 9}}, Envelope{Sequence: 9, Event: ev})
+	s, effects, err := Project(State{Checkpoint: 9, Versions: map[uuid.UUID]uint64{rid: 9}}, SequencedEvent{Sequence: 9, Event: ev})
 	if err != nil || len(effects) != 0 || s.Checkpoint != 9 {
 		t.Fatalf("at the checkpoint: %v, %v, %+v", effects, err, s)
 	}
 	// Above the checkpoint but at or below the resource's version (the checkpoint node was lost):
 	// only the checkpoint moves.
-	s, effects, err = Project(State{Checkpoint: 3, Versions: map[uuid.UUID]uint64{rid: 9}}, Envelope{Sequence: 5, Event: ev})
+	s, effects, err = Project(State{Checkpoint: 3, Versions: map[uuid.UUID]uint64{rid: 9}}, SequencedEvent{Sequence: 5, Event: ev})
 	if err != nil || !reflect.DeepEqual(effects, []Effect{SetCheckpoint{Sequence: 5}}) || s.Checkpoint != 5 || s.Versions[rid] != 9 {
 		t.Fatalf("below the version: %v, %v, %+v", effects, err, s)
 	}
@@ -173,7 +173,7 @@ func TestProjectRefusesEventsThatDoNotFitTheGraph(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, effects, err := Project(tt.state, Envelope{Sequence: 4, Event: tt.event})
+			got, effects, err := Project(tt.state, SequencedEvent{Sequence: 4, Event: tt.event})
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}

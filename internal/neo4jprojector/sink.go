@@ -87,7 +87,7 @@ func (s *Sink) Apply(ctx context.Context, batch []projector.Delivery) error {
 	return s.applyOrFind(ctx, events)
 }
 
-func (s *Sink) applyOrFind(ctx context.Context, events []Envelope) error {
+func (s *Sink) applyOrFind(ctx context.Context, events []SequencedEvent) error {
 	err := s.applyTx(ctx, events)
 	if err == nil || errors.Is(err, projector.ErrPoison) {
 		return err
@@ -102,7 +102,7 @@ func (s *Sink) applyOrFind(ctx context.Context, events []Envelope) error {
 
 // findPoison applies events in halves: a half that commits is done, a half refused for its data
 // is searched further, down to the one event that is refused on its own.
-func (s *Sink) findPoison(ctx context.Context, events []Envelope) error {
+func (s *Sink) findPoison(ctx context.Context, events []SequencedEvent) error {
 	if len(events) == 1 {
 		err := s.applyTx(ctx, events)
 		if err == nil || errors.Is(err, projector.ErrPoison) || !isDataError(err) {
@@ -138,7 +138,7 @@ func (s *Sink) control(ctx context.Context) error {
 
 // applyTx applies events in one transaction; a poison event is returned as such before anything
 // is written.
-func (s *Sink) applyTx(ctx context.Context, events []Envelope) error {
+func (s *Sink) applyTx(ctx context.Context, events []SequencedEvent) error {
 	return s.inTx(ctx, func(tx neo4j.ExplicitTransaction) (bool, error) {
 		checkpoint, err := lockCheckpoint(ctx, tx, s.cfg.Name)
 		if err != nil {
@@ -229,8 +229,8 @@ func detach(parent context.Context, grace time.Duration) (context.Context, conte
 
 // decode decodes a batch; the first event that cannot be decoded, or whose subject names
 // another resource, is a *projector.PoisonError.
-func decode(batch []projector.Delivery) ([]Envelope, error) {
-	out := make([]Envelope, 0, len(batch))
+func decode(batch []projector.Delivery) ([]SequencedEvent, error) {
+	out := make([]SequencedEvent, 0, len(batch))
 	for _, d := range batch {
 		ev, err := resourcestore.DecodeMsg(d.Header, d.Data)
 		if err != nil {
@@ -240,11 +240,11 @@ func decode(batch []projector.Delivery) ([]Envelope, error) {
 		if !strings.HasSuffix(d.Subject, "."+id) {
 			return nil, projector.Poison(d.Sequence, fmt.Errorf("event of resource %s stored on subject %s", id, d.Subject))
 		}
-		out = append(out, Envelope{Sequence: d.Sequence, Event: ev})
+		out = append(out, SequencedEvent{Sequence: d.Sequence, Event: ev})
 	}
 	// The runner hands batches over in stream order; a batch out of order would have its older
 	// events skipped below the checkpoint its newer ones moved.
-	slices.SortFunc(out, func(a, b Envelope) int { return cmp.Compare(a.Sequence, b.Sequence) })
+	slices.SortFunc(out, func(a, b SequencedEvent) int { return cmp.Compare(a.Sequence, b.Sequence) })
 	return out, nil
 }
 

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cim-infra/registry/internal/jsx"
+	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -50,15 +50,15 @@ func (c *DeadLetterConfig) defaults() {
 func EnsureDeadLetterStream(ctx context.Context, js jetstream.JetStream, cfg DeadLetterConfig) error {
 	cfg.defaults()
 	// A dead-letter stream another projector is creating at this moment has no leader yet and
-	// leaves requests unanswered: jsx.Answered retries with short attempts.
-	_, err := jsx.Answered(ctx, func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, cfg.Stream) })
+	// leaves requests unanswered: jetstore.UntilAnswered retries with short attempts.
+	_, err := jetstore.UntilAnswered(ctx, func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, cfg.Stream) })
 	if err == nil {
 		return nil
 	}
 	if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("projector: dead-letter stream %s: %w", cfg.Stream, err)
 	}
-	_, err = jsx.Answered(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+	_, err = jetstore.UntilAnswered(ctx, func(ctx context.Context) (jetstream.Stream, error) {
 		return js.CreateStream(ctx, jetstream.StreamConfig{
 			Name:        cfg.Stream,
 			Description: "Events a projector could not apply, with the reason (Cim-Dlq-* headers).",

@@ -87,7 +87,7 @@ func fillModel(b *testing.B, m *Model, n int) (jsonBytes int) {
 	v := m.View()
 	it, _ := v.txn.Get(tableResources, indexID+"_prefix", []byte{})
 	for raw := it.Next(); raw != nil; raw = it.Next() {
-		data, _ := json.Marshal(toAPI(raw.(*resource)))
+		data, _ := json.Marshal(api.ResourceOf(raw.(*resource).state, raw.(*resource).version))
 		jsonBytes += len(data)
 	}
 	return jsonBytes

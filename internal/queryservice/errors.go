@@ -11,31 +11,16 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// Kinds of error replies (api.Error.Kind), the same words as the command service's for the same
-// faults. api.KindBehind is the query service's own.
-const (
-	kindMalformedJSON   = "malformed_json"
-	kindEmptyRequest    = "empty_request"
-	kindRequestTooLarge = "request_too_large"
-	kindUnknownField    = "unknown_field"
-	kindDuplicateField  = "duplicate_field"
-	kindMissingField    = "missing_field"
-	kindInvalidField    = "invalid_field"
-	kindShuttingDown    = "shutting_down"
-	kindOverloaded      = "overloaded"
-	kindInternal        = "internal"
-)
-
 func newError(code int, kind, field, format string, args ...any) *api.Error {
 	return &api.Error{Code: code, Kind: kind, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
 func invalidField(field, format string, args ...any) *api.Error {
-	return newError(api.CodeInvalid, kindInvalidField, field, format, args...)
+	return newError(api.CodeInvalid, api.KindInvalidField, field, format, args...)
 }
 
 func missingField(field, format string, args ...any) *api.Error {
-	return newError(api.CodeInvalid, kindMissingField, field, format, args...)
+	return newError(api.CodeInvalid, api.KindMissingField, field, format, args...)
 }
 
 // toReply classifies an error of request processing as its wire reply.
@@ -44,7 +29,7 @@ func toReply(err error) *api.Error {
 	if errors.As(err, &reply) {
 		return reply
 	}
-	return newError(api.CodeInternal, kindInternal, "", "%v", err)
+	return newError(api.CodeInternal, api.KindInternal, "", "%v", err)
 }
 
 // shorten bounds a value quoted back in an error message.
@@ -66,9 +51,9 @@ func shorten(s string) string {
 func decodeStrict(data []byte, maxBytes int, v any) error {
 	switch {
 	case len(bytes.TrimSpace(data)) == 0:
-		return newError(api.CodeInvalid, kindEmptyRequest, "", "the request body is empty; send a JSON object")
+		return newError(api.CodeInvalid, api.KindEmptyRequest, "", "the request body is empty; send a JSON object")
 	case len(data) > maxBytes:
-		e := newError(api.CodeInvalid, kindRequestTooLarge, "", "the request body has %d bytes, at most %d are accepted", len(data), maxBytes)
+		e := newError(api.CodeInvalid, api.KindRequestTooLarge, "", "the request body has %d bytes, at most %d are accepted", len(data), maxBytes)
 		e.Details = map[string]any{"bytes": len(data), "max_bytes": maxBytes}
 		return e
 	}
@@ -81,16 +66,16 @@ func decodeStrict(data []byte, maxBytes int, v any) error {
 	switch {
 	case errors.As(err, &syn) && errors.Is(syn.Err, jsontext.ErrDuplicateName):
 		name := syn.JSONPointer.LastToken()
-		return newError(api.CodeInvalid, kindDuplicateField, name, "field %q appears more than once", name)
+		return newError(api.CodeInvalid, api.KindDuplicateField, name, "field %q appears more than once", name)
 	case errors.As(err, &syn):
-		return newError(api.CodeInvalid, kindMalformedJSON, "", "the request body is not valid JSON: %v", syn)
+		return newError(api.CodeInvalid, api.KindMalformedJSON, "", "the request body is not valid JSON: %v", syn)
 	case errors.As(err, &sem) && errors.Is(sem.Err, json.ErrUnknownName):
 		name := sem.JSONPointer.LastToken()
-		return newError(api.CodeInvalid, kindUnknownField, name, "unknown field %q (names are case-sensitive)", name)
+		return newError(api.CodeInvalid, api.KindUnknownField, name, "unknown field %q (names are case-sensitive)", name)
 	case errors.As(err, &sem):
 		field := topField(sem.JSONPointer)
 		if field == "" {
-			return newError(api.CodeInvalid, kindMalformedJSON, "", "the request body must be a JSON object: %v", sem)
+			return newError(api.CodeInvalid, api.KindMalformedJSON, "", "the request body must be a JSON object: %v", sem)
 		}
 		e := invalidField(field, "%s: %v", field, sem)
 		if sem.JSONKind != 0 {
@@ -98,7 +83,7 @@ func decodeStrict(data []byte, maxBytes int, v any) error {
 		}
 		return e
 	}
-	return newError(api.CodeInvalid, kindMalformedJSON, "", "the request body cannot be decoded: %v", err)
+	return newError(api.CodeInvalid, api.KindMalformedJSON, "", "the request body cannot be decoded: %v", err)
 }
 
 // topField is the request field a JSON pointer is in ("/status/1" is in "status").

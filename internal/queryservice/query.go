@@ -127,7 +127,7 @@ func list(v View, p *listPlan) (api.ResourcePage, error) {
 		}
 	}
 	for _, r := range rows {
-		page.Resources = append(page.Resources, toAPI(r))
+		page.Resources = append(page.Resources, api.ResourceOf(r.state, r.version))
 	}
 	if more {
 		c := p.cursor
@@ -219,41 +219,4 @@ func nilEmpty(id uuid.UUID) string {
 		return ""
 	}
 	return id.String()
-}
-
-// toAPI renders a row as the wire's resource, as the command service's get does.
-func toAPI(r *resource) api.Resource {
-	st := r.state
-	out := api.Resource{
-		ID:           st.ID().String(),
-		Hostname:     st.Hostname().String(),
-		ResourceType: st.Type().String(),
-		Category:     st.Type().Category().String(),
-		Status:       st.Status().String(),
-		Policies:     []string{},
-		Metadata:     st.Metadata(),
-		CreatedAt:    st.CreatedAt(),
-		UpdatedAt:    st.UpdatedAt(),
-		Version:      r.version,
-	}
-	if id, ok := st.OrganizationID(); ok {
-		out.OrganizationID = id.String()
-	}
-	if id, ok := st.LocationID(); ok {
-		out.LocationID = id.String()
-	}
-	if id, ok := st.OwnerID(); ok {
-		out.OwnerID = id.String()
-	}
-	if id, ok := st.AccountConceptID(); ok {
-		out.AccountConceptID = id.String()
-	}
-	for _, p := range st.Policies() {
-		out.Policies = append(out.Policies, p.String())
-	}
-	out.Manufacturer, _ = st.Manufacturer()
-	out.Model, _ = st.Model()
-	out.SerialNumber, _ = st.SerialNumber()
-	out.AssetTag, _ = st.AssetTag()
-	return out
 }

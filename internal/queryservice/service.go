@@ -148,12 +148,12 @@ func (s *Service) dispatch(name string, serve func(context.Context, []byte) (any
 		switch {
 		case s.draining:
 			s.mu.Unlock()
-			s.finish(name, req, time.Now(), nil, newError(api.CodeUnavailable, kindShuttingDown, "",
+			s.finish(name, req, time.Now(), nil, newError(api.CodeUnavailable, api.KindShuttingDown, "",
 				"this instance is stopping and did not process the request; send it again"))
 			return
 		case s.busy >= s.opts.MaxInFlight:
 			s.mu.Unlock()
-			s.finish(name, req, time.Now(), nil, newError(api.CodeUnavailable, kindOverloaded, "",
+			s.finish(name, req, time.Now(), nil, newError(api.CodeUnavailable, api.KindOverloaded, "",
 				"this instance is processing its maximum of %d requests and did not process this one; send it again later", s.opts.MaxInFlight))
 			return
 		}
@@ -267,7 +267,7 @@ func (s *Service) finish(name string, req *microsvc.Request, start time.Time, ou
 	}
 	s.respondError(req, e)
 	ev := s.log.Debug()
-	if e.Code >= 500 && e.Kind != api.KindBehind && e.Kind != kindOverloaded && e.Kind != kindShuttingDown {
+	if e.Code >= 500 && e.Kind != api.KindBehind && e.Kind != api.KindOverloaded && e.Kind != api.KindShuttingDown {
 		ev = s.log.Error()
 	}
 	ev.Str("endpoint", name).Int("code", e.Code).Str("kind", e.Kind).Str("field", e.Field).Str("error", e.Message).Msg("query failed")
@@ -277,7 +277,7 @@ func (s *Service) finish(name string, req *microsvc.Request, start time.Time, ou
 func (s *Service) respond(req *microsvc.Request, body any) {
 	data, err := json.Marshal(body)
 	if err != nil {
-		s.respondError(req, newError(api.CodeInternal, kindInternal, "", "encode reply: %v", err))
+		s.respondError(req, newError(api.CodeInternal, api.KindInternal, "", "encode reply: %v", err))
 		return
 	}
 	if err := req.Respond(data); err != nil {

@@ -25,6 +25,8 @@ func Ref(id uuid.UUID) jetstore.AggregateRef {
 }
 
 // Upcasters returns the domain's upcasters in the store's form, for jetstore.WithUpcasters.
+// Every reader upcasts through them: a Store made with them on load, DecodeMsg on a consumed
+// message; cr.DecodeEvent reads only current versions.
 func Upcasters() []jetstore.Upcaster {
 	ups := cr.Upcasters()
 	out := make([]jetstore.Upcaster, len(ups))
@@ -33,6 +35,16 @@ func Upcasters() []jetstore.Upcaster {
 	}
 	return out
 }
+
+// upcasters is Upcasters as a registry, for DecodeMsg. The domain's list is fixed at build
+// time, so an invalid one is a bug that the package's tests meet first.
+var upcasters = func() *jetstore.Upcasters {
+	reg, err := jetstore.NewUpcasters(Upcasters()...)
+	if err != nil {
+		panic(fmt.Sprintf("resourcestore: the domain's upcasters: %v", err))
+	}
+	return reg
+}()
 
 // ToStore encodes domain events for an append.
 func ToStore(events []cr.Event) ([]jetstore.Event, error) {
@@ -78,7 +90,7 @@ func FoldStored(s cr.State, recs []jetstore.RecordedEvent) (cr.State, error) {
 }
 
 // DecodeMsg decodes an event message as a consumer receives it, from the store's headers and
-// payload; old schema versions are upcast by the domain's codec.
+// payload; old schema versions are upcast by the registry of Upcasters, as a Store does.
 func DecodeMsg(h nats.Header, data []byte) (cr.Event, error) {
 	typ := h.Get(jetstore.HeaderEventType)
 	if typ == "" {
@@ -88,7 +100,11 @@ func DecodeMsg(h nats.Header, data []byte) (cr.Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resourcestore: %s header %q: %w", jetstore.HeaderEventVersion, h.Get(jetstore.HeaderEventVersion), err)
 	}
-	return cr.DecodeEvent(typ, v, data)
+	rec := jetstore.RecordedEvent{Event: jetstore.Event{Type: typ, SchemaVersion: v, Data: data}}
+	if err := upcasters.Upcast(&rec); err != nil {
+		return nil, err
+	}
+	return cr.DecodeEvent(rec.Type, rec.SchemaVersion, rec.Data)
 }
 
 // eventIDs returns m's event id and its correlation, causation and command ids ("" for a nil

@@ -1,11 +1,15 @@
 // Package api is the wire contract of the command service: subjects, request and reply bodies,
-// and error codes, as plain JSON types that any NATS client can produce. It imports nothing of
-// the domain so that users' tools can depend on it alone. subjects.md is the prose version.
+// and error codes, as plain JSON types that any NATS client can produce. Of this module it
+// imports only the domain, for its command names and for ResourceOf (the domain imports nothing
+// but the standard library and github.com/google/uuid), so that users' tools can depend on it
+// alone. subjects.md is the prose version.
 package api
 
 import (
 	"encoding/json"
 	"time"
+
+	cr "github.com/cim-infra/registry/domain/computeresource"
 )
 
 // Service identity, as the NATS micro framework announces it ($SRV.PING, $SRV.INFO, $SRV.STATS).
@@ -37,46 +41,22 @@ const HeaderDeadline = "Cim-Deadline"
 // it: its earlier outcome would not be found, and it would be decided afresh.
 const HeaderNewCommandID = "Cim-New-Command-Id"
 
-// Kinds of error replies that tell a client what happened to a command id, beyond the classes
-// of the codes.
+// Command names: the last token of each command subject. They are the domain's names of its
+// commands (computeresource.Command.CommandName), which the command service's digest of a
+// request also covers.
 const (
-	// KindCommandIDReused (409): the command id was already used for another request (another
-	// command, or the same command with other fields) on the same resource. Nothing was
-	// written; the first request's outcome stands. Send the new request with a new command id.
-	KindCommandIDReused = "command_id_reused"
-	// KindDeadlineExceeded (503): the request's HeaderDeadline had passed before the command's
-	// events could be written. Nothing was written; sending it again, with the same command id
-	// and a new deadline, is safe.
-	KindDeadlineExceeded = "deadline_exceeded"
-)
-
-// Kinds of error replies of a command whose hostname or asset tag another resource holds: among
-// the resources that are not decommissioned no two have the same hostname (compared in its
-// canonical, lower-case form) and no two carry the same asset tag (compared exactly). Field
-// names the request's field; details holder_id the holder's aggregate id and the field its
-// value. Nothing was written, and the refusal is not recorded: once the holder is
-// decommissioned or re-tagged, the same command (even with the same command id) may succeed.
-const (
-	// KindHostnameTaken (409): register with a hostname another live resource has.
-	KindHostnameTaken = "hostname_taken"
-	// KindAssetTagTaken (409): assign_asset_tag with an asset tag another live resource carries.
-	KindAssetTagTaken = "asset_tag_taken"
-)
-
-// Command names: the last token of each command subject.
-const (
-	CmdRegister             = "register"
-	CmdAssignOrganization   = "assign_organization"
-	CmdAssignLocation       = "assign_location"
-	CmdAssignOwner          = "assign_owner"
-	CmdAddPolicy            = "add_policy"
-	CmdRemovePolicy         = "remove_policy"
-	CmdAssignAccountConcept = "assign_account_concept"
-	CmdClearAccountConcept  = "clear_account_concept"
-	CmdSetHardwareDetails   = "set_hardware_details"
-	CmdAssignAssetTag       = "assign_asset_tag"
-	CmdUpdateMetadata       = "update_metadata"
-	CmdChangeStatus         = "change_status"
+	CmdRegister             = cr.CommandRegister
+	CmdAssignOrganization   = cr.CommandAssignOrganization
+	CmdAssignLocation       = cr.CommandAssignLocation
+	CmdAssignOwner          = cr.CommandAssignOwner
+	CmdAddPolicy            = cr.CommandAddPolicy
+	CmdRemovePolicy         = cr.CommandRemovePolicy
+	CmdAssignAccountConcept = cr.CommandAssignAccountConcept
+	CmdClearAccountConcept  = cr.CommandClearAccountConcept
+	CmdSetHardwareDetails   = cr.CommandSetHardwareDetails
+	CmdAssignAssetTag       = cr.CommandAssignAssetTag
+	CmdUpdateMetadata       = cr.CommandUpdateMetadata
+	CmdChangeStatus         = cr.CommandChangeStatus
 )
 
 // Query names: the last token of each query subject.

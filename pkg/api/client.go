@@ -14,19 +14,6 @@ import (
 	"github.com/nats-io/nats.go/micro"
 )
 
-// Kinds of the *Error a Client builds itself when a request got no reply from the service.
-// All have Code CodeUnavailable, wrap the nats.go or context error that caused them, and are
-// safe to retry with the same command_id (see Retryable). They differ in what is known:
-//   - KindNoResponders: no instance of the service was subscribed; the command was not applied.
-//   - KindTimeout: no reply in time; the command may or may not have been applied.
-//   - KindDisconnected: the connection was lost or closed before the reply; the command may or
-//     may not have been applied.
-const (
-	KindNoResponders = "no_responders"
-	KindTimeout      = "timeout"
-	KindDisconnected = "disconnected"
-)
-
 // DefaultTimeout bounds one attempt of a request when no WithTimeout option is given.
 const DefaultTimeout = 5 * time.Second
 

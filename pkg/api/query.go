@@ -27,10 +27,6 @@ const (
 	MaxListLimit     = 1000
 )
 
-// KindBehind is the kind of the 503 reply to a query whose min_sequence the instance's model
-// had not applied when the wait ended; its details carry "applied" and "min_sequence".
-const KindBehind = "behind"
-
 // Consistency is what every query of the query service accepts.
 type Consistency struct {
 	// MinSequence asks for a model that has applied at least this stream sequence (a command

@@ -8,7 +8,8 @@
 //
 // Loads use batch direct get with paging and never create a consumer; reads of the whole stream
 // for projectors and replay do the same. Old event versions are upcast on read through
-// [Upcaster]s that the domain supplies. Snapshots live in a JetStream key-value bucket
+// [Upcaster]s that the domain supplies; consumers apply the same registry ([Upcasters]) to the
+// messages they receive. Snapshots live in a JetStream key-value bucket
 // ([SnapshotStore]); the caller folds the events, the store only keeps bytes.
 //
 // With Config.KeyPrefix set, an append may also claim and release unique keys ([Claim],

@@ -109,7 +109,8 @@ type UpcastError struct {
 	// EventType and Version name the upcaster that failed (its EventType and FromVersion).
 	EventType string
 	Version   int
-	// Sequence is the stream sequence of the event being upcast.
+	// Sequence is the stream sequence of the event being upcast (0 when the caller of
+	// Upcasters.Upcast did not set it).
 	Sequence uint64
 	// Err is the upcaster's error.
 	Err error
@@ -117,6 +118,9 @@ type UpcastError struct {
 
 // Error implements error.
 func (e *UpcastError) Error() string {
+	if e.Sequence == 0 { // an event upcast outside a Store, whose sequence the caller did not give
+		return fmt.Sprintf("jetstore: upcast of %s v%d: %v", e.EventType, e.Version, e.Err)
+	}
 	return fmt.Sprintf("jetstore: upcast of %s v%d at sequence %d: %v", e.EventType, e.Version, e.Sequence, e.Err)
 }
 

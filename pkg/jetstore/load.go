@@ -242,7 +242,7 @@ func (s *Store) decode(m *jetstream.RawStreamMsg) (RecordedEvent, error) {
 	if err != nil {
 		return RecordedEvent{}, err
 	}
-	if err := s.upcasters.apply(&e); err != nil {
+	if err := s.upcasters.Upcast(&e); err != nil {
 		return RecordedEvent{}, err
 	}
 	return e, nil

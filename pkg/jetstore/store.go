@@ -16,7 +16,7 @@ import (
 type Store struct {
 	js         jetstream.JetStream
 	cfg        Config
-	upcasters  upcasters
+	upcasters  *Upcasters
 	pageSize   int
 	staleReads bool
 }
@@ -36,7 +36,7 @@ func New(js jetstream.JetStream, cfg Config, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 	}
-	reg, err := newUpcasters(o.upcasters)
+	reg, err := NewUpcasters(o.upcasters...)
 	if err != nil {
 		return nil, err
 	}
@@ -88,14 +88,14 @@ func (s *Store) StreamConfig() jetstream.StreamConfig {
 // offending setting.
 func (s *Store) EnsureStream(ctx context.Context) error {
 	info := func(ctx context.Context) (jetstream.Stream, error) { return s.js.Stream(ctx, s.cfg.Stream) }
-	stream, err := untilAnswered(ctx, info)
+	stream, err := UntilAnswered(ctx, info)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		stream, err = untilAnswered(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		stream, err = UntilAnswered(ctx, func(ctx context.Context) (jetstream.Stream, error) {
 			return s.js.CreateStream(ctx, s.StreamConfig())
 		})
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			// Created meanwhile by another instance, perhaps differently: verify it.
-			stream, err = untilAnswered(ctx, info)
+			stream, err = UntilAnswered(ctx, info)
 		}
 	}
 	if err != nil {
@@ -201,16 +201,18 @@ func (s *Store) LastSequence(ctx context.Context) (uint64, error) {
 	return m.Sequence, nil
 }
 
-// attemptTimeout bounds one attempt of untilAnswered.
-const attemptTimeout = 2 * time.Second
+// AttemptTimeout bounds one attempt of UntilAnswered.
+const AttemptTimeout = 2 * time.Second
 
-// untilAnswered calls f with a deadline of attemptTimeout per attempt, and again while the
-// attempt timed out and ctx still has time. A replicated stream that is being created (by another
-// instance starting at the same moment) has no leader yet, and the server leaves requests about
-// it unanswered until it has one: a single attempt would use up the caller's whole deadline.
-func untilAnswered[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
+// UntilAnswered calls f with a deadline of AttemptTimeout per attempt, and calls it again while
+// the attempt timed out and ctx still has time. A replicated stream or bucket that is being
+// created (by this process or another one starting at the same moment) has no leader yet, and
+// the server leaves requests about it unanswered until it has one: without a short attempt,
+// the first such request would use up the caller's whole deadline. Any other error, and the
+// first success, end the calls.
+func UntilAnswered[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
 	for {
-		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		actx, cancel := context.WithTimeout(ctx, AttemptTimeout)
 		v, err := f(actx)
 		cancel()
 		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {

@@ -31,33 +31,49 @@ type upcastKey struct {
 	version   int
 }
 
-// upcasters is the registry of upcasters by (event type, from version).
-type upcasters map[upcastKey]func([]byte) ([]byte, error)
+// Upcasters is a registry of upcasters, at most one per (event type, from version). A Store
+// applies its own (WithUpcasters) to every event it reads; a reader of events that do not come
+// through a Store, such as a consumer, applies the same registry with Upcast, so that every
+// reader sees an event at the same version. A nil *Upcasters upcasts nothing.
+type Upcasters struct {
+	byKey map[upcastKey]func([]byte) ([]byte, error)
+}
 
-func newUpcasters(list []Upcaster) (upcasters, error) {
-	reg := make(upcasters, len(list))
+// NewUpcasters returns the registry of list. An invalid upcaster, or two for the same event
+// type and version, is an error that wraps ErrInvalidOption.
+func NewUpcasters(list ...Upcaster) (*Upcasters, error) {
+	reg := &Upcasters{byKey: make(map[upcastKey]func([]byte) ([]byte, error), len(list))}
 	for _, u := range list {
+		if err := u.validate(); err != nil {
+			return nil, err
+		}
 		k := upcastKey{u.EventType, u.FromVersion}
-		if _, dup := reg[k]; dup {
+		if _, dup := reg.byKey[k]; dup {
 			return nil, fmt.Errorf("%w: two upcasters for %s from version %d", ErrInvalidOption, u.EventType, u.FromVersion)
 		}
-		reg[k] = u.Upcast
+		reg.byKey[k] = u.Upcast
 	}
 	return reg, nil
 }
 
-// apply upcasts e in place to the latest version the registry knows.
-func (reg upcasters) apply(e *RecordedEvent) error {
+// Upcast converts e in place to the latest version the registry knows for its type: its Data
+// and SchemaVersion change, nothing else. A failing upcaster is an *UpcastError, and e is left
+// as it was.
+func (r *Upcasters) Upcast(e *RecordedEvent) error {
+	if r == nil {
+		return nil
+	}
+	data, version := e.Data, e.SchemaVersion
 	for {
-		f, ok := reg[upcastKey{e.Type, e.SchemaVersion}]
+		f, ok := r.byKey[upcastKey{e.Type, version}]
 		if !ok {
+			e.Data, e.SchemaVersion = data, version
 			return nil
 		}
-		data, err := f(e.Data)
-		if err != nil {
-			return &UpcastError{EventType: e.Type, Version: e.SchemaVersion, Sequence: e.Sequence, Err: err}
+		var err error
+		if data, err = f(data); err != nil {
+			return &UpcastError{EventType: e.Type, Version: version, Sequence: e.Sequence, Err: err}
 		}
-		e.Data = data
-		e.SchemaVersion++
+		version++
 	}
 }

@@ -1,4 +1,4 @@
-package jsx
+package jetstore_test
 
 import (
 	"context"
@@ -6,12 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/nats-io/nats.go"
 )
 
-func TestAnsweredRetriesTimeoutsOnly(t *testing.T) {
+func TestUntilAnsweredRetriesTimeoutsOnly(t *testing.T) {
 	calls := 0
-	v, err := Answered(context.Background(), func(ctx context.Context) (int, error) {
+	v, err := jetstore.UntilAnswered(context.Background(), func(ctx context.Context) (int, error) {
 		calls++
 		if _, ok := ctx.Deadline(); !ok {
 			t.Fatal("attempt without a deadline")
@@ -27,13 +28,13 @@ func TestAnsweredRetriesTimeoutsOnly(t *testing.T) {
 
 	refused := errors.New("refused")
 	calls = 0
-	if _, err := Answered(context.Background(), func(context.Context) (int, error) { calls++; return 0, refused }); !errors.Is(err, refused) || calls != 1 {
+	if _, err := jetstore.UntilAnswered(context.Background(), func(context.Context) (int, error) { calls++; return 0, refused }); !errors.Is(err, refused) || calls != 1 {
 		t.Fatalf("a refusal was retried or lost: %v after %d calls", err, calls)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := Answered(ctx, func(actx context.Context) (int, error) { <-actx.Done(); return 0, actx.Err() }); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := jetstore.UntilAnswered(ctx, func(actx context.Context) (int, error) { <-actx.Done(); return 0, actx.Err() }); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("caller's deadline: %v", err)
 	}
 }
