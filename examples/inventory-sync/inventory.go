@@ -12,7 +12,7 @@ import (
 type Host struct {
 	Hostname       string
 	ResourceType   string
-	Status         string // provisioning, active, maintenance; empty: provisioning
+	Status         string // provisioning, active, maintenance; empty: left as it is (provisioning when new)
 	OrganizationID string // empty: not assigned
 	LocationID     string // empty: not assigned
 	AssetTag       string // empty: none

@@ -155,9 +155,6 @@ func (s *Syncer) update(ctx context.Context, h Host, res api.Resource, rep *Repo
 	}
 	t := target(res)
 	status := h.Status
-	if status == "" {
-		status = "provisioning"
-	}
 	for _, err := range []func() error{
 		func() error {
 			return step("assign-organization", h.OrganizationID, h.OrganizationID != "" && h.OrganizationID != res.OrganizationID, func() error {
@@ -178,7 +175,7 @@ func (s *Syncer) update(ctx context.Context, h Host, res api.Resource, rep *Repo
 			})
 		},
 		func() error {
-			return step("change-status", status, status != res.Status, func() error {
+			return step("change-status", status, status != "" && status != res.Status, func() error {
 				_, err := s.Client.ChangeStatus(ctx, api.ChangeStatus{Target: t, Status: status})
 				return err
 			})

@@ -107,6 +107,14 @@ func TestSyncBringsTheRegistryInStep(t *testing.T) {
 	if after, err := reg.Store().LastSequence(ctx); err != nil || after != head {
 		t.Fatalf("second sync wrote events: head %d -> %d (%v)", head, after, err)
 	}
+
+	// Empty cells leave the registry's values as they are: an active host is not sent back to
+	// provisioning, nor its organization cleared.
+	rep, err = s.Sync(ctx, parse(t, "hostname,resource_type,status,organization_id\n"+
+		"web-01.example.com,virtual_machine,,\nweb-02.example.com,virtual_machine,,\ndb-01.example.com,physical_server,,\n"))
+	if err != nil || len(rep.Actions) != 0 || rep.Unchanged != 3 {
+		t.Fatalf("sync with empty cells: %+v, %v", rep, err)
+	}
 }
 
 // Changes in the inventory reach the registry; a resource this tool did not register is never
