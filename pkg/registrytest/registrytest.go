@@ -195,29 +195,46 @@ func (r *Registry) storeConfig() jetstore.Config {
 	return jetstore.Config{Replicas: r.replicas(), KeyPrefix: jetstore.DefaultKeyPrefix}
 }
 
-// awaitServing waits until the command service answers a read of the event store: an unknown
-// resource's not_found.
+// awaitServing waits until both services answer: the command service a read of the event
+// store (an unknown resource's not_found), the query service a list. (A query service reports
+// ready once its model has caught up, a moment before its endpoints reach the server.)
 func (r *Registry) awaitServing(ctx context.Context) error {
-	probe := api.Get{AggregateID: "00000000-0000-4000-8000-000000000000"}
-	var last error
-	for {
-		attempt, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := r.client.Get(attempt, probe)
-		cancel()
-		var e *api.Error
-		if errors.As(err, &e) && e.Code == api.CodeNotFound {
-			return nil
-		}
-		if err == nil {
-			err = errors.New("a resource that was never registered was found")
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the command service does not answer: %w (last answer: %v)", ctx.Err(), last)
-		case <-time.After(20 * time.Millisecond):
+	probes := []struct {
+		service string
+		answers func(context.Context) error
+	}{
+		{"command service", func(ctx context.Context) error {
+			_, err := r.client.Get(ctx, api.Get{AggregateID: "00000000-0000-4000-8000-000000000000"})
+			var e *api.Error
+			if errors.As(err, &e) && e.Code == api.CodeNotFound {
+				return nil
+			}
+			if err == nil {
+				err = errors.New("a resource that was never registered was found")
+			}
+			return err
+		}},
+		{"query service", func(ctx context.Context) error {
+			_, err := r.client.List(ctx, api.List{Limit: 1})
+			return err
+		}},
+	}
+	for _, p := range probes {
+		for {
+			attempt, cancel := context.WithTimeout(ctx, 2*time.Second)
+			err := p.answers(attempt)
+			cancel()
+			if err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("the %s does not answer: %w (last answer: %v)", p.service, ctx.Err(), err)
+			case <-time.After(20 * time.Millisecond):
+			}
 		}
 	}
+	return nil
 }
 
 // URL is the NATS URL of the registry's server, for any NATS client (the nats CLI, cimctl, a

@@ -292,3 +292,19 @@ func TestMetricsProjector(t *testing.T) {
 		t.Fatalf("WaitForMetrics without the projector = %v", err)
 	}
 }
+
+// Both services answer as soon as New returns: the query service too, whose endpoints reach the
+// server a moment after it reports ready.
+func TestServicesAnswerAtOnce(t *testing.T) {
+	t.Parallel()
+	for i := range 8 {
+		t.Run(string(rune('a'+i)), func(t *testing.T) {
+			t.Parallel()
+			reg := registrytest.New(t)
+			ctx := ctxFor(t)
+			if _, err := reg.Client().Count(ctx, api.Count{By: api.CountByStatus}); err != nil {
+				t.Fatalf("count at once: %v", err)
+			}
+		})
+	}
+}
