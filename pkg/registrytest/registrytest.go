@@ -12,8 +12,10 @@
 //		...
 //	}
 //
-// Every registry has its own server, ports and directory, so tests run in parallel and under
-// -race. Every wait has a deadline: a registry that does not come up fails the test with the
+// The services run with their default settings, except snapshots (of the command service's
+// evicted aggregates, of the query service's model), which a registry that lives for one test
+// has no use for. Every registry has its own server, ports and directory, so tests run in
+// parallel and under -race. Every wait has a deadline: a registry that does not come up fails the test with the
 // reason, it never hangs it.
 //
 // To test how a tool copes with an unavailable registry, StopServer and RestartServer stop
@@ -230,7 +232,7 @@ func (r *Registry) awaitServing(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("the %s does not answer: %w (last answer: %v)", p.service, ctx.Err(), err)
-			case <-time.After(20 * time.Millisecond):
+			case <-time.After(2 * time.Millisecond):
 			}
 		}
 	}
@@ -279,6 +281,9 @@ func (r *Registry) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultStartTimeout)
 	defer cancel()
 	err := r.services.stop(ctx)
+	if r.store != nil {
+		r.deleteConsumers(ctx)
+	}
 	if r.conn != nil {
 		r.conn.Close()
 	}
@@ -292,6 +297,22 @@ func (r *Registry) Close() error {
 		err = errors.Join(err, fmt.Errorf("registrytest: remove store directory: %w", rmErr))
 	}
 	return err
+}
+
+// deleteConsumers deletes the consumers the services left on the event stream: a server shutting
+// down with pull requests still pending on a consumer tells their senders and waits a moment
+// for the notice to leave, which would be most of Close's time. Failures are left to the
+// shutdown.
+func (r *Registry) deleteConsumers(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := r.js.Stream(ctx, r.store.Config().Stream)
+	if err != nil {
+		return
+	}
+	for consumer := range s.ConsumerNames(ctx).Name() {
+		_ = s.DeleteConsumer(ctx, consumer)
+	}
 }
 
 // AggregateType is the aggregate type of compute resources in Store.

@@ -53,7 +53,12 @@ func (s *services) start(ctx context.Context, r *Registry) error {
 	if err != nil {
 		return err
 	}
-	s.command, err = commandservice.New(ctx, nc, r.storeConfig(), commandservice.DefaultOptions(), log, prometheus.NewRegistry())
+	// Without snapshots, in both services: they spare a restart the reading of long histories,
+	// which a registry that lives for one test does not have, and cost buckets to create and
+	// remove.
+	opts := commandservice.DefaultOptions()
+	opts.NoSnapshots = true
+	s.command, err = commandservice.New(ctx, nc, r.storeConfig(), opts, log, prometheus.NewRegistry())
 	if err != nil {
 		return err
 	}
@@ -63,7 +68,7 @@ func (s *services) start(ctx context.Context, r *Registry) error {
 	if nc, err = s.connect(r, queryservice.ServiceName); err != nil {
 		return err
 	}
-	query, err := queryservice.New(nc, queryservice.Options{SnapshotReplicas: r.replicas(),
+	query, err := queryservice.New(nc, queryservice.Options{NoSnapshots: true,
 		DeadLetter: projector.DeadLetterConfig{Replicas: r.replicas()}}, log, prometheus.NewRegistry())
 	if err != nil {
 		return err
@@ -120,7 +125,7 @@ func (s *services) await(ctx context.Context, ready func(context.Context) error)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("services not ready: %w (last: %v)", ctx.Err(), err)
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(time.Millisecond):
 		}
 	}
 }
