@@ -250,6 +250,16 @@ func TestCluster(t *testing.T) {
 	if err != nil || page.Total != 1 {
 		t.Fatalf("list = %+v, %v", page, err)
 	}
+
+	// Every node stopped and started again: the registry answers with what it held.
+	reg.StopServer()
+	if err := reg.RestartServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := reg.Client().Get(ctx, api.Get{AggregateID: r.AggregateID})
+	if err != nil || res.Hostname != "r3.example.com" {
+		t.Fatalf("get after restart = %+v, %v", res, err)
+	}
 }
 
 // WithMetricsProjector: the figures count what the commands did once WaitForMetrics returns.
