@@ -290,9 +290,11 @@ func (r *Registry) Close() error {
 	for _, p := range r.proxies {
 		p.Close()
 	}
+	r.mu.Lock() // not while StopServer or RestartServer runs
 	for _, n := range r.nodes {
 		n.Shutdown()
 	}
+	r.mu.Unlock()
 	if rmErr := os.RemoveAll(r.dir); rmErr != nil {
 		err = errors.Join(err, fmt.Errorf("registrytest: remove store directory: %w", rmErr))
 	}
