@@ -15,8 +15,8 @@
 // The services run with their default settings, except snapshots (of the command service's
 // evicted aggregates, of the query service's model), which a registry that lives for one test
 // has no use for. Every registry has its own server, ports and directory, so tests run in
-// parallel and under -race. Every wait has a deadline: a registry that does not come up fails the test with the
-// reason, it never hangs it.
+// parallel and under -race. Every wait has a deadline: a registry that does not come up fails
+// the test with the reason, it never hangs it.
 //
 // To test how a tool copes with an unavailable registry, StopServer and RestartServer stop
 // and start the NATS server (on the same store and port), and PauseServices freezes the
