@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,27 +11,15 @@ import (
 
 	"github.com/cim-infra/registry/internal/cli"
 	"github.com/cim-infra/registry/internal/commandservice"
-	"github.com/cim-infra/registry/internal/natstest"
 	"github.com/cim-infra/registry/pkg/api"
-	"github.com/cim-infra/registry/pkg/jetstore"
+	"github.com/cim-infra/registry/pkg/registrytest"
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 )
 
-// startCommandService runs the real command service on an embedded JetStream server and returns
-// the server's URL.
-func startCommandService(t *testing.T) string {
+// startRegistry runs the real registry (registrytest) and returns its server's URL.
+func startRegistry(t *testing.T) string {
 	t.Helper()
-	srv := natstest.RunServer(t)
-	nc := natstest.Connect(t, srv.ClientURL())
-	svc, err := commandservice.New(context.Background(), nc, jetstore.Config{}, commandservice.DefaultOptions(),
-		zerolog.Nop(), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatalf("command service: %v", err)
-	}
-	t.Cleanup(func() { _ = svc.Shutdown(context.Background()) })
-	return srv.ClientURL()
+	return registrytest.New(t).URL()
 }
 
 // cimctl runs the CLI against url and fails the test unless it exits with want.
@@ -56,7 +43,7 @@ func decode[T any](t *testing.T, r run) T {
 
 func TestCimctlAgainstCommandService(t *testing.T) {
 	t.Parallel()
-	url := startCommandService(t)
+	url := startRegistry(t)
 	org, loc := uuid.NewString(), uuid.NewString()
 
 	reg := decode[api.CommandReply](t, cimctl(t, url, 0, "register", "--hostname", "web-01.example.com", "--type", "vm", "-o", "json"))
@@ -115,7 +102,7 @@ func jsonNumber(n uint64) string {
 // refused with 400 request_too_large, and the docs state that limit and the refusal as they are.
 func TestCimctlRequestSizeLimit(t *testing.T) {
 	t.Parallel()
-	url := startCommandService(t)
+	url := startRegistry(t)
 	id := "6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b"
 	value := strings.Repeat("x", 70000)
 	r := cimctl(t, url, cli.ExitUsage, "set-metadata", "--id", id, "--key", "notes", "--value", value, "--command-id", id, "-o", "json")

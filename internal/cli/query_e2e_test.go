@@ -1,53 +1,20 @@
 package cli_test
 
 import (
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/cim-infra/registry/internal/natstest"
-	"github.com/cim-infra/registry/internal/queryservice"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 )
-
-// startQueryService runs the real query service against url and waits until it serves.
-func startQueryService(t *testing.T, url string) {
-	t.Helper()
-	nc := natstest.Connect(t, url)
-	svc, err := queryservice.New(nc, queryservice.Options{}, zerolog.Nop(), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("query service: %v", err)
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for svc.Ready(ctx) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("query service not ready after 30 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 func TestCimctlQueries(t *testing.T) {
 	t.Parallel()
-	url := startCommandService(t)
-	startQueryService(t, url)
+	url := startRegistry(t)
 	correlation := uuid.NewString()
 	var ids []string
 	var version uint64

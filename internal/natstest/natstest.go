@@ -4,13 +4,15 @@
 package natstest
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/cim-infra/registry/internal/testkit"
+	"github.com/cim-infra/registry/internal/freeport"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -26,7 +28,7 @@ func WithOptions(f func(*server.Options)) Option { return Option(f) }
 
 // Node is one embedded server; it can be shut down and restarted on the same store and ports.
 type Node struct {
-	t    testing.TB
+	t    testing.TB // nil for a node started without a test
 	opts server.Options
 	srv  *server.Server
 }
@@ -56,12 +58,18 @@ func (n *Node) Running() bool { return n.srv != nil }
 // Restart starts the node again on its own store directory and ports.
 func (n *Node) Restart() {
 	n.t.Helper()
-	if n.srv != nil {
-		n.t.Fatalf("natstest: restart of running node %s", n.Name())
-	}
-	if err := n.start(); err != nil {
+	if err := n.Start(); err != nil {
 		n.t.Fatal(err)
 	}
+}
+
+// Start starts a node that was shut down again on its own store directory and ports, without
+// a test to fail: the error says why it did not become ready.
+func (n *Node) Start() error {
+	if n.srv != nil {
+		return fmt.Errorf("natstest: start of running node %s", n.Name())
+	}
+	return n.start()
 }
 
 // readyTimeout bounds the wait for a starting node's listeners.
@@ -127,34 +135,56 @@ func (*errorLog) Tracef(string, ...any)            {}
 // ends.
 func RunServer(t testing.TB, opts ...Option) *Node {
 	t.Helper()
-	var n *Node
-	err := retryStart(t, func() error {
-		o := baseOptions(t, "single", testkit.FreePort(t))
-		for _, f := range opts {
-			f(&o)
-		}
-		n = &Node{t: t, opts: o}
-		return n.start()
-	})
+	n, err := startServer(t.TempDir(), t.Logf, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	n.t = t
 	t.Cleanup(n.Shutdown)
 	return n
+}
+
+// StartServer is RunServer without a test: the node keeps its store under dir, the caller shuts
+// it down and removes dir. Restart is then unavailable; Start starts it again.
+func StartServer(dir string, opts ...Option) (*Node, error) {
+	return startServer(dir, func(string, ...any) {}, opts)
+}
+
+func startServer(dir string, logf func(string, ...any), opts []Option) (*Node, error) {
+	var n *Node
+	err := retryStart(logf, func(attempt int) error {
+		o := baseOptions(attemptDir(dir, attempt, ""), "single", 0)
+		port, err := freeport.Port()
+		if err != nil {
+			return fmt.Errorf("natstest: free port: %w", err)
+		}
+		o.Port = port
+		for _, f := range opts {
+			f(&o)
+		}
+		n = &Node{opts: o}
+		return n.start()
+	})
+	return n, err
+}
+
+// attemptDir is the store directory of a node in a start attempt: each attempt starts on fresh
+// stores, so that nothing a failed attempt wrote (a cluster's peers on other ports) is found.
+func attemptDir(dir string, attempt int, node string) string {
+	return filepath.Join(dir, fmt.Sprintf("attempt-%d", attempt), node)
 }
 
 // startAttempts bounds the first starts of a server or cluster: ports are chosen free but bound
 // only later, and a test process running beside this one can take one in between.
 const startAttempts = 3
 
-func retryStart(t testing.TB, start func() error) error {
-	t.Helper()
+func retryStart(logf func(string, ...any), start func(attempt int) error) error {
 	var err error
 	for attempt := range startAttempts {
-		if err = start(); err == nil {
+		if err = start(attempt); err == nil {
 			return nil
 		}
-		t.Logf("natstest: start attempt %d of %d: %v; again on new ports", attempt+1, startAttempts, err)
+		logf("natstest: start attempt %d of %d: %v; again on new ports", attempt+1, startAttempts, err)
 	}
 	return err
 }
@@ -168,63 +198,109 @@ type Cluster struct {
 // sees every peer, so that streams can be created at once.
 func RunCluster(t testing.TB, size int, opts ...Option) *Cluster {
 	t.Helper()
+	c, err := startCluster(t.TempDir(), size, t.Logf, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Nodes {
+		n.t = t
+	}
+	// Registered after t.TempDir, so that it runs before the store's removal: a running node
+	// keeps writing to its store, and the removal then fails the test.
+	t.Cleanup(c.Shutdown)
+	c.WaitReady(t)
+	return c
+}
+
+// StartCluster is RunCluster without a test: the nodes keep their stores under dir, the caller
+// shuts the cluster down (Shutdown) and removes dir. It returns once the cluster is ready, or
+// fails after readyTimeout.
+func StartCluster(dir string, size int, opts ...Option) (*Cluster, error) {
+	c, err := startCluster(dir, size, func(string, ...any) {}, opts)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), clusterReadyTimeout)
+	defer cancel()
+	if err := c.AwaitReady(ctx); err != nil {
+		c.Shutdown()
+		return nil, err
+	}
+	return c, nil
+}
+
+func startCluster(dir string, size int, logf func(string, ...any), opts []Option) (*Cluster, error) {
 	c := &Cluster{}
-	err := retryStart(t, func() error {
+	err := retryStart(logf, func(attempt int) error {
 		c.Nodes = nil
 		clientPorts := make([]int, size)
 		routePorts := make([]int, size)
 		routes := make([]string, size)
 		for i := range size {
-			clientPorts[i] = testkit.FreePort(t)
-			routePorts[i] = testkit.FreePort(t)
+			var err error
+			if clientPorts[i], err = freeport.Port(); err != nil {
+				return fmt.Errorf("natstest: free port: %w", err)
+			}
+			if routePorts[i], err = freeport.Port(); err != nil {
+				return fmt.Errorf("natstest: free port: %w", err)
+			}
 			routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i])
 		}
 		for i := range size {
-			o := baseOptions(t, fmt.Sprintf("n%d", i+1), clientPorts[i])
+			name := fmt.Sprintf("n%d", i+1)
+			o := baseOptions(attemptDir(dir, attempt, name), name, clientPorts[i])
 			o.Cluster = server.ClusterOpts{Name: "natstest", Host: "127.0.0.1", Port: routePorts[i]}
 			o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
 			for _, f := range opts {
 				f(&o)
 			}
-			c.Nodes = append(c.Nodes, &Node{t: t, opts: o})
+			c.Nodes = append(c.Nodes, &Node{opts: o})
 		}
 		for _, n := range c.Nodes {
 			if err := n.start(); err != nil {
-				c.shutdown()
+				c.Shutdown()
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Registered after the nodes' t.TempDir calls, so that it runs before their removal: a
-	// running node keeps writing to its store, and the removal then fails the test.
-	t.Cleanup(c.shutdown)
-	c.WaitReady(t)
-	return c
+	return c, err
 }
 
-func (c *Cluster) shutdown() {
+// Shutdown stops every running node.
+func (c *Cluster) Shutdown() {
 	for _, n := range c.Nodes {
 		n.Shutdown()
 	}
 }
 
+// clusterReadyTimeout bounds the wait for a cluster's meta leader.
+const clusterReadyTimeout = 30 * time.Second
+
 // WaitReady waits until a running node is the JetStream meta leader and sees all peers.
 func (c *Cluster) WaitReady(t testing.TB) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	ctx, cancel := context.WithTimeout(context.Background(), clusterReadyTimeout)
+	defer cancel()
+	if err := c.AwaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// AwaitReady is WaitReady without a test: it returns an error once ctx is done first.
+func (c *Cluster) AwaitReady(ctx context.Context) error {
+	for {
 		for _, n := range c.Nodes {
 			if n.srv != nil && n.srv.JetStreamIsLeader() && len(n.srv.JetStreamClusterPeers()) == len(c.Nodes) {
-				return
+				return nil
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("natstest: cluster has no JetStream meta leader with %d peers: %w", len(c.Nodes), ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	t.Fatalf("natstest: cluster has no JetStream meta leader with %d peers after 30s", len(c.Nodes))
 }
 
 // ClientURL returns a comma-separated list of every node's client URL, for nats.Connect.
@@ -266,13 +342,13 @@ func ConnectInProcess(t testing.TB, n *Node, opts ...nats.Option) *nats.Conn {
 	return Connect(t, "", append([]nats.Option{nats.InProcessServer(n.Server())}, opts...)...)
 }
 
-func baseOptions(t testing.TB, name string, port int) server.Options {
+func baseOptions(storeDir, name string, port int) server.Options {
 	return server.Options{
 		ServerName: name,
 		Host:       "127.0.0.1",
 		Port:       port,
 		JetStream:  true,
-		StoreDir:   t.TempDir(),
+		StoreDir:   storeDir,
 		NoLog:      true,
 		NoSigs:     true,
 	}

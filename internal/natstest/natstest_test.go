@@ -73,7 +73,7 @@ func TestStartReportsWhyNotReady(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	defer func(d time.Duration) { readyTimeout = d }(readyTimeout)
 	readyTimeout = time.Second
-	n := &Node{t: t, opts: baseOptions(t, "taken", port)}
+	n := &Node{t: t, opts: baseOptions(t.TempDir(), "taken", port)}
 	err = n.start()
 	if err == nil {
 		n.Shutdown()
@@ -84,5 +84,50 @@ func TestStartReportsWhyNotReady(t *testing.T) {
 	}
 	if n.Running() {
 		t.Fatal("node reported running after a failed start")
+	}
+}
+
+// StartServer and StartCluster work without a test: the caller owns the nodes and the
+// directory, a shut-down node starts again on its store with Start, and a running one refuses.
+func TestStartWithoutTest(t *testing.T) {
+	n, err := StartServer(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown()
+	nc := Connect(t, n.ClientURL())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); err == nil {
+		t.Fatal("Start of a running node succeeded")
+	}
+	n.Shutdown()
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Stream(ctx, "T"); err != nil {
+		t.Fatalf("stream after Start on the same store: %v", err)
+	}
+
+	c, err := StartCluster(t.TempDir(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Shutdown()
+	if err := c.AwaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.Shutdown()
+	short, cancelShort := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancelShort()
+	if err := c.AwaitReady(short); err == nil {
+		t.Fatal("AwaitReady of a stopped cluster returned nil")
 	}
 }

@@ -1,0 +1,75 @@
+package registrytest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/cim-infra/registry/pkg/api"
+)
+
+// ErrInvalidOption is wrapped by every error an Option returns.
+var ErrInvalidOption = errors.New("registrytest: invalid option")
+
+// Option configures a registry.
+type Option func(*config) error
+
+type config struct {
+	cluster    bool
+	metrics    bool
+	clientOpts []api.ClientOption
+	setups     []func(context.Context, *api.Client) error
+	log        io.Writer
+}
+
+// WithCluster runs the registry on a JetStream cluster of ClusterSize nodes on loopback, with
+// every stream and bucket replicated on all of them (R3), as in production.
+func WithCluster() Option {
+	return func(c *config) error {
+		c.cluster = true
+		return nil
+	}
+}
+
+// WithMetricsProjector runs the metrics projector too: its figures are then in Metrics, current
+// to the stream sequence that WaitForMetrics waits for.
+func WithMetricsProjector() Option {
+	return func(c *config) error {
+		c.metrics = true
+		return nil
+	}
+}
+
+// WithClientOptions builds Client with these options (time-out, retries...).
+func WithClientOptions(opts ...api.ClientOption) Option {
+	return func(c *config) error {
+		c.clientOpts = append(c.clientOpts, opts...)
+		return nil
+	}
+}
+
+// WithSetup runs setup once the registry serves, before Start or New returns, with Client: to
+// preload the resources a test needs. Several setups run in the order given; the first error
+// fails the start.
+func WithSetup(setup func(ctx context.Context, c *api.Client) error) Option {
+	return func(c *config) error {
+		if setup == nil {
+			return fmt.Errorf("%w: nil setup", ErrInvalidOption)
+		}
+		c.setups = append(c.setups, setup)
+		return nil
+	}
+}
+
+// WithLog writes the services' logs to w, as JSON lines (none by default): for a test that
+// fails without saying why.
+func WithLog(w io.Writer) Option {
+	return func(c *config) error {
+		if w == nil {
+			return fmt.Errorf("%w: nil log writer", ErrInvalidOption)
+		}
+		c.log = w
+		return nil
+	}
+}
