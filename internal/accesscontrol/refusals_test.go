@@ -97,6 +97,8 @@ func refusals() map[string][]refusal {
 		UserCommandService: {deleteEvents, purgeEvents, deleteEvent, reconfigEvents, newConsumer, orderedConsumer, deleteDLQ,
 			// Reading the replies of others: everyone's, the client's, a projector's.
 			subscribes("_INBOX.>"), subscribes(inbox(UserClient)), subscribes(inbox(UserProjectorMetrics)),
+			// Answering the query service's queries.
+			subscribes("cim.qry.computeresource.list"), subscribes("cim.qry.computeresource.*"),
 			publishes("write a dead letter", "cim.dlq.neo4j", rawAPI("cim.dlq.neo4j", `{}`)),
 			publishes("delete its results bucket", "$JS.API.STREAM.DELETE.KV_CIM_COMMAND_RESULTS", func(ctx context.Context, c *conn) error {
 				return c.js.DeleteKeyValue(ctx, "CIM_COMMAND_RESULTS")

@@ -110,7 +110,9 @@ func Table() []User {
 			SubscribeAllow: []string{
 				// The micro service's endpoints, in the queue group cim-command-service.
 				"cim.cmd.computeresource.*",
-				"cim.qry.computeresource.*",
+				// Its two queries; list, count and trace are the query service's.
+				"cim.qry.computeresource.get",
+				"cim.qry.computeresource.history",
 				// micro discovery: $SRV.PING|INFO|STATS, .cim-command-service, .cim-command-service.<id>.
 				"$SRV.*",
 				"$SRV.*.cim-command-service",
