@@ -123,14 +123,8 @@ func (e *env) start(opts Options) *instance {
 func (e *env) startReady(opts Options) *instance {
 	e.t.Helper()
 	in := e.start(opts)
-	e.waitFor("the instance to be ready", func() bool { return in.svc.Ready(e.ctx) == nil && in.serving() })
+	e.waitFor("the instance to be ready", func() bool { return in.svc.Ready(e.ctx) == nil })
 	return in
-}
-
-func (in *instance) serving() bool {
-	in.svc.mu.Lock()
-	defer in.svc.mu.Unlock()
-	return in.svc.micro != nil
 }
 
 // waitSeq waits until the instance's model stands at sequence seq or later.

@@ -68,8 +68,25 @@ func New(nc *nats.Conn, opts Options, log zerolog.Logger, reg prometheus.Registe
 // Model returns the instance's model.
 func (s *Service) Model() *Model { return s.model }
 
-// Ready is the instance's readiness check (see follower.Ready).
-func (s *Service) Ready(ctx context.Context) error { return s.follower.Ready(ctx) }
+// ErrNotServing is the readiness error of an instance whose model has caught up but whose
+// endpoints are not yet registered with the server.
+var ErrNotServing = errors.New("endpoints not yet registered")
+
+// Ready is the instance's readiness check: the model has caught up (see follower.Ready) and the
+// endpoints are registered with the server, so that whoever is told the instance is ready finds
+// a responder.
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.follower.Ready(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	serving := s.micro != nil
+	s.mu.Unlock()
+	if !serving {
+		return ErrNotServing
+	}
+	return nil
+}
 
 // Run builds the model from the stream, joins the queue group once the model has caught up
 // with the stream's head as it stood at start-up, and follows the stream until ctx is done.

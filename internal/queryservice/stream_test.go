@@ -110,6 +110,25 @@ func TestServesOnlyOnceCaughtUp(t *testing.T) {
 	t.Logf("readiness seen failing before the first answer: %v", sawNotReady)
 }
 
+// TestReadyMeansAnswering: the moment readiness first passes, a query from another connection
+// finds a responder; a probe that sends traffic as soon as /readyz says 200 gets no
+// "no responders".
+func TestReadyMeansAnswering(t *testing.T) {
+	e := newEnv(t, 72, 100)
+	e.write(500)
+	for round := range 5 {
+		in := e.start(Options{BatchSize: 10})
+		e.waitFor("readiness", func() bool { return in.svc.Ready(e.ctx) == nil })
+		var p api.Counts
+		if apiErr, err := request(e.ctx, e.nc, api.QueryCount, api.Count{By: "status"}, &p); err != nil || apiErr != nil {
+			t.Fatalf("round %d: the first query after readiness: %v %v", round, err, apiErr)
+		}
+		if err := in.shutdown(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestMicroDiscovery: the service announces itself as a NATS micro service with its three
 // endpoints, each on its subject in the shared queue group, as `nats micro info` shows it.
 func TestMicroDiscovery(t *testing.T) {
