@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/internal/tracing"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/google/uuid"
@@ -78,7 +79,7 @@ func New(ctx context.Context, nc *nats.Conn, sc jetstore.Config, opts Options, l
 	s := &Service{
 		nc: nc, js: js, store: store, opts: opts, now: time.Now,
 		cache: newCache(opts.CacheSize), workers: newWorkers(),
-		log: log.With().Str("component", "commands").Logger(),
+		log: log.With().Str("component", "commands").Logger().Hook(tracing.LogHook),
 	}
 	if s.metrics, err = newMetrics(reg, s.cache.len); err != nil {
 		return nil, fmt.Errorf("commandservice: metrics: %w", err)
@@ -171,9 +172,12 @@ func (s *Service) dispatch(name string, serve func(name string, x *exchange, dat
 	}
 }
 
-// serveCommand decodes, executes and answers one command.
+// serveCommand decodes, executes and answers one command, in a server span that continues the
+// trace of the request's headers.
 func (s *Service) serveCommand(name string, x *exchange, data []byte, hdr nats.Header) {
 	start := time.Now()
+	ctx, span := tracing.StartServer(context.Background(), api.CommandSubject(name), hdr)
+	defer span.End()
 	if s.opts.hooks != nil && s.opts.hooks.received != nil {
 		s.opts.hooks.received(name)
 	}
@@ -183,9 +187,12 @@ func (s *Service) serveCommand(name string, x *exchange, data []byte, hdr nats.H
 	if err == nil {
 		// The caller's deadline does not bound ctx: an append cut short by it would leave the
 		// outcome unknown, where execute's check before the append knows nothing was written.
-		ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
+		ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
 		out, err = s.execute(ctx, req)
 		cancel()
+	}
+	if span.IsRecording() {
+		traceCommand(span, name, cmd, out, err)
 	}
 	elapsed := time.Since(start)
 	series := s.metrics.command(name)
@@ -217,7 +224,7 @@ func (s *Service) serveCommand(name string, x *exchange, data []byte, hdr nats.H
 		ev = ev.Str("command_id", m.CommandID.String()).Str("correlation_id", correlation(m.CorrelationID, m.CommandID)).
 			Str("aggregate_id", cmd.AggregateID().String())
 	}
-	ev.Str("command", name).Dur("elapsed", elapsed).Msg("command")
+	ev.Str("command", name).Dur("elapsed", elapsed).Ctx(ctx).Msg("command")
 }
 
 // decodeRequest reads a command request: its deadline header first (a request whose caller has

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cim-infra/registry/internal/config"
 	"github.com/cim-infra/registry/internal/ops"
+	"github.com/cim-infra/registry/internal/tracing"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 )
@@ -42,7 +43,8 @@ func Main(s Service) {
 }
 
 // Run is Main without the process: it parses args (environment variables fill the flags not
-// given), builds the logger and runs the service, and returns the exit code.
+// given), builds the logger, sets up tracing from the OTEL_* environment variables
+// (tracing.Setup) and runs the service, and returns the exit code.
 func Run(ctx context.Context, s Service, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet(s.Name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -60,6 +62,16 @@ func Run(ctx context.Context, s Service, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", s.Name, err)
 		return 2
 	}
+	shutdownTracing, err := tracing.Setup(ctx, s.Name)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", s.Name, err)
+		return 2
+	}
+	defer func() {
+		if err := tracing.Shutdown(shutdownTracing); err != nil {
+			log.Warn().Err(err).Msg("export of the last spans failed")
+		}
+	}()
 	if err := s.Run(ctx, log); err != nil {
 		log.Error().Err(err).Msg(s.Name + " failed")
 		return 1

@@ -12,6 +12,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Kinds of the *Error a Client builds itself when a request got no reply from the service.
@@ -50,7 +55,11 @@ type Client struct {
 	retries   int
 	backoff   time.Duration
 	commandID func() string
+	tracer    trace.TracerProvider // nil: OpenTelemetry's global provider
 }
+
+// instrumentationName names the client's tracer.
+const instrumentationName = "github.com/cim-infra/registry/pkg/api"
 
 // ClientOption configures a Client.
 type ClientOption func(*Client) error
@@ -106,6 +115,18 @@ func WithCommandIDs(newID func() string) ClientOption {
 	}
 }
 
+// WithTracerProvider makes the client start its request spans with tp rather than with
+// OpenTelemetry's global tracer provider (otel.GetTracerProvider, a no-op until a program sets one).
+func WithTracerProvider(tp trace.TracerProvider) ClientOption {
+	return func(c *Client) error {
+		if tp == nil {
+			return fmt.Errorf("%w: nil tracer provider", ErrInvalidOption)
+		}
+		c.tracer = tp
+		return nil
+	}
+}
+
 // NewClient returns a client sending requests over nc.
 func NewClient(nc *nats.Conn, opts ...ClientOption) (*Client, error) {
 	if nc == nil {
@@ -139,7 +160,26 @@ type enveloped interface{ commandEnvelope() *Envelope }
 // own retries, and the caller's with the same req, are safe; its first attempt then carries
 // HeaderNewCommandID. A string in req that is not valid UTF-8 is an error before anything is
 // sent: JSON text is UTF-8, and the service refuses it.
-func (c *Client) Do(ctx context.Context, subject string, req, reply any) error {
+//
+// Do starts a client span "publish <subject>" (see WithTracerProvider) that covers every
+// attempt, with a "retry" event per attempt after the first, and sends its trace context in the
+// W3C headers HeaderTraceparent and HeaderTracestate of every attempt: the service's spans, and
+// those of the events the command writes, join the caller's trace.
+func (c *Client) Do(ctx context.Context, subject string, req, reply any) (err error) {
+	tp := c.tracer
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	ctx, span := tp.Tracer(instrumentationName).Start(ctx, "publish "+subject, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.operation.name", "publish"),
+			attribute.String("messaging.operation.type", "send"), attribute.String("messaging.destination.name", subject)))
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	var commandID string
 	newID := false
 	if cmd, ok := req.(enveloped); ok {
@@ -149,6 +189,7 @@ func (c *Client) Do(ctx context.Context, subject string, req, reply any) error {
 			newID = true
 		}
 		commandID = env.CommandID
+		span.SetAttributes(attribute.String("cim.command_id", commandID), attribute.Bool("cim.command_id.new", newID))
 	}
 	data, err := json.Marshal(req)
 	if err != nil {
@@ -159,6 +200,7 @@ func (c *Client) Do(ctx context.Context, subject string, req, reply any) error {
 		if err == nil || !Retryable(err) || attempt >= c.retries || ctx.Err() != nil {
 			break
 		}
+		span.AddEvent("retry", trace.WithAttributes(attribute.Int("cim.attempt", attempt+2), attribute.String("cim.error", err.Error())))
 		pause := backoffFor(c.backoff, attempt)
 		pause += rand.N(pause/2 + 1)
 		t := time.NewTimer(pause)
@@ -193,6 +235,7 @@ func (c *Client) attempt(ctx context.Context, subject string, data []byte, reply
 	if newID {
 		req.Header[HeaderNewCommandID] = []string{"true"}
 	}
+	propagation.TraceContext{}.Inject(ctx, TraceCarrier(req.Header))
 	msg, err := c.nc.RequestMsgWithContext(actx, req)
 	if err != nil {
 		return transportError(ctx, subject, err)
