@@ -113,9 +113,13 @@ func (s *Service) startMicro() error {
 	for _, name := range api.Commands() {
 		d.addEndpoint(name, api.CommandSubject(name), map[string]string{"kind": "command"}, s.dispatch(name, s.serveCommand))
 	}
-	for name, serve := range map[string]func(string, *exchange, []byte){api.QueryGet: s.serveGet, api.QueryHistory: s.serveHistory} {
+	for name, serve := range map[string]func(context.Context, string, *exchange, []byte){api.QueryGet: s.serveGet, api.QueryHistory: s.serveHistory} {
 		d.addEndpoint(name, api.QuerySubject(name), map[string]string{"kind": "query"},
-			s.dispatch(name, func(name string, x *exchange, data []byte, _ nats.Header) { serve(name, x, data) }))
+			s.dispatch(name, func(name string, x *exchange, data []byte, hdr nats.Header) {
+				ctx, span := tracing.StartServer(context.Background(), api.QuerySubject(name), hdr)
+				defer span.End()
+				serve(ctx, name, x, data)
+			}))
 	}
 	if err := d.start(); err != nil {
 		_ = d.stop()

@@ -258,3 +258,34 @@ func TestTraceMarksDuplicateCommand(t *testing.T) {
 		}
 	}
 }
+
+// A get or history query continues the client's trace in a server span.
+func TestTraceOfQueries(t *testing.T) {
+	rec, tp := recordSpans(t)
+	srv := natstest.RunServer(t)
+	startInstance(t, srv.ClientURL())
+	c := newClient(t, srv.ClientURL(), api.WithTracerProvider(tp))
+	ctx := testCtx(t)
+	reply, err := c.Register(ctx, api.Register{Hostname: "queried-1", ResourceType: "vm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, query := range map[string]func() error{
+		api.QueryGet: func() error { _, err := c.Get(ctx, api.Get{AggregateID: reply.AggregateID}); return err },
+		api.QueryHistory: func() error {
+			_, err := c.History(ctx, api.History{AggregateID: reply.AggregateID})
+			return err
+		},
+	} {
+		rec.Reset()
+		if err := query(); err != nil {
+			t.Fatal(err)
+		}
+		subject := api.QuerySubject(name)
+		spans := endedSpans(t, rec, "process "+subject)
+		server, client := spanNamed(t, spans, "process "+subject), spanNamed(t, spans, "publish "+subject)
+		if server.Parent().SpanID() != client.SpanContext().SpanID() || server.SpanKind() != trace.SpanKindServer {
+			t.Errorf("%s: server span under %s (kind %s), want under the client span %s", name, server.Parent().SpanID(), server.SpanKind(), client.SpanContext().SpanID())
+		}
+	}
+}

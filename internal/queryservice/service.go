@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cim-infra/registry/internal/tracing"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -18,6 +19,9 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	oteltrace "go.opentelemetry.io/otel/trace"
 )
 
 // Version is the service version announced through $SRV.INFO.
@@ -58,7 +62,7 @@ func New(nc *nats.Conn, opts Options, log zerolog.Logger, reg prometheus.Registe
 	if err != nil {
 		return nil, fmt.Errorf("queryservice: metrics: %w", err)
 	}
-	log = log.With().Str("component", "query").Logger()
+	log = log.With().Str("component", "query").Logger().Hook(tracing.LogHook)
 	model := NewModel()
 	return &Service{
 		nc: nc, model: model, opts: opts, log: log, metrics: m,
@@ -147,17 +151,17 @@ func (s *Service) startMicro() error {
 // progress a request is refused at once (503 overloaded).
 func (s *Service) dispatch(name string, serve func(context.Context, []byte) (any, error)) micro.Handler {
 	return micro.HandlerFunc(func(req micro.Request) {
-		reply, data := req.Reply(), req.Data()
+		reply, data, hdr := req.Reply(), req.Data(), nats.Header(req.Headers())
 		s.mu.Lock()
 		switch {
 		case s.draining:
 			s.mu.Unlock()
-			s.finish(name, reply, time.Now(), nil, newError(api.CodeUnavailable, kindShuttingDown, "",
+			s.finish(context.Background(), name, reply, time.Now(), nil, newError(api.CodeUnavailable, kindShuttingDown, "",
 				"this instance is stopping and did not process the request; send it again"))
 			return
 		case s.busy >= s.opts.MaxInFlight:
 			s.mu.Unlock()
-			s.finish(name, reply, time.Now(), nil, newError(api.CodeUnavailable, kindOverloaded, "",
+			s.finish(context.Background(), name, reply, time.Now(), nil, newError(api.CodeUnavailable, kindOverloaded, "",
 				"this instance is processing its maximum of %d requests and did not process this one; send it again later", s.opts.MaxInFlight))
 			return
 		}
@@ -174,8 +178,10 @@ func (s *Service) dispatch(name string, serve func(context.Context, []byte) (any
 			s.metrics.inFlight.Inc()
 			defer s.metrics.inFlight.Dec()
 			start := time.Now()
-			out, err := serve(context.Background(), data)
-			s.finish(name, reply, start, out, err)
+			ctx, span := tracing.StartServer(context.Background(), api.QuerySubject(name), hdr)
+			defer span.End()
+			out, err := serve(ctx, data)
+			s.finish(ctx, name, reply, start, out, err)
 		}()
 	})
 }
@@ -253,8 +259,8 @@ func (s *Service) trace(ctx context.Context, data []byte) (any, error) {
 	return trace(v, id)
 }
 
-// finish sends the reply or the error reply and records the outcome.
-func (s *Service) finish(name, reply string, start time.Time, out any, err error) {
+// finish sends the reply or the error reply and records the outcome, on the request's span too.
+func (s *Service) finish(ctx context.Context, name, reply string, start time.Time, out any, err error) {
 	outcome := "ok"
 	if err != nil {
 		e := toReply(err)
@@ -264,7 +270,13 @@ func (s *Service) finish(name, reply string, start time.Time, out any, err error
 		if e.Code >= 500 && e.Kind != api.KindBehind && e.Kind != kindOverloaded && e.Kind != kindShuttingDown {
 			ev = s.log.Error()
 		}
-		ev.Str("endpoint", name).Int("code", e.Code).Str("kind", e.Kind).Str("field", e.Field).Str("error", e.Message).Msg("query failed")
+		if span := oteltrace.SpanFromContext(ctx); span.IsRecording() {
+			span.SetAttributes(attribute.Int("cim.error.code", e.Code), attribute.String("cim.error.kind", e.Kind))
+			if e.Code >= 500 && e.Kind != api.KindBehind {
+				span.SetStatus(codes.Error, e.Message)
+			}
+		}
+		ev.Ctx(ctx).Str("endpoint", name).Int("code", e.Code).Str("kind", e.Kind).Str("field", e.Field).Str("error", e.Message).Msg("query failed")
 	} else {
 		s.respond(reply, out)
 	}
