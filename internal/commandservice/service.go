@@ -116,7 +116,7 @@ func (s *Service) startMicro() error {
 	for name, serve := range map[string]func(context.Context, string, *exchange, []byte){api.QueryGet: s.serveGet, api.QueryHistory: s.serveHistory} {
 		d.addEndpoint(name, api.QuerySubject(name), map[string]string{"kind": "query"},
 			s.dispatch(name, func(name string, x *exchange, data []byte, hdr nats.Header) {
-				ctx, span := tracing.StartServer(context.Background(), api.QuerySubject(name), hdr)
+				ctx, span := tracing.StartServer(context.Background(), api.QueryPrefix, name, hdr)
 				defer span.End()
 				serve(ctx, name, x, data)
 			}))
@@ -180,7 +180,7 @@ func (s *Service) dispatch(name string, serve func(name string, x *exchange, dat
 // trace of the request's headers.
 func (s *Service) serveCommand(name string, x *exchange, data []byte, hdr nats.Header) {
 	start := time.Now()
-	ctx, span := tracing.StartServer(context.Background(), api.CommandSubject(name), hdr)
+	ctx, span := tracing.StartServer(context.Background(), api.CommandPrefix, name, hdr)
 	defer span.End()
 	if s.opts.hooks != nil && s.opts.hooks.received != nil {
 		s.opts.hooks.received(name)

@@ -178,7 +178,7 @@ func (s *Service) dispatch(name string, serve func(context.Context, []byte) (any
 			s.metrics.inFlight.Inc()
 			defer s.metrics.inFlight.Dec()
 			start := time.Now()
-			ctx, span := tracing.StartServer(context.Background(), api.QuerySubject(name), hdr)
+			ctx, span := tracing.StartServer(context.Background(), api.QueryPrefix, name, hdr)
 			defer span.End()
 			out, err := serve(ctx, data)
 			s.finish(ctx, name, reply, start, out, err)

@@ -44,13 +44,15 @@ func Start(ctx context.Context, name string) (context.Context, trace.Span) {
 	return tracer().Start(ctx, name)
 }
 
-// StartServer starts the server span of a request received on subject: "process <subject>"
-// (a request subject names an endpoint, not an entity), a child of the trace context in the
-// request's headers hdr, if any. A no-op while tracing is off.
-func StartServer(ctx context.Context, subject string, hdr nats.Header) (context.Context, trace.Span) {
+// StartServer starts the server span of a request received on prefix + "." + endpoint:
+// "process <subject>" (a request subject names an endpoint, not an entity), a child of the trace
+// context in the request's headers hdr, if any. A no-op while tracing is off, which does not
+// even build the subject.
+func StartServer(ctx context.Context, prefix, endpoint string, hdr nats.Header) (context.Context, trace.Span) {
 	if !enabled.Load() {
 		return ctx, noSpan
 	}
+	subject := prefix + "." + endpoint
 	if len(hdr) > 0 {
 		ctx = traceContext.Extract(ctx, api.TraceCarrier(hdr))
 	}

@@ -28,7 +28,7 @@ func TestOffAllocatesNothing(t *testing.T) {
 	ctx := context.Background()
 	hdr := nats.Header{"traceparent": {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}
 	allocs := testing.AllocsPerRun(100, func() {
-		sctx, span := StartServer(ctx, "cim.cmd.computeresource.register", hdr)
+		sctx, span := StartServer(ctx, "cim.cmd.computeresource", "register", hdr)
 		_, child := Start(sctx, "load")
 		child.End()
 		_, pub := StartPublish(sctx, "cim.evt.computeresource.x")
