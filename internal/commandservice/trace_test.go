@@ -166,8 +166,8 @@ func TestTraceOfOneCommand(t *testing.T) {
 		load:       {attrLoad: "cache_miss"},
 	} {
 		for k, v := range want {
-			if got, _ := attrOf(span, k); got.Emit() != v {
-				t.Errorf("span %q attribute %s = %q, want %q", span.Name(), k, got.Emit(), v)
+			if got, _ := attrOf(span, k); got.String() != v {
+				t.Errorf("span %q attribute %s = %q, want %q", span.Name(), k, got.String(), v)
 			}
 		}
 	}
@@ -254,7 +254,7 @@ func TestTraceMarksDuplicateCommand(t *testing.T) {
 		}
 		server := spanNamed(t, endedSpans(t, rec, name), name)
 		if got, ok := attrOf(server, attrDuplicate); !ok || got.AsBool() != wantDup {
-			t.Errorf("attempt %d: server span %s = %v (set %t), want %t", i+1, attrDuplicate, got.Emit(), ok, wantDup)
+			t.Errorf("attempt %d: server span %s = %v (set %t), want %t", i+1, attrDuplicate, got.String(), ok, wantDup)
 		}
 	}
 }

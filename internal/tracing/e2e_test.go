@@ -42,7 +42,7 @@ func waitSpans(t *testing.T, rec *tracetest.SpanRecorder, what string, ok func([
 func attr(s sdktrace.ReadOnlySpan, key string) string {
 	for _, kv := range s.Attributes() {
 		if string(kv.Key) == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""
@@ -148,8 +148,8 @@ func TestOneTraceFromCommandToReadModels(t *testing.T) {
 		}
 		for _, kv := range []attribute.KeyValue{attribute.String("messaging.system", "nats"), attribute.String("messaging.operation.name", "process"),
 			attribute.String("messaging.destination.template", "cim.evt.computeresource.{id}"), attribute.String("cim.lag.events", "0")} {
-			if got := attr(s, string(kv.Key)); got != kv.Value.Emit() {
-				t.Errorf("%s's span %s = %q, want %q", model, kv.Key, got, kv.Value.Emit())
+			if got := attr(s, string(kv.Key)); got != kv.Value.String() {
+				t.Errorf("%s's span %s = %q, want %q", model, kv.Key, got, kv.Value.String())
 			}
 		}
 	}

@@ -170,11 +170,14 @@ func (c *Client) Do(ctx context.Context, subject string, req, reply any) (err er
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
-	ctx, span := tp.Tracer(instrumentationName).Start(ctx, "publish "+subject, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.operation.name", "publish"),
-			attribute.String("messaging.operation.type", "send"), attribute.String("messaging.destination.name", subject)))
+	ctx, span := tp.Tracer(instrumentationName).Start(ctx, "publish "+subject, trace.WithSpanKind(trace.SpanKindClient))
+	recording := span.IsRecording()
+	if recording {
+		span.SetAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.operation.name", "publish"),
+			attribute.String("messaging.operation.type", "send"), attribute.String("messaging.destination.name", subject))
+	}
 	defer func() {
-		if err != nil {
+		if err != nil && recording {
 			span.RecordError(err)
 			span.SetStatus(codes.Error, err.Error())
 		}
@@ -189,7 +192,9 @@ func (c *Client) Do(ctx context.Context, subject string, req, reply any) (err er
 			newID = true
 		}
 		commandID = env.CommandID
-		span.SetAttributes(attribute.String("cim.command_id", commandID), attribute.Bool("cim.command_id.new", newID))
+		if recording {
+			span.SetAttributes(attribute.String("cim.command_id", commandID), attribute.Bool("cim.command_id.new", newID))
+		}
 	}
 	data, err := json.Marshal(req)
 	if err != nil {
@@ -200,7 +205,9 @@ func (c *Client) Do(ctx context.Context, subject string, req, reply any) (err er
 		if err == nil || !Retryable(err) || attempt >= c.retries || ctx.Err() != nil {
 			break
 		}
-		span.AddEvent("retry", trace.WithAttributes(attribute.Int("cim.attempt", attempt+2), attribute.String("cim.error", err.Error())))
+		if recording {
+			span.AddEvent("retry", trace.WithAttributes(attribute.Int("cim.attempt", attempt+2), attribute.String("cim.error", err.Error())))
+		}
 		pause := backoffFor(c.backoff, attempt)
 		pause += rand.N(pause/2 + 1)
 		t := time.NewTimer(pause)
