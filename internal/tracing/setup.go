@@ -111,9 +111,11 @@ func Use(tp trace.TracerProvider) (restore func()) {
 	prevProp := otel.GetTextMapPropagator()
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.TraceContext{})
+	current.Store(&tracerHolder{tp.Tracer(instrumentationName)})
 	enabled.Store(true)
 	return func() {
 		enabled.Store(false)
+		current.Store(nil)
 		// Not the provider that was there: OpenTelemetry's default one delegates, once set, to
 		// the first provider ever installed.
 		otel.SetTracerProvider(noop.NewTracerProvider())

@@ -3,6 +3,7 @@ package tracing
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/nats-io/nats.go"
@@ -31,8 +32,16 @@ var noSpan = trace.SpanFromContext(context.Background())
 // traceContext is the propagator of the W3C headers, whatever the global one is.
 var traceContext = propagation.TraceContext{}
 
+// current is the services' tracer from the provider Use installed: a provider's Tracer takes a
+// lock, a request should not.
+var current atomic.Pointer[tracerHolder]
+
+type tracerHolder struct{ trace.Tracer }
+
 func tracer() trace.Tracer {
-	// Not cached: Use may install another provider (tests do).
+	if t := current.Load(); t != nil {
+		return t.Tracer
+	}
 	return otel.GetTracerProvider().Tracer(instrumentationName)
 }
 

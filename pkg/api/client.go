@@ -55,7 +55,8 @@ type Client struct {
 	retries   int
 	backoff   time.Duration
 	commandID func() string
-	tracer    trace.TracerProvider // nil: OpenTelemetry's global provider
+	provider  trace.TracerProvider // nil: OpenTelemetry's global provider
+	tracer    trace.Tracer
 }
 
 // instrumentationName names the client's tracer.
@@ -116,13 +117,14 @@ func WithCommandIDs(newID func() string) ClientOption {
 }
 
 // WithTracerProvider makes the client start its request spans with tp rather than with
-// OpenTelemetry's global tracer provider (otel.GetTracerProvider, a no-op until a program sets one).
+// OpenTelemetry's global tracer provider (otel.GetTracerProvider as NewClient finds it: a no-op
+// until a program sets one, and a client made before that follows the first one set).
 func WithTracerProvider(tp trace.TracerProvider) ClientOption {
 	return func(c *Client) error {
 		if tp == nil {
 			return fmt.Errorf("%w: nil tracer provider", ErrInvalidOption)
 		}
-		c.tracer = tp
+		c.provider = tp
 		return nil
 	}
 }
@@ -138,6 +140,11 @@ func NewClient(nc *nats.Conn, opts ...ClientOption) (*Client, error) {
 			return nil, err
 		}
 	}
+	if c.provider == nil {
+		c.provider = otel.GetTracerProvider()
+	}
+	// Once, not per request: a provider's Tracer takes a lock.
+	c.tracer = c.provider.Tracer(instrumentationName)
 	return c, nil
 }
 
@@ -166,11 +173,7 @@ type enveloped interface{ commandEnvelope() *Envelope }
 // W3C headers HeaderTraceparent and HeaderTracestate of every attempt: the service's spans, and
 // those of the events the command writes, join the caller's trace.
 func (c *Client) Do(ctx context.Context, subject string, req, reply any) (err error) {
-	tp := c.tracer
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
-	ctx, span := tp.Tracer(instrumentationName).Start(ctx, "publish "+subject, trace.WithSpanKind(trace.SpanKindClient))
+	ctx, span := c.tracer.Start(ctx, "publish "+subject, trace.WithSpanKind(trace.SpanKindClient))
 	recording := span.IsRecording()
 	if recording {
 		span.SetAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.operation.name", "publish"),
