@@ -217,8 +217,14 @@ func TestTraceContinuesRequestHeader(t *testing.T) {
 			rec.Reset()
 			traceID, spanID := fmt.Sprintf("%032x", i+0x4bf92f35), fmt.Sprintf("%016x", i+0x00f067aa)
 			body := fmt.Sprintf(`{"hostname":"raw-%d","resource_type":"vm"}`, i)
-			msg, err := in.nc.RequestMsg(&nats.Msg{Subject: api.CommandSubject(api.CmdRegister), Data: []byte(body),
-				Header: nats.Header{name: []string{"00-" + traceID + "-" + spanID + "-01"}}}, testTimeout)
+			// As nats req -H 'traceparent: 00-...' builds it: split at the first colon, both
+			// sides trimmed, nats.Header.Add (which keeps the name's letter case).
+			flag := name + ": 00-" + traceID + "-" + spanID + "-01"
+			k, v, _ := strings.Cut(flag, ":")
+			req := nats.NewMsg(api.CommandSubject(api.CmdRegister))
+			req.Data = []byte(body)
+			req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+			msg, err := in.nc.RequestMsg(req, testTimeout)
 			if err != nil {
 				t.Fatal(err)
 			}
