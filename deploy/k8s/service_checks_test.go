@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -158,7 +159,7 @@ func checkSettings(where string, sc *serviceContainer) []error {
 	}
 	for _, name := range slices.Sorted(maps.Keys(sc.env)) {
 		src := sc.env[name]
-		if _, ok := settings[name]; !ok && !goRuntimeEnv[name] {
+		if _, ok := settings[name]; !ok && !goRuntimeEnv[name] && !otelEnv[name] {
 			errs = append(errs, fmt.Errorf("%s: environment variable %s (from %s) is not a setting of %s", where, name, src.from, sc.binary))
 		}
 		if credential.MatchString(name) && !src.secret {
@@ -394,6 +395,9 @@ func checkServiceNetwork(m *manifests) []error {
 			continue
 		}
 		p := policies[sc.binary]
+		if key, ok := otlpEgress(sc); ok {
+			p.egress = append(slices.Clone(p.egress), key)
+		}
 		scraped := false
 		egress := map[string]bool{}
 		for _, np := range m.networkPolicies {
@@ -503,4 +507,28 @@ func portKey(p networkingv1.NetworkPolicyPort) (string, error) {
 		return "", fmt.Errorf("port %v: want one port number", p.Port)
 	}
 	return fmt.Sprintf("%s/%d", proto, p.Port.IntVal), nil
+}
+
+// otlpEgress is the port a service exporting traces must reach: the OTLP endpoint's (by
+// default 4318 for OTLP over HTTP, 4317 for gRPC); none without an endpoint.
+func otlpEgress(sc *serviceContainer) (string, bool) {
+	endpoint := sc.env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"].value
+	if endpoint == "" {
+		endpoint = sc.env["OTEL_EXPORTER_OTLP_ENDPOINT"].value
+	}
+	if endpoint == "" || sc.env["OTEL_SDK_DISABLED"].value == "true" || sc.env["OTEL_TRACES_EXPORTER"].value == "none" {
+		return "", false
+	}
+	protocol := sc.env["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"].value
+	if protocol == "" {
+		protocol = sc.env["OTEL_EXPORTER_OTLP_PROTOCOL"].value
+	}
+	port := "4318"
+	if protocol == "grpc" {
+		port = "4317"
+	}
+	if u, err := url.Parse(endpoint); err == nil && u.Port() != "" {
+		port = u.Port()
+	}
+	return "TCP/" + port, true
 }

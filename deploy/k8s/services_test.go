@@ -38,6 +38,21 @@ var registryImages = map[string]bool{"cim-registry": true, "ghcr.io/cim-infra/re
 // goRuntimeEnv are variables the Go runtime reads (not flags), allowed in every container.
 var goRuntimeEnv = map[string]bool{"GOMEMLIMIT": true, "GOMAXPROCS": true, "GOGC": true, "GODEBUG": true, "GOTRACEBACK": true}
 
+// otelEnv are the standard OpenTelemetry variables every service reads (tracing.Setup, the SDK
+// and its OTLP exporters).
+var otelEnv = map[string]bool{
+	"OTEL_SDK_DISABLED": true, "OTEL_SERVICE_NAME": true, "OTEL_RESOURCE_ATTRIBUTES": true, "OTEL_TRACES_EXPORTER": true,
+	"OTEL_TRACES_SAMPLER": true, "OTEL_TRACES_SAMPLER_ARG": true,
+	"OTEL_EXPORTER_OTLP_ENDPOINT": true, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": true,
+	"OTEL_EXPORTER_OTLP_PROTOCOL": true, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": true,
+	"OTEL_EXPORTER_OTLP_HEADERS": true, "OTEL_EXPORTER_OTLP_TRACES_HEADERS": true,
+	"OTEL_EXPORTER_OTLP_TIMEOUT": true, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": true,
+	"OTEL_EXPORTER_OTLP_COMPRESSION": true, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": true,
+	"OTEL_EXPORTER_OTLP_CERTIFICATE": true, "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE": true,
+	"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": true, "OTEL_EXPORTER_OTLP_CLIENT_KEY": true,
+	"OTEL_BSP_SCHEDULE_DELAY": true, "OTEL_BSP_EXPORT_TIMEOUT": true, "OTEL_BSP_MAX_QUEUE_SIZE": true, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": true,
+}
+
 // servicePolicy is what the deployment of one service must look like beyond the general rules.
 type servicePolicy struct {
 	// minReplicas and maxReplicas bound spec.replicas.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"slices"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/cim-infra/registry/internal/config"
 	"github.com/cim-infra/registry/internal/natsconn"
+	"github.com/cim-infra/registry/internal/tracing"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
@@ -49,7 +51,16 @@ type CLI struct {
 }
 
 // Run runs cimctl with args (without the program name) and returns the exit code.
+//
+// With an OTLP endpoint in the OTEL_* environment variables (see tracing.Setup), each request's
+// client span is exported, and the services' spans join its trace.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	shutdown, err := tracing.Setup(ctx, Name)
+	if err != nil {
+		fmt.Fprintf(stderr, "cimctl: %v\n", err)
+		return ExitUsage
+	}
+	defer func() { _ = tracing.Shutdown(shutdown) }()
 	c := &CLI{Stdout: stdout, Stderr: stderr, LookupEnv: os.LookupEnv, NewCommandID: uuid.NewString}
 	return c.Run(ctx, args)
 }

@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/cim-infra/registry/internal/natstest"
+	"github.com/cim-infra/registry/internal/tracing"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // BenchmarkCommands measures the service against raw JetStream in the same run, on the same
@@ -65,6 +67,36 @@ func BenchmarkCommands(b *testing.B) {
 		b.Run("service="+mode.name, func(b *testing.B) { benchmarkCommands(b, mode.inProcess) })
 	}
 }
+
+// BenchmarkCommandsTraced is BenchmarkCommands with tracing on in the whole process (the
+// clients', the service's spans), every trace sampled, spans handed through the SDK's batch span
+// processor to an exporter in the process that counts them: the cost of tracing, to compare
+// with BenchmarkCommands in the same run (its ratios to raw, and its CPU per command).
+//
+//	go test -run '^$' -bench 'BenchmarkCommands(Traced)?/service=tcp' -benchtime 10000x ./internal/commandservice/
+func BenchmarkCommandsTraced(b *testing.B) {
+	exp := &countingExporter{}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(exp))
+	restore := tracing.Use(tp)
+	defer func() {
+		restore()
+		_ = tp.Shutdown(context.Background())
+		if exp.spans.Load() == 0 {
+			b.Error("no span exported")
+		}
+	}()
+	BenchmarkCommands(b)
+}
+
+// countingExporter is an in-process span exporter that counts what it is given.
+type countingExporter struct{ spans atomic.Int64 }
+
+func (e *countingExporter) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlySpan) error {
+	e.spans.Add(int64(len(spans)))
+	return nil
+}
+
+func (e *countingExporter) Shutdown(context.Context) error { return nil }
 
 func benchmarkCommands(b *testing.B, inProcess bool) {
 	srv := natstest.RunServer(b)

@@ -9,8 +9,11 @@ import (
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/internal/tracing"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/cim-infra/registry/pkg/jetstore"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // execute applies one command to its aggregate and returns the reply. It holds the
@@ -28,11 +31,16 @@ func (s *Service) execute(ctx context.Context, req commandRequest) (api.CommandR
 	fresh := false
 	if e.loaded {
 		s.metrics.cacheHits.Inc()
+		_, span := startLoad(ctx, "cache_hit")
+		endLoad(span, e, nil)
 	} else {
 		s.metrics.cacheMisses.Inc()
+		lctx, span := startLoad(ctx, "cache_miss")
 		var err error
 		// A snapshot is taken as it is: the append below is conditional on its sequence.
-		if fresh, err = s.load(ctx, e, false); err != nil {
+		fresh, err = s.load(lctx, e, false)
+		endLoad(span, e, err)
+		if err != nil {
 			return api.CommandReply{}, err
 		}
 	}
@@ -43,7 +51,16 @@ func (s *Service) execute(ctx context.Context, req commandRequest) (api.CommandR
 		if r, ok := e.agg.result(commandID); ok {
 			return s.answerAgain(ctx, e, req, r)
 		}
+		_, span := tracing.Start(ctx, spanDecide)
 		events, err := cr.Decide(e.agg.state, req.cmd)
+		if span.IsRecording() {
+			span.SetAttributes(attribute.Int(attrEvents, len(events)))
+			if err != nil {
+				// A refusal is the domain's answer, not the span's failure.
+				span.SetAttributes(attribute.String(attrErrorKind, toReply(err).Kind))
+			}
+		}
+		span.End()
 		if (err != nil || len(events) == 0) && !fresh {
 			if err := s.refresh(ctx, e); err != nil {
 				return api.CommandReply{}, err
@@ -75,12 +92,22 @@ func (s *Service) execute(ctx context.Context, req commandRequest) (api.CommandR
 		if err != nil {
 			return api.CommandReply{}, err
 		}
+		actx, span := s.startAppend(ctx, e, e.agg.lastSeq, conflicts+1)
+		// The events carry the append's trace context: the read models' spans join its trace.
+		var headers map[string]string
 		if req.digest != "" {
+			headers = map[string]string{HeaderCommandDigest: req.digest}
+		}
+		if headers = tracing.Inject(actx, headers); headers != nil {
 			for i := range stored {
-				stored[i].Headers = map[string]string{HeaderCommandDigest: req.digest}
+				stored[i].Headers = headers
 			}
 		}
-		res, err := s.store.Append(ctx, resourcestore.Ref(id), e.agg.lastSeq, stored, s.keyOptions(e.agg.state, events)...)
+		res, err := s.store.Append(actx, resourcestore.Ref(id), e.agg.lastSeq, stored, s.keyOptions(e.agg.state, events)...)
+		if span.IsRecording() {
+			traceAppend(span, res, err)
+		}
+		span.End()
 		var taken *jetstore.KeyTakenError
 		switch {
 		case err == nil && !res.Duplicate:
@@ -125,6 +152,9 @@ func (s *Service) execute(ctx context.Context, req commandRequest) (api.CommandR
 				return api.CommandReply{}, err
 			}
 			s.metrics.retries.Inc()
+			if server := trace.SpanFromContext(ctx); server.IsRecording() {
+				server.AddEvent("retry", trace.WithAttributes(attribute.Int(attrAttempt, conflicts+2)))
+			}
 			if err := pause(ctx, conflicts); err != nil {
 				return api.CommandReply{}, err
 			}
@@ -252,7 +282,9 @@ func (s *Service) loadHistory(ctx context.Context, e *entry) error {
 // refresh folds the events appended since the entry's state into it. A state from a snapshot
 // not yet checked is checked first: the stream must hold the snapshot's last event at its
 // sequence, or the whole history is read instead.
-func (s *Service) refresh(ctx context.Context, e *entry) error {
+func (s *Service) refresh(ctx context.Context, e *entry) (err error) {
+	ctx, span := startLoad(ctx, "refresh")
+	defer func() { endLoad(span, e, err) }()
 	if e.agg.unverified {
 		ok, err := s.snaps.verify(ctx, s.store, e.id, &e.agg)
 		if err != nil {
@@ -260,7 +292,7 @@ func (s *Service) refresh(ctx context.Context, e *entry) error {
 		}
 		if !ok {
 			s.snaps.reads.WithLabelValues(SnapshotIgnored).Inc()
-			s.log.Warn().Str("aggregate_id", e.id.String()).Uint64("sequence", e.agg.snapSeq).
+			s.log.Warn().Ctx(ctx).Str("aggregate_id", e.id.String()).Uint64("sequence", e.agg.snapSeq).
 				Msg("snapshot ignored: the stream does not hold its last event at its sequence; reading the whole history")
 			return s.loadHistory(ctx, e)
 		}

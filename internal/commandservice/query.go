@@ -9,16 +9,19 @@ import (
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // serveGet answers a get query: the current state (from the cache, brought up to date with a
 // tail read), or the state as of a sequence or a time (folded from the store, never cached).
-func (s *Service) serveGet(name string, x *microsvc.Request, data []byte) {
+func (s *Service) serveGet(ctx context.Context, name string, x *microsvc.Request, data []byte) {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
 	defer cancel()
 	out, err := s.get(ctx, data)
-	s.finishQuery(name, x, start, out, err)
+	s.finishQuery(ctx, name, x, start, out, err)
 }
 
 func (s *Service) get(ctx context.Context, data []byte) (api.Resource, error) {
@@ -73,12 +76,12 @@ func (s *Service) current(ctx context.Context, id uuid.UUID) (api.Resource, erro
 
 // serveHistory answers a history query with one page of events, upcast to their current
 // schema versions.
-func (s *Service) serveHistory(name string, x *microsvc.Request, data []byte) {
+func (s *Service) serveHistory(ctx context.Context, name string, x *microsvc.Request, data []byte) {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
 	defer cancel()
 	out, err := s.history(ctx, data)
-	s.finishQuery(name, x, start, out, err)
+	s.finishQuery(ctx, name, x, start, out, err)
 }
 
 func (s *Service) history(ctx context.Context, data []byte) (api.HistoryPage, error) {
@@ -124,7 +127,7 @@ func (s *Service) history(ctx context.Context, data []byte) (api.HistoryPage, er
 }
 
 // finishQuery replies to a query and records its outcome.
-func (s *Service) finishQuery(name string, x *microsvc.Request, start time.Time, out any, err error) {
+func (s *Service) finishQuery(ctx context.Context, name string, x *microsvc.Request, start time.Time, out any, err error) {
 	s.metrics.queryLatency.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	if err != nil {
 		e := toReply(err)
@@ -133,7 +136,13 @@ func (s *Service) finishQuery(name string, x *microsvc.Request, start time.Time,
 		}
 		s.metrics.queries.WithLabelValues(name, outcome(e.Code, e.Kind)).Inc()
 		s.respondError(x, e)
-		s.levelFor(e.Code).Str("query", name).Int("code", e.Code).Str("kind", e.Kind).Str("error", e.Message).Msg("query")
+		if span := trace.SpanFromContext(ctx); span.IsRecording() {
+			span.SetAttributes(attribute.Int(attrErrorCode, e.Code), attribute.String(attrErrorKind, e.Kind))
+			if e.Code >= 500 {
+				span.SetStatus(codes.Error, e.Message)
+			}
+		}
+		s.levelFor(e.Code).Ctx(ctx).Str("query", name).Int("code", e.Code).Str("kind", e.Kind).Str("error", e.Message).Msg("query")
 		return
 	}
 	s.metrics.queries.WithLabelValues(name, OutcomeOK).Inc()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cim-infra/registry/internal/microsvc"
 	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/internal/tracing"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/google/uuid"
@@ -77,7 +78,7 @@ func New(ctx context.Context, nc *nats.Conn, sc jetstore.Config, opts Options, l
 	s := &Service{
 		nc: nc, js: js, store: store, opts: opts, now: time.Now,
 		cache: newCache(opts.CacheSize), workers: newWorkers(),
-		log: log.With().Str("component", "commands").Logger(),
+		log: log.With().Str("component", "commands").Logger().Hook(tracing.LogHook),
 	}
 	if s.metrics, err = newMetrics(reg, s.cache.len); err != nil {
 		return nil, fmt.Errorf("commandservice: metrics: %w", err)
@@ -113,9 +114,13 @@ func (s *Service) startMicro() error {
 	for _, name := range api.Commands() {
 		d.AddEndpoint(name, api.CommandSubject(name), map[string]string{"kind": "command"}, s.dispatch(name, s.serveCommand))
 	}
-	for name, serve := range map[string]func(string, *microsvc.Request, []byte){api.QueryGet: s.serveGet, api.QueryHistory: s.serveHistory} {
+	for name, serve := range map[string]func(context.Context, string, *microsvc.Request, []byte){api.QueryGet: s.serveGet, api.QueryHistory: s.serveHistory} {
 		d.AddEndpoint(name, api.QuerySubject(name), map[string]string{"kind": "query"},
-			s.dispatch(name, func(name string, r *microsvc.Request, data []byte, _ nats.Header) { serve(name, r, data) }))
+			s.dispatch(name, func(name string, r *microsvc.Request, data []byte, hdr nats.Header) {
+				ctx, span := tracing.StartServer(context.Background(), api.QueryPrefix, name, hdr)
+				defer span.End()
+				serve(ctx, name, r, data)
+			}))
 	}
 	if err := d.Start(); err != nil {
 		_ = d.Stop()
@@ -172,9 +177,12 @@ func (s *Service) dispatch(name string, serve func(name string, r *microsvc.Requ
 	}
 }
 
-// serveCommand decodes, executes and answers one command.
+// serveCommand decodes, executes and answers one command, in a server span that continues the
+// trace of the request's headers.
 func (s *Service) serveCommand(name string, x *microsvc.Request, data []byte, hdr nats.Header) {
 	start := time.Now()
+	ctx, span := tracing.StartServer(context.Background(), api.CommandPrefix, name, hdr)
+	defer span.End()
 	if s.opts.hooks != nil && s.opts.hooks.received != nil {
 		s.opts.hooks.received(name)
 	}
@@ -184,9 +192,12 @@ func (s *Service) serveCommand(name string, x *microsvc.Request, data []byte, hd
 	if err == nil {
 		// The caller's deadline does not bound ctx: an append cut short by it would leave the
 		// outcome unknown, where execute's check before the append knows nothing was written.
-		ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
+		ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
 		out, err = s.execute(ctx, req)
 		cancel()
+	}
+	if span.IsRecording() {
+		traceCommand(span, name, cmd, out, err)
 	}
 	elapsed := time.Since(start)
 	series := s.metrics.command(name)
@@ -218,7 +229,7 @@ func (s *Service) serveCommand(name string, x *microsvc.Request, data []byte, hd
 		ev = ev.Str("command_id", m.CommandID.String()).Str("correlation_id", correlation(m.CorrelationID, m.CommandID)).
 			Str("aggregate_id", cmd.AggregateID().String())
 	}
-	ev.Str("command", name).Dur("elapsed", elapsed).Msg("command")
+	ev.Str("command", name).Dur("elapsed", elapsed).Ctx(ctx).Msg("command")
 }
 
 // decodeRequest reads a command request: its deadline header first (a request whose caller has

@@ -10,8 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cim-infra/registry/internal/tracing"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config is a projector's consumer and batching configuration.
@@ -110,7 +113,7 @@ func New(js jetstream.JetStream, sink Sink, cfg Config, log zerolog.Logger, metr
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	r := &Runner{cfg: cfg, js: js, sink: sink, log: log.With().Str("projector", cfg.Name).Logger(), metrics: metrics}
+	r := &Runner{cfg: cfg, js: js, sink: sink, log: log.With().Str("projector", cfg.Name).Logger().Hook(tracing.LogHook), metrics: metrics}
 	if metrics != nil {
 		metrics.runner.Store(r)
 	}
@@ -283,13 +286,20 @@ func (r *Runner) fetch(ctx context.Context, cons jetstream.Consumer) ([]Delivery
 }
 
 // applyBatch applies batch until the sink accepts it, dead-lettering poison events on the way,
-// then acknowledges it. It returns false if ctx ended first.
+// then acknowledges it. It returns false if ctx ended first. It does so in a consumer span
+// parented by the trace context stored on the batch's first event and linked to the others'.
 func (r *Runner) applyBatch(ctx context.Context, batch []Delivery) bool {
+	ctx, span := r.startBatch(ctx, batch)
+	defer span.End()
 	backoff := 100 * time.Millisecond
+	deadLetters := 0
 	for {
 		start := time.Now()
 		err := r.sink.Apply(ctx, batch)
 		if err == nil {
+			if span.IsRecording() {
+				r.traceApplied(span, batch)
+			}
 			if r.metrics != nil {
 				r.metrics.batchDuration.Observe(time.Since(start).Seconds())
 				r.metrics.batchSize.Observe(float64(len(batch)))
@@ -306,6 +316,12 @@ func (r *Runner) applyBatch(ctx context.Context, batch []Delivery) bool {
 		if errors.As(err, &poison) {
 			rest, ok := r.deadLetterOne(ctx, batch, poison)
 			if ok {
+				if span.IsRecording() {
+					deadLetters++
+					span.AddEvent("dead_letter", trace.WithAttributes(attribute.Int64(attrSequence, int64(poison.Sequence)),
+						attribute.String("cim.reason", poison.Reason.Error())))
+					span.SetAttributes(attribute.Int(attrDeadLetters, deadLetters))
+				}
 				batch = rest
 				if len(batch) == 0 {
 					return true
@@ -317,7 +333,10 @@ func (r *Runner) applyBatch(ctx context.Context, batch []Delivery) bool {
 			r.metrics.applyErrors.Inc()
 		}
 		r.setApplyErr(err)
-		r.log.Warn().Err(err).Uint64("first_seq", batch[0].Sequence).Int("events", len(batch)).
+		if span.IsRecording() {
+			span.AddEvent("retry", trace.WithAttributes(attribute.String("cim.error", err.Error()), attribute.String("cim.retry_in", backoff.String())))
+		}
+		r.log.Warn().Ctx(ctx).Err(err).Uint64("first_seq", batch[0].Sequence).Int("events", len(batch)).
 			Dur("retry_in", backoff).Msg("apply failed; retrying")
 		for _, d := range batch {
 			_ = d.msg.InProgress()
@@ -338,21 +357,21 @@ func (r *Runner) deadLetterOne(ctx context.Context, batch []Delivery, p *PoisonE
 		}
 		subject := r.cfg.DeadLetter.SubjectPrefix + "." + r.cfg.Name
 		if err := deadLetter(ctx, r.js, subject, r.cfg.Name, d, p.Reason); err != nil {
-			r.log.Error().Err(err).Uint64("seq", d.Sequence).Msg("dead-letter failed; will retry")
+			r.log.Error().Ctx(ctx).Err(err).Uint64("seq", d.Sequence).Msg("dead-letter failed; will retry")
 			return batch, false
 		}
 		if err := d.msg.DoubleAck(ctx); err != nil {
-			r.log.Warn().Err(err).Uint64("seq", d.Sequence).Msg("ack of dead-lettered event failed")
+			r.log.Warn().Ctx(ctx).Err(err).Uint64("seq", d.Sequence).Msg("ack of dead-lettered event failed")
 		}
 		if r.metrics != nil {
 			r.metrics.deadLetters.Inc()
 		}
-		r.log.Error().Uint64("seq", d.Sequence).Str("subject", d.Subject).Str("reason", p.Reason.Error()).
+		r.log.Error().Ctx(ctx).Uint64("seq", d.Sequence).Str("subject", d.Subject).Str("reason", p.Reason.Error()).
 			Str("dead_letter_subject", subject).Msg("event dead-lettered")
 		rest := append(append([]Delivery(nil), batch[:i]...), batch[i+1:]...)
 		return rest, true
 	}
-	r.log.Error().Uint64("seq", p.Sequence).Msg("sink named a poison event that is not in the batch")
+	r.log.Error().Ctx(ctx).Uint64("seq", p.Sequence).Msg("sink named a poison event that is not in the batch")
 	return batch, false
 }
 
@@ -362,12 +381,12 @@ func (r *Runner) deadLetterOne(ctx context.Context, batch []Delivery, p *PoisonE
 func (r *Runner) ackAll(ctx context.Context, batch []Delivery) {
 	for _, d := range batch[:len(batch)-1] {
 		if err := d.msg.Ack(); err != nil {
-			r.log.Debug().Err(err).Uint64("seq", d.Sequence).Msg("ack failed; redelivery will be skipped")
+			r.log.Debug().Ctx(ctx).Err(err).Uint64("seq", d.Sequence).Msg("ack failed; redelivery will be skipped")
 		}
 	}
 	last := batch[len(batch)-1]
 	if err := last.msg.DoubleAck(ctx); err != nil {
-		r.log.Warn().Err(err).Uint64("seq", last.Sequence).Msg("ack failed; redelivery will be skipped")
+		r.log.Warn().Ctx(ctx).Err(err).Uint64("seq", last.Sequence).Msg("ack failed; redelivery will be skipped")
 	}
 }
 

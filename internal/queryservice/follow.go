@@ -11,9 +11,12 @@ import (
 
 	"github.com/cim-infra/registry/internal/projector"
 	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/internal/tracing"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	oteltrace "go.opentelemetry.io/otel/trace"
 )
 
 // aggregateType is the only aggregate type the model knows; events of others are skipped.
@@ -190,9 +193,13 @@ func (f *follower) follow(ctx context.Context) error {
 	defer it.Stop()
 	var batch *Batch
 	inBatch := 0
+	// Each batch has a consumer span, parented by the trace context stored on its first event
+	// and linked to the others'.
+	bctx, span := ctx, oteltrace.SpanFromContext(context.Background())
 	defer func() {
 		if batch != nil {
 			batch.Abort()
+			span.End()
 		}
 	}()
 	for {
@@ -210,7 +217,13 @@ func (f *follower) follow(ctx context.Context) error {
 		if md.Sequence.Stream <= batch.seq {
 			continue // already applied (a re-delivery after the consumer was recreated)
 		}
-		if err := f.apply(ctx, batch, md.Sequence.Stream, msg); err != nil {
+		if inBatch == 0 {
+			bctx, span = f.startBatch(ctx, msg.Subject(), msg.Headers())
+		} else {
+			tracing.Link(span, msg.Headers())
+		}
+		if err := f.apply(bctx, batch, md.Sequence.Stream, msg); err != nil {
+			tracing.Fail(span, err)
 			return err
 		}
 		inBatch++
@@ -218,8 +231,13 @@ func (f *follower) follow(ctx context.Context) error {
 		// while waiting, or when the batch is full, so that readers see progress.
 		if md.NumPending == 0 || inBatch >= f.opts.BatchSize {
 			if err := batch.Commit(); err != nil {
+				tracing.Fail(span, err)
 				return err
 			}
+			if span.IsRecording() {
+				f.traceCommitted(span, inBatch, md)
+			}
+			span.End()
 			batch, inBatch = nil, 0
 			f.committed(md.Sequence.Stream, md.NumPending)
 		}
@@ -278,7 +296,7 @@ func aggregateTypeOf(subject, prefix string) string {
 // sent within the stream's duplicate window).
 func (f *follower) poison(ctx context.Context, seq uint64, subject string, h nats.Header, data []byte, reason error) error {
 	f.metrics.undecodable.Inc()
-	f.log.Error().Uint64("seq", seq).Str("subject", subject).Str("reason", reason.Error()).Msg("event cannot be applied; skipped")
+	f.log.Error().Ctx(ctx).Uint64("seq", seq).Str("subject", subject).Str("reason", reason.Error()).Msg("event cannot be applied; skipped")
 	if seq <= f.lastDLQSeq {
 		return nil
 	}
@@ -288,6 +306,9 @@ func (f *follower) poison(ctx context.Context, seq uint64, subject string, h nat
 	}
 	f.lastDLQSeq = seq
 	f.metrics.deadLetters.Inc()
+	if span := oteltrace.SpanFromContext(ctx); span.IsRecording() {
+		span.AddEvent("dead_letter", oteltrace.WithAttributes(attribute.Int64("cim.sequence", int64(seq)), attribute.String("cim.reason", reason.Error())))
+	}
 	return nil
 }
 
@@ -314,4 +335,23 @@ func (f *follower) lastDeadLetter(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("queryservice: last dead letter %d: %s header: %w", m.Sequence, projector.HeaderDLQStreamSeq, err)
 	}
 	return seq, nil
+}
+
+// startBatch starts the span of a batch of the model whose first event is on subject with
+// headers h; a no-op while tracing is off.
+func (f *follower) startBatch(ctx context.Context, subject string, h nats.Header) (context.Context, oteltrace.Span) {
+	ctx, span := tracing.StartProcess(ctx, subject, h)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("cim.projector", f.opts.Name), attribute.String("cim.stream", f.opts.Stream))
+	}
+	return ctx, span
+}
+
+// traceCommitted records a committed batch on its span: its size, the checkpoint (the model's
+// sequence) and the lag behind the stream.
+func (f *follower) traceCommitted(span oteltrace.Span, events int, md *jetstream.MsgMetadata) {
+	span.SetAttributes(attribute.Int("messaging.batch.message_count", events),
+		attribute.Int64("cim.checkpoint", int64(md.Sequence.Stream)),
+		attribute.Int64("cim.lag.events", int64(md.NumPending)),
+		attribute.Float64("cim.lag.seconds", time.Since(md.Timestamp).Seconds()))
 }

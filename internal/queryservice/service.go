@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cim-infra/registry/internal/microsvc"
+	"github.com/cim-infra/registry/internal/tracing"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -17,6 +18,9 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	oteltrace "go.opentelemetry.io/otel/trace"
 )
 
 // Version is the service version announced through $SRV.INFO.
@@ -57,7 +61,7 @@ func New(nc *nats.Conn, opts Options, log zerolog.Logger, reg prometheus.Registe
 	if err != nil {
 		return nil, fmt.Errorf("queryservice: metrics: %w", err)
 	}
-	log = log.With().Str("component", "query").Logger()
+	log = log.With().Str("component", "query").Logger().Hook(tracing.LogHook)
 	model := NewModel()
 	return &Service{
 		nc: nc, model: model, opts: opts, log: log, metrics: m,
@@ -160,17 +164,17 @@ func (s *Service) startMicro() error {
 // endpoint's $SRV.STATS when its reply is sent.
 func (s *Service) dispatch(name string, serve func(context.Context, []byte) (any, error)) func(*microsvc.Request) {
 	return func(req *microsvc.Request) {
-		data := req.Data()
+		data, hdr := req.Data(), req.Header()
 		s.mu.Lock()
 		switch {
 		case s.draining:
 			s.mu.Unlock()
-			s.finish(name, req, time.Now(), nil, newError(api.CodeUnavailable, api.KindShuttingDown, "",
+			s.finish(context.Background(), name, req, time.Now(), nil, newError(api.CodeUnavailable, api.KindShuttingDown, "",
 				"this instance is stopping and did not process the request; send it again"))
 			return
 		case s.busy >= s.opts.MaxInFlight:
 			s.mu.Unlock()
-			s.finish(name, req, time.Now(), nil, newError(api.CodeUnavailable, api.KindOverloaded, "",
+			s.finish(context.Background(), name, req, time.Now(), nil, newError(api.CodeUnavailable, api.KindOverloaded, "",
 				"this instance is processing its maximum of %d requests and did not process this one; send it again later", s.opts.MaxInFlight))
 			return
 		}
@@ -187,8 +191,10 @@ func (s *Service) dispatch(name string, serve func(context.Context, []byte) (any
 			s.metrics.inFlight.Inc()
 			defer s.metrics.inFlight.Dec()
 			start := time.Now()
-			out, err := serve(context.Background(), data)
-			s.finish(name, req, start, out, err)
+			ctx, span := tracing.StartServer(context.Background(), api.QueryPrefix, name, hdr)
+			defer span.End()
+			out, err := serve(ctx, data)
+			s.finish(ctx, name, req, start, out, err)
 		}()
 	}
 }
@@ -268,8 +274,9 @@ func (s *Service) trace(ctx context.Context, data []byte) (any, error) {
 
 // finish records the outcome, then sends the reply or the error reply: a client that got the
 // reply finds its request in the metrics, and the latency histogram observes no more than
-// $SRV.STATS' processing time, which runs until the reply is handed to the connection.
-func (s *Service) finish(name string, req *microsvc.Request, start time.Time, out any, err error) {
+// $SRV.STATS' processing time, which runs until the reply is handed to the connection. The
+// outcome goes on the request's span too.
+func (s *Service) finish(ctx context.Context, name string, req *microsvc.Request, start time.Time, out any, err error) {
 	outcome := "ok"
 	var e *api.Error
 	if err != nil {
@@ -283,11 +290,17 @@ func (s *Service) finish(name string, req *microsvc.Request, start time.Time, ou
 		return
 	}
 	s.respondError(req, e)
+	if span := oteltrace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(attribute.Int("cim.error.code", e.Code), attribute.String("cim.error.kind", e.Kind))
+		if e.Code >= 500 && e.Kind != api.KindBehind {
+			span.SetStatus(codes.Error, e.Message)
+		}
+	}
 	ev := s.log.Debug()
 	if e.Code >= 500 && e.Kind != api.KindBehind && e.Kind != api.KindOverloaded && e.Kind != api.KindShuttingDown {
 		ev = s.log.Error()
 	}
-	ev.Str("endpoint", name).Int("code", e.Code).Str("kind", e.Kind).Str("field", e.Field).Str("error", e.Message).Msg("query failed")
+	ev.Ctx(ctx).Str("endpoint", name).Int("code", e.Code).Str("kind", e.Kind).Str("field", e.Field).Str("error", e.Message).Msg("query failed")
 }
 
 // respond sends a success reply.

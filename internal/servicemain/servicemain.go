@@ -19,6 +19,7 @@ import (
 	"github.com/cim-infra/registry/internal/logging"
 	"github.com/cim-infra/registry/internal/natsconn"
 	"github.com/cim-infra/registry/internal/ops"
+	"github.com/cim-infra/registry/internal/tracing"
 	"github.com/rs/zerolog"
 )
 
@@ -117,7 +118,7 @@ func (s Service) Main() {
 // given), builds the logger (writing to stderr) and runs the service until ctx is done, and
 // returns the exit code. Setup that the whole service needs for its lifetime (a tracer
 // provider from the environment, with its shutdown deferred) belongs here, between the logger
-// and the run.
+// and the run: tracing.Setup reads the OTEL_* environment variables.
 func (s Service) Run(ctx context.Context, args []string, stderr io.Writer) int {
 	cfg, run := s.bind()
 	fs := flag.NewFlagSet(s.Name, flag.ContinueOnError)
@@ -137,6 +138,16 @@ func (s Service) Run(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", s.Name, err)
 		return 2
 	}
+	shutdownTracing, err := tracing.Setup(ctx, s.Name)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", s.Name, err)
+		return 2
+	}
+	defer func() {
+		if err := tracing.Shutdown(shutdownTracing); err != nil {
+			log.Warn().Err(err).Msg("export of the last spans failed")
+		}
+	}()
 	if err := run(ctx, log); err != nil {
 		log.Error().Err(err).Msg(s.Name + " failed")
 		return 1

@@ -12,6 +12,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // DefaultTimeout bounds one attempt of a request when no WithTimeout option is given.
@@ -37,7 +42,12 @@ type Client struct {
 	retries   int
 	backoff   time.Duration
 	commandID func() string
+	provider  trace.TracerProvider // nil: OpenTelemetry's global provider
+	tracer    trace.Tracer
 }
+
+// instrumentationName names the client's tracer.
+const instrumentationName = "github.com/cim-infra/registry/pkg/api"
 
 // ClientOption configures a Client.
 type ClientOption func(*Client) error
@@ -93,6 +103,19 @@ func WithCommandIDs(newID func() string) ClientOption {
 	}
 }
 
+// WithTracerProvider makes the client start its request spans with tp rather than with
+// OpenTelemetry's global tracer provider (otel.GetTracerProvider as NewClient finds it: a no-op
+// until a program sets one, and a client made before that follows the first one set).
+func WithTracerProvider(tp trace.TracerProvider) ClientOption {
+	return func(c *Client) error {
+		if tp == nil {
+			return fmt.Errorf("%w: nil tracer provider", ErrInvalidOption)
+		}
+		c.provider = tp
+		return nil
+	}
+}
+
 // NewClient returns a client sending requests over nc.
 func NewClient(nc *nats.Conn, opts ...ClientOption) (*Client, error) {
 	if nc == nil {
@@ -104,6 +127,11 @@ func NewClient(nc *nats.Conn, opts ...ClientOption) (*Client, error) {
 			return nil, err
 		}
 	}
+	if c.provider == nil {
+		c.provider = otel.GetTracerProvider()
+	}
+	// Once, not per request: a provider's Tracer takes a lock.
+	c.tracer = c.provider.Tracer(instrumentationName)
 	return c, nil
 }
 
@@ -126,7 +154,25 @@ type enveloped interface{ commandEnvelope() *Envelope }
 // own retries, and the caller's with the same req, are safe; its first attempt then carries
 // HeaderNewCommandID. A string in req that is not valid UTF-8 is an error before anything is
 // sent: JSON text is UTF-8, and the service refuses it.
-func (c *Client) Do(ctx context.Context, subject string, req, reply any) error {
+//
+// Do starts a client span "publish <subject>" (see WithTracerProvider) that covers every
+// attempt, with a "retry" event per attempt after the first, and sends its trace context in the
+// W3C headers HeaderTraceparent and HeaderTracestate of every attempt: the service's spans, and
+// those of the events the command writes, join the caller's trace.
+func (c *Client) Do(ctx context.Context, subject string, req, reply any) (err error) {
+	ctx, span := c.tracer.Start(ctx, "publish "+subject, trace.WithSpanKind(trace.SpanKindClient))
+	recording := span.IsRecording()
+	if recording {
+		span.SetAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.operation.name", "publish"),
+			attribute.String("messaging.operation.type", "send"), attribute.String("messaging.destination.name", subject))
+	}
+	defer func() {
+		if err != nil && recording {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	var commandID string
 	newID := false
 	if cmd, ok := req.(enveloped); ok {
@@ -136,6 +182,9 @@ func (c *Client) Do(ctx context.Context, subject string, req, reply any) error {
 			newID = true
 		}
 		commandID = env.CommandID
+		if recording {
+			span.SetAttributes(attribute.String("cim.command_id", commandID), attribute.Bool("cim.command_id.new", newID))
+		}
 	}
 	data, err := json.Marshal(req)
 	if err != nil {
@@ -145,6 +194,9 @@ func (c *Client) Do(ctx context.Context, subject string, req, reply any) error {
 		err = c.attempt(ctx, subject, data, reply, newID && attempt == 0)
 		if err == nil || !Retryable(err) || attempt >= c.retries || ctx.Err() != nil {
 			break
+		}
+		if recording {
+			span.AddEvent("retry", trace.WithAttributes(attribute.Int("cim.attempt", attempt+2), attribute.String("cim.error", err.Error())))
 		}
 		pause := backoffFor(c.backoff, attempt)
 		pause += rand.N(pause/2 + 1)
@@ -180,6 +232,7 @@ func (c *Client) attempt(ctx context.Context, subject string, data []byte, reply
 	if newID {
 		req.Header[HeaderNewCommandID] = []string{"true"}
 	}
+	propagation.TraceContext{}.Inject(ctx, TraceCarrier(req.Header))
 	msg, err := c.nc.RequestMsgWithContext(actx, req)
 	if err != nil {
 		return transportError(ctx, subject, err)
