@@ -258,7 +258,7 @@ func transportError(ctx context.Context, subject string, err error) error {
 	var kind, msg string
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		kind, msg = KindNoResponders, "no instance of the command service answers on "+subject
+		kind, msg = KindNoResponders, "no instance of the "+serviceOf(subject)+" answers on "+subject
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		kind, msg = KindTimeout, "no reply on "+subject+" in time"
 	case errors.Is(err, nats.ErrDisconnected), errors.Is(err, nats.ErrConnectionClosed),
@@ -268,6 +268,17 @@ func transportError(ctx context.Context, subject string, err error) error {
 		return fmt.Errorf("api: request to %s: %w", subject, err)
 	}
 	return fmt.Errorf("%w: %w", &Error{Code: CodeUnavailable, Kind: kind, Message: msg}, err)
+}
+
+// serviceOf names the service that answers on subject: list, count and trace are the query
+// service's, every other subject the command service's.
+func serviceOf(subject string) string {
+	for _, q := range Queries() {
+		if subject == QuerySubject(q) {
+			return "query service"
+		}
+	}
+	return "command service"
 }
 
 // decodeError reads a micro error reply: the JSON body when it is an Error, else the headers.

@@ -158,6 +158,15 @@ func TestClientNoResponders(t *testing.T) {
 	if e := asAPIError(t, err); e.Kind != api.KindNoResponders || e.Details != nil {
 		t.Errorf("query error = %+v, want %s without details", e, api.KindNoResponders)
 	}
+	if e := asAPIError(t, err); !strings.Contains(e.Message, "command service") {
+		t.Errorf("get error %q does not name the command service, which answers get", e.Message)
+	}
+
+	// list is the query service's: the message names the service the operator must look at.
+	_, err = c.List(context.Background(), api.List{})
+	if e := asAPIError(t, err); e.Kind != api.KindNoResponders || !strings.Contains(e.Message, "query service") {
+		t.Errorf("list error = %+v, want %s naming the query service", e, api.KindNoResponders)
+	}
 }
 
 // attempts records the requests an endpoint received and answers each by its position.
