@@ -1,0 +1,234 @@
+package inventory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	cr "github.com/cim-infra/registry/domain/computeresource"
+	"github.com/cim-infra/registry/pkg/api"
+)
+
+// kindAlreadyRegistered is the kind of the command service's refusal of a register for a
+// resource that is registered (and not decommissioned).
+const kindAlreadyRegistered = "already_registered"
+
+// DefaultConcurrency is the number of rows Import works on at once when Options.Concurrency is 0.
+const DefaultConcurrency = 8
+
+// Options of Import.
+type Options struct {
+	// Concurrency is the number of rows in flight (default DefaultConcurrency). The commands of
+	// one row are sent one after the other.
+	Concurrency int
+	// DryRun reads each row's resource and plans its commands without sending any.
+	DryRun bool
+	// OnRow, if set, is called with the outcome of every row, in the order they finish, from the
+	// goroutine that called Import.
+	OnRow func(RowResult)
+}
+
+// RowResult is the outcome of one row.
+type RowResult struct {
+	Line       int
+	ResourceID string
+	Hostname   string
+	// Steps are the commands sent (or, in a dry run, planned), in order.
+	Steps []string
+	// Written counts the commands that wrote events, Duplicates those answered as already
+	// applied (a re-run), Events the events written.
+	Written, Duplicates, Events int
+	// Err is nil when the resource is as the row says; else a *RowError (the row is not valid,
+	// or conflicts with the resource, see Plan) or a *StepError (the service refused a command
+	// or could not be reached).
+	Err error
+}
+
+// StepError is a command of a row's plan that failed; the commands before it were applied.
+type StepError struct {
+	// Command is the command's name, or "get" for the read of the resource's state.
+	Command string
+	// Err is the client's error: an *api.Error for a reply of the service.
+	Err error
+}
+
+func (e *StepError) Error() string { return fmt.Sprintf("%s: %v", e.Command, e.Err) }
+func (e *StepError) Unwrap() error { return e.Err }
+
+// Summary counts the outcomes of an import.
+type Summary struct {
+	Rows, Failed                int
+	Written, Duplicates, Events int
+}
+
+// Import reads every row of rows and brings each row's resource to the row's values (see Plan),
+// Options.Concurrency rows at a time. A failed row does not stop the others: its RowResult
+// carries the reason. The error is not nil when the import stopped before the end of the file:
+// ctx was cancelled, or the file could not be read on.
+//
+// A re-run of the same file (after an interruption, or to finish the failed rows) sends only
+// what is missing: a row's register is answered as a duplicate, the resource's state is read,
+// and the plan from that state holds only the steps not yet applied. So nothing is written
+// twice.
+func Import(ctx context.Context, c *api.Client, rows Reader, opts Options) (Summary, error) {
+	n := opts.Concurrency
+	if n <= 0 {
+		n = DefaultConcurrency
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan Row)
+	results := make(chan RowResult, n)
+	var readErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(jobs)
+		for {
+			row, err := rows.Read()
+			var re *RowError
+			switch {
+			case errors.Is(err, io.EOF):
+				return
+			case errors.As(err, &re):
+				select {
+				case results <- RowResult{Line: re.Line, ResourceID: re.ID, Hostname: re.Hostname, Err: err}:
+				case <-ctx.Done():
+					return
+				}
+				continue
+			case err != nil:
+				readErr = err
+				return
+			}
+			select {
+			case jobs <- row:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	for range n {
+		wg.Go(func() {
+			for row := range jobs {
+				results <- importRow(ctx, c, row, opts.DryRun)
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+	var sum Summary
+	for r := range results {
+		sum.Rows++
+		if r.Err != nil {
+			sum.Failed++
+		}
+		sum.Written += r.Written
+		sum.Duplicates += r.Duplicates
+		sum.Events += r.Events
+		if opts.OnRow != nil {
+			opts.OnRow(r)
+		}
+	}
+	if readErr != nil {
+		return sum, fmt.Errorf("inventory: reading stopped after %d rows: %w", sum.Rows, readErr)
+	}
+	return sum, context.Cause(ctx)
+}
+
+// importRow sends the commands of one row: register, then the plan from the registered state.
+func importRow(ctx context.Context, c *api.Client, row Row, dryRun bool) RowResult {
+	res := RowResult{Line: row.Line, ResourceID: row.ResourceID(), Hostname: row.Hostname}
+	if dryRun {
+		current, err := getResource(ctx, c, res.ResourceID)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		steps, err := Plan(row, current)
+		for _, s := range steps {
+			res.Steps = append(res.Steps, s.Command)
+		}
+		res.Err = err
+		return res
+	}
+	steps, err := Plan(row, nil)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	var current *api.Resource
+	reply, err := res.send(ctx, c, steps[0])
+	var apiErr *api.Error
+	switch {
+	case err == nil && !reply.Duplicate:
+		current = &api.Resource{ID: res.ResourceID, Hostname: row.Hostname, ResourceType: row.ResourceType,
+			Status: cr.StatusProvisioning.String(), Version: reply.Version}
+	case err == nil || errors.As(err, &apiErr) && apiErr.Kind == kindAlreadyRegistered:
+		// Registered before (by an earlier run of this file, or otherwise): plan from its state.
+		if current, err = getResource(ctx, c, res.ResourceID); err != nil {
+			res.Err = err
+			return res
+		}
+	default:
+		res.Err = err
+		return res
+	}
+	// A refusal of the domain after register means the state was not the one planned from (a
+	// decommissioned resource registered again keeps its fields; another writer): plan once more
+	// from the state as it is.
+	for replanned := false; ; replanned = true {
+		steps, err = Plan(row, current)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		var failed error
+		for _, s := range steps {
+			if _, err := res.send(ctx, c, s); err != nil {
+				failed = err
+				break
+			}
+		}
+		if failed == nil || replanned || !errors.As(failed, &apiErr) || apiErr.Code != api.CodeConflict {
+			res.Err = failed
+			return res
+		}
+		if current, err = getResource(ctx, c, res.ResourceID); err != nil {
+			res.Err = err
+			return res
+		}
+	}
+}
+
+// send sends one step and counts its outcome.
+func (res *RowResult) send(ctx context.Context, c *api.Client, s Step) (*api.CommandReply, error) {
+	res.Steps = append(res.Steps, s.Command)
+	var reply api.CommandReply
+	if err := c.Do(ctx, api.CommandSubject(s.Command), s.Request, &reply); err != nil {
+		return nil, &StepError{Command: s.Command, Err: err}
+	}
+	if reply.Duplicate {
+		res.Duplicates++
+	} else if len(reply.Events) > 0 {
+		res.Written++
+		res.Events += len(reply.Events)
+	}
+	return &reply, nil
+}
+
+// getResource reads a resource's state; nil when it was never registered.
+func getResource(ctx context.Context, c *api.Client, id string) (*api.Resource, error) {
+	r, err := c.Get(ctx, api.Get{AggregateID: id})
+	var apiErr *api.Error
+	if errors.As(err, &apiErr) && apiErr.Code == api.CodeNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &StepError{Command: "get", Err: err}
+	}
+	return r, nil
+}
