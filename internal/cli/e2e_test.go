@@ -22,7 +22,7 @@ import (
 
 // startCommandService runs the real command service on an embedded JetStream server and returns
 // the server's URL.
-func startCommandService(t *testing.T) string {
+func startCommandService(t testing.TB) string {
 	t.Helper()
 	srv := natstest.RunServer(t)
 	nc := natstest.Connect(t, srv.ClientURL())

@@ -153,6 +153,18 @@ func TestImportRoundTrip(t *testing.T) {
 	}
 	jsonl := export(t, first, "jsonl")
 
+	// Every command the import sent for a resource carries the correlation id derived from it.
+	correlation := uuid.NewSHA1(uuid.MustParse("3c073fb6-4c7d-4fd7-871e-55a323dcea78"), []byte(fixedID+"\x00import")).String()
+	tr := decode[api.TraceReply](t, cimctl(t, first, 0, "trace", "--correlation-id", correlation, "-o", "json"))
+	if len(tr.Events) != 14 || tr.Events[0].Type != "ResourceRegistered" || tr.Events[13].Type != "StatusChanged" {
+		t.Errorf("trace of web-01's import: %+v", tr.Events)
+	}
+	for _, e := range tr.Events {
+		if e.AggregateID != fixedID {
+			t.Errorf("trace of web-01's import holds an event of %s", e.AggregateID)
+		}
+	}
+
 	for _, f := range []struct{ name, text string }{{"export.csv", exported}, {"export.jsonl", jsonl}} {
 		second := registry(t)
 		cimctl(t, second, 0, "import", writeFile(t, f.name, f.text))

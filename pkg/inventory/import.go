@@ -68,10 +68,14 @@ type Summary struct {
 // carries the reason. The error is not nil when the import stopped before the end of the file:
 // ctx was cancelled, or the file could not be read on.
 //
-// A re-run of the same file (after an interruption, or to finish the failed rows) sends only
-// what is missing: a row's register is answered as a duplicate, the resource's state is read,
-// and the plan from that state holds only the steps not yet applied. So nothing is written
-// twice.
+// A row's register carries the id Plan derives. When it writes, the row's other commands follow
+// with ids the client makes up (no earlier run can have sent them: its register would have
+// written first), which spares the service a look-up of each id. A re-run of the same file
+// (after an interruption, or to finish the failed rows) sends only what is missing: the
+// register is answered as a duplicate, the resource's state is read, and the plan from that
+// state, with derived ids, holds only the steps not yet applied. So nothing is written twice.
+// Two imports of one file at the same time write no event twice either (a command that
+// changes nothing writes nothing), but one of them may fail a row on a policy the other added.
 func Import(ctx context.Context, c *api.Client, rows Reader, opts Options) (Summary, error) {
 	n := opts.Concurrency
 	if n <= 0 {
@@ -163,11 +167,13 @@ func importRow(ctx context.Context, c *api.Client, row Row, dryRun bool) RowResu
 	var current *api.Resource
 	reply, err := res.send(ctx, c, steps[0])
 	var apiErr *api.Error
+	registered := false // before this run
 	switch {
 	case err == nil && !reply.Duplicate:
 		current = &api.Resource{ID: res.ResourceID, Hostname: row.Hostname, ResourceType: row.ResourceType,
 			Status: cr.StatusProvisioning.String(), Version: reply.Version}
 	case err == nil || errors.As(err, &apiErr) && apiErr.Kind == kindAlreadyRegistered:
+		registered = true
 		// Registered before (by an earlier run of this file, or otherwise): plan from its state.
 		if current, err = getResource(ctx, c, res.ResourceID); err != nil {
 			res.Err = err
@@ -177,11 +183,15 @@ func importRow(ctx context.Context, c *api.Client, row Row, dryRun bool) RowResu
 		res.Err = err
 		return res
 	}
+	// After a register that wrote, no earlier run can have sent this resource's other commands:
+	// the client makes their ids up and tells the service so, which spares it a look-up per
+	// command. A re-run reads the state and plans with derived ids (the register is a duplicate).
+	clientIDs := !registered
 	// A refusal of the domain after register means the state was not the one planned from (a
 	// decommissioned resource registered again keeps its fields; another writer): plan once more
 	// from the state as it is.
 	for replanned := false; ; replanned = true {
-		steps, err = Plan(row, current)
+		steps, err = plan(row, current, clientIDs && !replanned)
 		if err != nil {
 			res.Err = err
 			return res

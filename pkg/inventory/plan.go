@@ -48,13 +48,18 @@ type Step struct {
 // The command ids are name-based UUIDs (version 5) in Namespace of the resource id, the
 // version of current and the step (its command and value): planning the same row from the
 // same state gives the same ids, so a re-sent plan is answered as duplicates and writes
-// nothing twice. After register, plan again from the registered state for the other steps.
-func Plan(row Row, current *api.Resource) ([]Step, error) {
+// nothing twice. After register, plan again from the registered state for the other steps
+// (Import does).
+func Plan(row Row, current *api.Resource) ([]Step, error) { return plan(row, current, false) }
+
+// plan is Plan; with clientIDs, the steps after register carry no command id, for the client to
+// make one up and tell the service that it is new (see importRow).
+func plan(row Row, current *api.Resource, clientIDs bool) ([]Step, error) {
 	id := row.ResourceID()
 	fail := func(column string, err error) error {
 		return &RowError{Line: row.Line, Column: column, ID: id, Hostname: row.Hostname, Err: err}
 	}
-	p := planner{id: id}
+	p := planner{id: id, clientIDs: clientIDs}
 	if current == nil {
 		p.add(api.CmdRegister, &api.Register{Envelope: p.envelope(api.CmdRegister, row.Hostname+"\x00"+row.ResourceType), AggregateID: id,
 			Hostname: row.Hostname, ResourceType: row.ResourceType})
@@ -131,9 +136,10 @@ func Plan(row Row, current *api.Resource) ([]Step, error) {
 
 // planner collects the steps of a plan and gives each its envelope.
 type planner struct {
-	id      string
-	version uint64
-	steps   []Step
+	id        string
+	version   uint64
+	clientIDs bool
+	steps     []Step
 }
 
 func (p *planner) add(command string, req any) {
@@ -143,10 +149,11 @@ func (p *planner) add(command string, req any) {
 // envelope is the envelope of the step that sends command with value.
 func (p *planner) envelope(command, value string) api.Envelope {
 	base := p.id + "\x00" + strconv.FormatUint(p.version, 10) + "\x00"
-	return api.Envelope{
-		CommandID:     uuid.NewSHA1(Namespace, []byte(base+command+"\x00"+value)).String(),
-		CorrelationID: uuid.NewSHA1(Namespace, []byte(base+"import")).String(),
+	env := api.Envelope{CorrelationID: uuid.NewSHA1(Namespace, []byte(p.id+"\x00import")).String()}
+	if !p.clientIDs || command == api.CmdRegister {
+		env.CommandID = uuid.NewSHA1(Namespace, []byte(base+command+"\x00"+value)).String()
 	}
+	return env
 }
 
 func (p *planner) target(command, value string) api.Target {
