@@ -290,3 +290,38 @@ func TestImportBadRowsReported(t *testing.T) {
 		t.Errorf("row 8 registered %+v", got)
 	}
 }
+
+// TestImportDryRunFromStdin: -dry-run reads, checks and plans every row against the registry's
+// state and sends no command; "-" reads standard input.
+func TestImportDryRunFromStdin(t *testing.T) {
+	t.Parallel()
+	url := startRegistryCommandService(t)
+	cimctl(t, url, 0, "register", "--hostname", "b.example.com", "--type", "vm", "--id", fixedID)
+	before, _ := streamState(t, url)
+	text := `{"hostname":"a.example.com","resource_type":"vm","status":"active","organization_id":"` + orgA + `","location_id":"` + locA + `"}` + "\n" +
+		`{"id":"` + fixedID + `","hostname":"b.example.com","resource_type":"vm","metadata":{"k":"v"}}` + "\n" +
+		`{"id":"` + fixedID + `","hostname":"c.example.com","resource_type":"vm"}` + "\n"
+	var stdout, stderr bytes.Buffer
+	c := &cli.CLI{Stdout: &stdout, Stderr: &stderr, Stdin: strings.NewReader(text),
+		LookupEnv: func(k string) (string, bool) { return url, k == "NATS_URL" }}
+	code := c.Run(context.Background(), []string{"import", "-", "-format", "jsonl", "-dry-run", "-o", "json"})
+	var sum struct {
+		Rows, Failed int
+		Planned      int  `json:"commands_planned"`
+		Written      int  `json:"commands_written"`
+		DryRun       bool `json:"dry_run"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	// a: register, organization, location, status; b: one metadata key; c: another hostname under b's id.
+	if code != cli.ExitRowsFailed || sum.Rows != 3 || sum.Failed != 1 || sum.Planned != 5 || sum.Written != 0 || !sum.DryRun {
+		t.Errorf("exit %d, summary %+v\n%s", code, sum, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "line 3, column hostname (c.example.com): 409 row_conflict") {
+		t.Errorf("stderr:\n%s", stderr.String())
+	}
+	if after, _ := streamState(t, url); after != before {
+		t.Errorf("a dry run wrote: %d messages before, %d after", before, after)
+	}
+}

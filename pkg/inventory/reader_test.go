@@ -226,3 +226,17 @@ func TestMetadataEncodingRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestCRLF: files written on Windows end their lines with CRLF; the line break is not part of
+// the last value.
+func TestCRLF(t *testing.T) {
+	t.Parallel()
+	rows, bad := csvRows(t, "hostname,resource_type,metadata\r\na.example.com,vm,k=v\r\nb.example.com,switch,\r\n")
+	if len(bad) != 0 || len(rows) != 2 || rows[0].Metadata["k"] != "v" || rows[1].ResourceType != "switch" || rows[1].Line != 3 {
+		t.Fatalf("csv rows %+v, errors %v", rows, bad)
+	}
+	rows, bad = readAll(t, inventory.NewJSONLReader(strings.NewReader("{\"hostname\":\"a.example.com\",\"resource_type\":\"vm\"}\r\n\r\n{\"hostname\":\"b.example.com\",\"resource_type\":\"vm\"}\r\n")))
+	if len(bad) != 0 || len(rows) != 2 || rows[1].Line != 3 {
+		t.Fatalf("jsonl rows %+v, errors %v", rows, bad)
+	}
+}
