@@ -83,40 +83,56 @@ func Import(ctx context.Context, c *api.Client, rows Reader, opts Options) (Summ
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	jobs := make(chan Row)
-	results := make(chan RowResult, n)
-	var readErr error
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	// The reader is not waited for once ctx is done: a Read of standard input may block until
+	// the user types. Row errors travel with the rows, so only the workers send results.
+	type job struct {
+		row Row
+		err error
+	}
+	jobs := make(chan job)
+	readDone := make(chan error, 1)
+	go func() {
 		defer close(jobs)
 		for {
 			row, err := rows.Read()
 			var re *RowError
 			switch {
 			case errors.Is(err, io.EOF):
+				readDone <- nil
 				return
-			case errors.As(err, &re):
-				select {
-				case results <- RowResult{Line: re.Line, ResourceID: re.ID, Hostname: re.Hostname, Err: err}:
-				case <-ctx.Done():
-					return
-				}
-				continue
-			case err != nil:
-				readErr = err
+			case err != nil && !errors.As(err, &re):
+				readDone <- err
 				return
 			}
 			select {
-			case jobs <- row:
+			case jobs <- job{row, err}:
 			case <-ctx.Done():
+				readDone <- nil
 				return
 			}
 		}
-	})
+	}()
+	results := make(chan RowResult, n)
+	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
-			for row := range jobs {
-				results <- importRow(ctx, c, row, opts.DryRun)
+			for {
+				var j job
+				var ok bool
+				select {
+				case <-ctx.Done():
+					return
+				case j, ok = <-jobs:
+				}
+				var re *RowError
+				switch {
+				case !ok:
+					return
+				case errors.As(j.err, &re):
+					results <- RowResult{Line: re.Line, ResourceID: re.ID, Hostname: re.Hostname, Err: j.err}
+				default:
+					results <- importRow(ctx, c, j.row, opts.DryRun)
+				}
 			}
 		})
 	}
@@ -137,10 +153,13 @@ func Import(ctx context.Context, c *api.Client, rows Reader, opts Options) (Summ
 			opts.OnRow(r)
 		}
 	}
-	if readErr != nil {
-		return sum, fmt.Errorf("inventory: reading stopped after %d rows: %w", sum.Rows, readErr)
+	if err := ctx.Err(); err != nil {
+		return sum, err
 	}
-	return sum, context.Cause(ctx)
+	if err := <-readDone; err != nil {
+		return sum, fmt.Errorf("inventory: reading stopped after %d rows: %w", sum.Rows, err)
+	}
+	return sum, nil
 }
 
 // importRow sends the commands of one row: register, then the plan from the registered state.

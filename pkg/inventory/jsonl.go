@@ -19,19 +19,21 @@ type JSONLReader struct {
 	line int
 }
 
-// NewJSONLReader returns a reader of r. A leading UTF-8 byte order mark is skipped.
+// NewJSONLReader returns a reader of r; it reads nothing of r before the first Read. A leading
+// UTF-8 byte order mark is skipped.
 func NewJSONLReader(r io.Reader) *JSONLReader {
-	br := bufio.NewReaderSize(r, 64*1024)
-	if b, err := br.Peek(len(utf8BOM)); err == nil && string(b) == utf8BOM {
-		_, _ = br.Discard(len(utf8BOM))
-	}
-	return &JSONLReader{r: br}
+	return &JSONLReader{r: bufio.NewReaderSize(r, 64*1024)}
 }
 
 // Read returns the next row, validated (Row.Validate); io.EOF after the last. A line that is
 // not a valid row is a *RowError, and the next Read goes on with the line after it; any other
 // error (reading r) ends the file.
 func (j *JSONLReader) Read() (Row, error) {
+	if j.line == 0 {
+		if b, err := j.r.Peek(len(utf8BOM)); err == nil && string(b) == utf8BOM {
+			_, _ = j.r.Discard(len(utf8BOM))
+		}
+	}
 	for {
 		b, err := j.r.ReadBytes('\n')
 		if len(b) == 0 && err != nil {
