@@ -325,3 +325,33 @@ func TestImportDryRunFromStdin(t *testing.T) {
 		t.Errorf("a dry run wrote: %d messages before, %d after", before, after)
 	}
 }
+
+// TestImportDecommissioned: a row naming a decommissioned resource imports when it changes
+// nothing, and is refused as a conflict naming the column when it would change something.
+func TestImportDecommissioned(t *testing.T) {
+	t.Parallel()
+	url := startRegistryCommandService(t)
+	id := uuid.NewString()
+	cimctl(t, url, 0, "register", "--id", id, "--hostname", "old.example.com", "--type", "vm")
+	cimctl(t, url, 0, "add-policy", "--id", id, "--policy", polA)
+	cimctl(t, url, 0, "change-status", "--id", id, "--status", "decommissioned")
+	before, _ := streamState(t, url)
+	header := "id,hostname,resource_type,status,policies,asset_tag\n"
+	r := cimctl(t, url, 0, "import", writeFile(t, "same.csv", header+id+",old.example.com,vm,decommissioned,"+polA+",\n"))
+	if !strings.Contains(r.stdout, "rows 1, failed 0, commands written 0") {
+		t.Errorf("a row equal to the decommissioned resource: %s", r.stdout)
+	}
+	for _, tc := range []struct{ row, want string }{
+		{id + ",new.example.com,vm,,,\n", "line 2, column hostname (new.example.com): 409 row_conflict"},
+		{id + ",old.example.com,vm,,,T-9\n", "line 2, column asset_tag (old.example.com): 409 row_conflict"},
+		{id + ",old.example.com,vm,active,,\n", "line 2, column status (old.example.com): 409 row_conflict"},
+	} {
+		r := cimctl(t, url, cli.ExitRowsFailed, "import", writeFile(t, "changed.csv", header+tc.row))
+		if !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("row %q: stderr\n%s\nwant %q", tc.row, r.stderr, tc.want)
+		}
+	}
+	if after, _ := streamState(t, url); after != before {
+		t.Errorf("the imports wrote to a decommissioned resource: %d messages before, %d after", before, after)
+	}
+}

@@ -11,9 +11,12 @@ import (
 	"github.com/cim-infra/registry/pkg/api"
 )
 
-// kindAlreadyRegistered is the kind of the command service's refusal of a register for a
-// resource that is registered (and not decommissioned).
-const kindAlreadyRegistered = "already_registered"
+// Kinds of the command service's refusals of a register for a resource that is registered:
+// live, or decommissioned (which refuses every command).
+const (
+	kindAlreadyRegistered = "already_registered"
+	kindDecommissioned    = "decommissioned"
+)
 
 // DefaultConcurrency is the number of rows Import works on at once when Options.Concurrency is 0.
 const DefaultConcurrency = 8
@@ -191,7 +194,7 @@ func importRow(ctx context.Context, c *api.Client, row Row, dryRun bool) RowResu
 	case err == nil && !reply.Duplicate:
 		current = &api.Resource{ID: res.ResourceID, Hostname: row.Hostname, ResourceType: row.ResourceType,
 			Status: cr.StatusProvisioning.String(), Version: reply.Version}
-	case err == nil || errors.As(err, &apiErr) && apiErr.Kind == kindAlreadyRegistered:
+	case err == nil || errors.As(err, &apiErr) && (apiErr.Kind == kindAlreadyRegistered || apiErr.Kind == kindDecommissioned):
 		registered = true
 		// Registered before (by an earlier run of this file, or otherwise): plan from its state.
 		if current, err = getResource(ctx, c, res.ResourceID); err != nil {
@@ -206,9 +209,8 @@ func importRow(ctx context.Context, c *api.Client, row Row, dryRun bool) RowResu
 	// the client makes their ids up and tells the service so, which spares it a look-up per
 	// command. A re-run reads the state and plans with derived ids (the register is a duplicate).
 	clientIDs := !registered
-	// A refusal of the domain after register means the state was not the one planned from (a
-	// decommissioned resource registered again keeps its fields; another writer): plan once more
-	// from the state as it is.
+	// A refusal of the domain after register means the state was not the one planned from
+	// (another writer changed the resource meanwhile): plan once more from the state as it is.
 	for replanned := false; ; replanned = true {
 		steps, err = plan(row, current, clientIDs && !replanned)
 		if err != nil {
