@@ -43,7 +43,7 @@ func BenchmarkImport(b *testing.B) {
 	org, loc, pol := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	dir := b.TempDir()
 	const rounds = 3
-	var imported, ownIDs, newIDs time.Duration
+	var imported, ownIDs, newIDs, asImport time.Duration
 	for round := range rounds {
 		// The import.
 		var file strings.Builder
@@ -68,8 +68,9 @@ func BenchmarkImport(b *testing.B) {
 			b.Fatalf("import: exit %d, summary %s (%v)\n%s", code, stdout.String(), err, stderr.String())
 		}
 		// The same commands, sent directly.
-		ownIDs += sendDirect(b, client, fmt.Sprintf("own-%d", round), org, loc, pol, true)
-		newIDs += sendDirect(b, client, fmt.Sprintf("new-%d", round), org, loc, pol, false)
+		ownIDs += sendDirect(b, client, fmt.Sprintf("own-%d", round), org, loc, pol, idsAll)
+		newIDs += sendDirect(b, client, fmt.Sprintf("new-%d", round), org, loc, pol, idsNone)
+		asImport += sendDirect(b, client, fmt.Sprintf("reg-%d", round), org, loc, pol, idsRegister)
 	}
 	commands := float64(rounds * b.N * commandsPerRow)
 	b.ReportMetric(commands/imported.Seconds(), "import-cmd/s")
@@ -77,18 +78,32 @@ func BenchmarkImport(b *testing.B) {
 	b.ReportMetric(commands/ownIDs.Seconds(), "service-own-ids-cmd/s")
 	b.ReportMetric(newIDs.Seconds()/imported.Seconds(), "import-vs-service")
 	b.ReportMetric(ownIDs.Seconds()/imported.Seconds(), "import-vs-service-own-ids")
+	b.ReportMetric(asImport.Seconds()/imported.Seconds(), "import-vs-service-as-import")
 	b.ReportMetric(0, "ns/op")
 }
 
+// Which commands of a row sendDirect gives a command id of its own.
+const (
+	idsNone     = iota // none: the client fills every id in
+	idsAll             // every command
+	idsRegister        // register only, as import does for a new resource
+)
+
 // sendDirect sends b.N resources' worth of an import row's commands by 64 goroutines, and
 // returns how long that took.
-func sendDirect(b *testing.B, client *api.Client, prefix, org, loc, pol string, ownIDs bool) time.Duration {
+func sendDirect(b *testing.B, client *api.Client, prefix, org, loc, pol string, ids int) time.Duration {
 	ctx := context.Background()
 	env := func() api.Envelope {
-		if ownIDs {
+		if ids == idsAll {
 			return api.Envelope{CommandID: uuid.NewString()}
 		}
 		return api.Envelope{}
+	}
+	registerEnv := func(ids int) api.Envelope {
+		if ids == idsNone {
+			return api.Envelope{}
+		}
+		return api.Envelope{CommandID: uuid.NewString()}
 	}
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -101,7 +116,7 @@ func sendDirect(b *testing.B, client *api.Client, prefix, org, loc, pol string, 
 					subject string
 					req     any
 				}{
-					{api.CmdRegister, &api.Register{Envelope: env(), AggregateID: id, Hostname: fmt.Sprintf("%s-%d.example.com", prefix, i), ResourceType: "vm"}},
+					{api.CmdRegister, &api.Register{Envelope: registerEnv(ids), AggregateID: id, Hostname: fmt.Sprintf("%s-%d.example.com", prefix, i), ResourceType: "vm"}},
 					{api.CmdAssignOrganization, &api.AssignOrganization{Target: t(), OrganizationID: org}},
 					{api.CmdAssignLocation, &api.AssignLocation{Target: t(), LocationID: loc}},
 					{api.CmdAddPolicy, &api.AddPolicy{Target: t(), PolicyID: pol}},

@@ -225,7 +225,7 @@ func TestImportRerunWritesNothingTwice(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := streamState(t, url); got != want || sum.Rows != rows || sum.Written != 0 || sum.Events != 0 || sum.Duplicates != rows {
+	if got, _ := streamState(t, url); got != want || sum.Rows != rows || sum.Failed != 0 || sum.Written != 0 || sum.Events != 0 {
 		t.Fatalf("a third run: stream %d events (want %d), summary %+v", got, want, sum)
 	}
 }

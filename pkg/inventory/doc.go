@@ -23,6 +23,7 @@
 // Readers hold one row at a time.
 //
 // A row without id names the resource whose id is derived from its hostname (Row.ResourceID).
-// Plan turns a row into commands, Import sends them with command ids derived from the row, so
-// that running an interrupted import again writes nothing twice and finishes the rest.
+// Plan turns a row into the commands that bring its resource from a state to the row's values;
+// Import sends them, planning a resource that exists against its state, so that running an
+// interrupted import again writes nothing twice and finishes the rest.
 package inventory

@@ -71,12 +71,12 @@ type Summary struct {
 // carries the reason. The error is not nil when the import stopped before the end of the file:
 // ctx was cancelled, or the file could not be read on.
 //
-// A row's register carries the id Plan derives. When it writes, the row's other commands follow
-// with ids the client makes up (no earlier run can have sent them: its register would have
-// written first), which spares the service a look-up of each id. A re-run of the same file
-// (after an interruption, or to finish the failed rows) sends only what is missing: the
-// register is answered as a duplicate, the resource's state is read, and the plan from that
-// state, with derived ids, holds only the steps not yet applied. So nothing is written twice.
+// A row starts with its register, with an id the client makes up. When it writes, the resource
+// is new and no earlier run can have sent its other commands: they follow with ids the client
+// makes up too, which spares the service a look-up of each id. A re-run of the same file (after
+// an interruption, or to finish the failed rows) sends only what is missing: the register is
+// refused (already registered), the resource's state is read, and the plan from that state,
+// with the ids Plan derives, holds only the steps not yet applied. So nothing is written twice.
 // Two imports of one file at the same time write no event twice either (a command that
 // changes nothing writes nothing), but one of them may fail a row on a policy the other added.
 func Import(ctx context.Context, c *api.Client, rows Reader, opts Options) (Summary, error) {
@@ -181,7 +181,9 @@ func importRow(ctx context.Context, c *api.Client, row Row, dryRun bool) RowResu
 		res.Err = err
 		return res
 	}
-	steps, err := Plan(row, nil)
+	// The register goes with an id the client makes up: the service need not look it up, and
+	// a resource that exists refuses it (already registered, decommissioned) whatever its id.
+	steps, err := plan(row, nil, true)
 	if err != nil {
 		res.Err = err
 		return res
@@ -207,7 +209,7 @@ func importRow(ctx context.Context, c *api.Client, row Row, dryRun bool) RowResu
 	}
 	// After a register that wrote, no earlier run can have sent this resource's other commands:
 	// the client makes their ids up and tells the service so, which spares it a look-up per
-	// command. A re-run reads the state and plans with derived ids (the register is a duplicate).
+	// command. A re-run reads the state and plans with derived ids (its register is refused).
 	clientIDs := !registered
 	// A refusal of the domain after register means the state was not the one planned from
 	// (another writer changed the resource meanwhile): plan once more from the state as it is.

@@ -52,8 +52,8 @@ type Step struct {
 // (Import does).
 func Plan(row Row, current *api.Resource) ([]Step, error) { return plan(row, current, false) }
 
-// plan is Plan; with clientIDs, the steps after register carry no command id, for the client to
-// make one up and tell the service that it is new (see importRow).
+// plan is Plan; with clientIDs, the steps carry no command id, for the client to make one up
+// and tell the service that it is new (see importRow).
 func plan(row Row, current *api.Resource, clientIDs bool) ([]Step, error) {
 	id := row.ResourceID()
 	fail := func(column string, err error) error {
@@ -150,7 +150,7 @@ func (p *planner) add(command string, req any) {
 func (p *planner) envelope(command, value string) api.Envelope {
 	base := p.id + "\x00" + strconv.FormatUint(p.version, 10) + "\x00"
 	env := api.Envelope{CorrelationID: uuid.NewSHA1(Namespace, []byte(p.id+"\x00import")).String()}
-	if !p.clientIDs || command == api.CmdRegister {
+	if !p.clientIDs {
 		env.CommandID = uuid.NewSHA1(Namespace, []byte(base+command+"\x00"+value)).String()
 	}
 	return env
