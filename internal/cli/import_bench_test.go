@@ -24,14 +24,13 @@ const commandsPerRow = 7
 
 // BenchmarkImport measures cimctl import -j 64 against the command service's own throughput at
 // 64 clients, in the same run, on the same server and service: per round, b.N rows imported
-// from a CSV file by the CLI (read, checked, planned, sent, progress and report), and b.N rows'
+// from a CSV file by the CLI (read, checked, planned, sent, progress and summary), and b.N rows'
 // worth of the same seven commands sent by 64 goroutines through one api.Client, each goroutine
-// a resource at a time, as import sends a row. That direct side runs twice: with the command ids
-// the client fills in (HeaderNewCommandID: the service looks nothing up), the cheapest way to
-// send a command and the service's own throughput (import-vs-service is import over it); and
-// with command ids chosen by the sender, which the service looks up in its results bucket
-// (import-vs-service-own-ids). import sends a row's register with a derived id and, when that
-// register wrote, the row's other commands with ids the client fills in.
+// a resource at a time, as import sends a row. The direct side runs twice: with the command
+// ids the client fills in (HeaderNewCommandID: the service looks nothing up), as import sends a
+// new resource's commands, the cheapest way to send a command and the service's own throughput
+// (import-vs-service is import over it); and with every command id chosen by the sender, which
+// the service looks up in its results bucket (import-vs-service-own-ids).
 //
 //	go test -run '^$' -bench BenchmarkImport -benchtime 2000x ./internal/cli/
 func BenchmarkImport(b *testing.B) {
@@ -43,7 +42,7 @@ func BenchmarkImport(b *testing.B) {
 	org, loc, pol := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	dir := b.TempDir()
 	const rounds = 3
-	var imported, ownIDs, newIDs, asImport time.Duration
+	var imported, ownIDs, newIDs time.Duration
 	for round := range rounds {
 		// The import.
 		var file strings.Builder
@@ -68,9 +67,8 @@ func BenchmarkImport(b *testing.B) {
 			b.Fatalf("import: exit %d, summary %s (%v)\n%s", code, stdout.String(), err, stderr.String())
 		}
 		// The same commands, sent directly.
-		ownIDs += sendDirect(b, client, fmt.Sprintf("own-%d", round), org, loc, pol, idsAll)
-		newIDs += sendDirect(b, client, fmt.Sprintf("new-%d", round), org, loc, pol, idsNone)
-		asImport += sendDirect(b, client, fmt.Sprintf("reg-%d", round), org, loc, pol, idsRegister)
+		ownIDs += sendDirect(b, client, fmt.Sprintf("own-%d", round), org, loc, pol, true)
+		newIDs += sendDirect(b, client, fmt.Sprintf("new-%d", round), org, loc, pol, false)
 	}
 	commands := float64(rounds * b.N * commandsPerRow)
 	b.ReportMetric(commands/imported.Seconds(), "import-cmd/s")
@@ -78,32 +76,18 @@ func BenchmarkImport(b *testing.B) {
 	b.ReportMetric(commands/ownIDs.Seconds(), "service-own-ids-cmd/s")
 	b.ReportMetric(newIDs.Seconds()/imported.Seconds(), "import-vs-service")
 	b.ReportMetric(ownIDs.Seconds()/imported.Seconds(), "import-vs-service-own-ids")
-	b.ReportMetric(asImport.Seconds()/imported.Seconds(), "import-vs-service-as-import")
 	b.ReportMetric(0, "ns/op")
 }
 
-// Which commands of a row sendDirect gives a command id of its own.
-const (
-	idsNone     = iota // none: the client fills every id in
-	idsAll             // every command
-	idsRegister        // register only, as import does for a new resource
-)
-
 // sendDirect sends b.N resources' worth of an import row's commands by 64 goroutines, and
 // returns how long that took.
-func sendDirect(b *testing.B, client *api.Client, prefix, org, loc, pol string, ids int) time.Duration {
+func sendDirect(b *testing.B, client *api.Client, prefix, org, loc, pol string, ownIDs bool) time.Duration {
 	ctx := context.Background()
 	env := func() api.Envelope {
-		if ids == idsAll {
+		if ownIDs {
 			return api.Envelope{CommandID: uuid.NewString()}
 		}
 		return api.Envelope{}
-	}
-	registerEnv := func(ids int) api.Envelope {
-		if ids == idsNone {
-			return api.Envelope{}
-		}
-		return api.Envelope{CommandID: uuid.NewString()}
 	}
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -116,7 +100,7 @@ func sendDirect(b *testing.B, client *api.Client, prefix, org, loc, pol string, 
 					subject string
 					req     any
 				}{
-					{api.CmdRegister, &api.Register{Envelope: registerEnv(ids), AggregateID: id, Hostname: fmt.Sprintf("%s-%d.example.com", prefix, i), ResourceType: "vm"}},
+					{api.CmdRegister, &api.Register{Envelope: env(), AggregateID: id, Hostname: fmt.Sprintf("%s-%d.example.com", prefix, i), ResourceType: "vm"}},
 					{api.CmdAssignOrganization, &api.AssignOrganization{Target: t(), OrganizationID: org}},
 					{api.CmdAssignLocation, &api.AssignLocation{Target: t(), LocationID: loc}},
 					{api.CmdAddPolicy, &api.AddPolicy{Target: t(), PolicyID: pol}},
