@@ -39,6 +39,8 @@ const (
 // CLI is cimctl with its surroundings made explicit, so that tests can run it in-process.
 type CLI struct {
 	Stdout, Stderr io.Writer
+	// Stdin is what import reads for the file "-" (os.Stdin in Run).
+	Stdin io.Reader
 	// LookupEnv reads the environment behind the nats-* flags (os.LookupEnv in Run).
 	LookupEnv func(string) (string, bool)
 	// NewCommandID makes the command id of a command given without -command-id (uuid.NewString
@@ -61,7 +63,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	defer func() { _ = tracing.Shutdown(shutdown) }()
-	c := &CLI{Stdout: stdout, Stderr: stderr, LookupEnv: os.LookupEnv, NewCommandID: uuid.NewString}
+	c := &CLI{Stdout: stdout, Stderr: stderr, Stdin: os.Stdin, LookupEnv: os.LookupEnv, NewCommandID: uuid.NewString}
 	return c.Run(ctx, args)
 }
 
@@ -116,7 +118,19 @@ func (c *CLI) parse(args []string) (*invocation, error) {
 		}
 		return nil, &usageError{msg: err.Error()}
 	}
-	if fs.NArg() > 0 {
+	if sp.operand != "" && fs.NArg() > 0 {
+		// Flags may follow the operand: parse them too, keeping the operand first.
+		operand := fs.Arg(0)
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return nil, &usageError{msg: err.Error()}
+		}
+		if fs.NArg() > 0 {
+			return nil, usageErrorf("unexpected argument %q after %s %q", fs.Arg(0), sp.operand, operand)
+		}
+		if err := fs.Parse([]string{operand}); err != nil {
+			return nil, &usageError{msg: err.Error()}
+		}
+	} else if fs.NArg() > 0 {
 		return nil, usageErrorf("unexpected argument %q: every value is given by a flag", fs.Arg(0))
 	}
 	if err := c.applyEnv(fs, &inv.nats); err != nil {
@@ -202,6 +216,8 @@ func (c *CLI) execute(ctx context.Context, inv *invocation) error {
 	}
 	var reply any
 	switch req := inv.request.(type) {
+	case importRequest:
+		return c.runImport(ctx, client, inv, req)
 	case api.Get:
 		reply, err = client.Get(ctx, req)
 	case listQuery:

@@ -17,7 +17,7 @@ import (
 )
 
 // startRegistry runs the real registry (registrytest) and returns its server's URL.
-func startRegistry(t *testing.T) string {
+func startRegistry(t testing.TB) string {
 	t.Helper()
 	return registrytest.New(t).URL()
 }

@@ -34,6 +34,7 @@ func TestErrorBodyKindsAreDocumented(t *testing.T) {
 		&api.Error{Code: api.CodeUnavailable, Kind: api.KindNoResponders},
 		&api.Error{Code: api.CodeUnavailable, Kind: api.KindTimeout},
 		&api.Error{Code: api.CodeUnavailable, Kind: api.KindDisconnected},
+		&rowsFailedError{failed: 1, rows: 2},
 	}
 	built := map[string]int{}
 	for _, err := range failures {

@@ -36,12 +36,17 @@ const (
 	KindNATSRefused     = "nats_refused"     // 500: a NATS server refused the connection (authentication, TLS)
 	KindInterrupted     = "interrupted"      // 500: interrupted (SIGINT, SIGTERM) before the reply
 	KindClientError     = "client_error"     // 500: anything else, such as a reply cimctl cannot read
+	KindRowsFailed      = "rows_failed"      // exit code 6: import read its file to the end, and some rows failed
 )
 
 // ExitCode maps an error of a run to its exit code, the one of its code (see errorBody).
 func ExitCode(err error) int {
 	if err == nil {
 		return ExitOK
+	}
+	var rows *rowsFailedError
+	if errors.As(err, &rows) {
+		return ExitRowsFailed
 	}
 	switch errorBody(err).Code {
 	case api.CodeInvalid:
@@ -72,7 +77,11 @@ func errorBody(err error) *api.Error {
 	var apiErr *api.Error
 	var unreachable *natsconn.UnreachableError
 	var connErr *connectError
+	var rows *rowsFailedError
 	switch {
+	case errors.As(err, &rows):
+		return &api.Error{Code: api.CodeInvalid, Kind: KindRowsFailed, Message: err.Error(),
+			Details: map[string]any{"failed": rows.failed, "rows": rows.rows}}
 	case errors.As(err, &usage):
 		return &api.Error{Code: api.CodeInvalid, Kind: KindUsage, Message: err.Error()}
 	case errors.As(err, &envErr) || errors.Is(err, natsconn.ErrInvalidConfig):

@@ -1,18 +1,16 @@
 package cli
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/cim-infra/registry/pkg/api"
+	"github.com/cim-infra/registry/pkg/inventory"
 )
 
 // Output formats of the list subcommand besides text and json.
@@ -146,20 +144,6 @@ func consistencyFlags(fs *flag.FlagSet, c *api.Consistency) {
 	fs.Int64Var(&c.WaitMillis, "wait-ms", 0, "how long the service may wait for --min-sequence, in milliseconds (default the service's)")
 }
 
-// csvHeader is the column row of list -o csv.
-var csvHeader = []string{"id", "hostname", "resource_type", "category", "status", "organization_id", "location_id",
-	"owner_id", "account_concept_id", "policies", "manufacturer", "model", "serial_number", "asset_tag", "metadata",
-	"created_at", "updated_at", "version"}
-
-// metadataText writes metadata as key=value pairs separated by ';', in key order.
-func metadataText(md map[string]string) string {
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(md)) {
-		parts = append(parts, k+"="+md[k])
-	}
-	return strings.Join(parts, ";")
-}
-
 // renderList prints a page of resources in the output format.
 func renderList(w io.Writer, output string, p *api.ResourcePage) error {
 	switch output {
@@ -175,20 +159,14 @@ func renderList(w io.Writer, output string, p *api.ResourcePage) error {
 		}
 		return nil
 	case OutputCSV:
-		cw := csv.NewWriter(w)
-		if err := cw.Write(csvHeader); err != nil {
-			return err
-		}
+		// The inventory format, which cimctl import reads back.
+		cw := inventory.NewCSVWriter(w)
 		for _, r := range p.Resources {
-			if err := cw.Write([]string{r.ID, r.Hostname, r.ResourceType, r.Category, r.Status, r.OrganizationID,
-				r.LocationID, r.OwnerID, r.AccountConceptID, strings.Join(r.Policies, ";"), r.Manufacturer, r.Model,
-				r.SerialNumber, r.AssetTag, metadataText(r.Metadata), timeText(r.CreatedAt), timeText(r.UpdatedAt),
-				fmt.Sprint(r.Version)}); err != nil {
+			if err := cw.Write(r); err != nil {
 				return err
 			}
 		}
-		cw.Flush()
-		return cw.Error()
+		return cw.Flush()
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "ID\tHOSTNAME\tTYPE\tSTATUS\tORGANIZATION\tLOCATION\tVERSION\n")

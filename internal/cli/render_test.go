@@ -135,6 +135,7 @@ func TestExitCode(t *testing.T) {
 		{fmt.Errorf("api: request: %w", nats.ErrMaxPayload), ExitUsage},
 		{fmt.Errorf("api: request: %w", context.Canceled), ExitError},
 		{errors.New("something else"), ExitError},
+		{&rowsFailedError{failed: 1, rows: 3}, ExitRowsFailed},
 	}
 	for _, tc := range cases {
 		if got := ExitCode(tc.err); got != tc.want {

@@ -17,6 +17,9 @@ type spec struct {
 	query bool
 	// subject is the NATS subject of the request.
 	subject string
+	// operand names the one positional argument the subcommand takes after its flags (or
+	// between them), such as import's FILE; empty: none.
+	operand string
 	// outputs are the -o formats the subcommand accepts (nil: text and json).
 	outputs []string
 	// define registers the subcommand's own flags on fs and returns a function that builds the
@@ -27,7 +30,7 @@ type spec struct {
 
 // specs lists every subcommand, commands first, in the order of api.Commands, then the queries.
 func specs() []spec {
-	return append(commandSpecs(), querySpecs()...)
+	return append(append(commandSpecs(), querySpecs()...), importSpec())
 }
 
 // outputFormats are the -o formats sp accepts.

@@ -37,7 +37,7 @@ Commands (each writes events to one resource):
 `, Name)
 	all := specs()
 	for _, sp := range all {
-		if !sp.query {
+		if !sp.query && sp.operand == "" {
 			fmt.Fprintf(w, "  %-24s %s\n", sp.name, sp.summary)
 		}
 	}
@@ -45,6 +45,12 @@ Commands (each writes events to one resource):
 	for _, sp := range all {
 		if sp.query {
 			fmt.Fprintf(w, "  %-24s %s\n", sp.name, sp.summary)
+		}
+	}
+	fmt.Fprintf(w, "\nBulk:\n")
+	for _, sp := range all {
+		if sp.operand != "" {
+			fmt.Fprintf(w, "  %-24s %s\n", sp.name+" "+sp.operand, sp.summary)
 		}
 	}
 	fmt.Fprintf(w, `
@@ -66,13 +72,18 @@ Exit codes:
   %[7]d  no resource with that id (404)
   %[8]d  a rule of the domain refused the command, or a conflict persisted (409)
   %[9]d  NATS, the service or its store could not be reached (503): retry with the same --command-id
-`, "help [command]", Name, DefaultURL, ExitOK, ExitError, ExitUsage, ExitNotFound, ExitConflict, ExitUnavailable, "this text, or one command's flags")
+  %[11]d  import: some rows failed (the others were imported): fix them and run the import again
+`, "help [command]", Name, DefaultURL, ExitOK, ExitError, ExitUsage, ExitNotFound, ExitConflict, ExitUnavailable, "this text, or one command's flags", ExitRowsFailed)
 }
 
 // commandUsage prints one subcommand's flags in three groups: its own, the common ones and the
 // NATS connection's.
 func (c *CLI) commandUsage(w io.Writer, sp spec) {
-	fmt.Fprintf(w, "Usage: %s %s [flags]\n\n%s.\n", Name, sp.name, capitalize(sp.summary))
+	operand := ""
+	if sp.operand != "" {
+		operand = " " + sp.operand
+	}
+	fmt.Fprintf(w, "Usage: %s %s [flags]%s\n\n%s.\n", Name, sp.name, operand, capitalize(sp.summary))
 
 	own := flag.NewFlagSet(sp.name, flag.ContinueOnError)
 	sp.define(own)
