@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/cim-infra/registry/pkg/api"
+	"github.com/cim-infra/registry/pkg/inventory"
 )
 
 // ErrInvalidOption is wrapped by every error an Option returns.
@@ -60,6 +62,49 @@ func WithSetup(setup func(ctx context.Context, c *api.Client) error) Option {
 		c.setups = append(c.setups, setup)
 		return nil
 	}
+}
+
+// WithInventory preloads the resources of an inventory file in cimctl import's format (CSV with
+// a header row, or JSON lines, told apart by the extension; see pkg/inventory) once the registry
+// serves, before Start or New returns. Any row that fails fails the start, naming its line.
+// It runs in order with the setups of WithSetup.
+func WithInventory(path string) Option {
+	return func(c *config) error {
+		format, ok := inventory.FormatOf(path)
+		if !ok {
+			return fmt.Errorf("%w: inventory %s: the name ends neither in .csv nor in .jsonl or .ndjson", ErrInvalidOption, path)
+		}
+		c.setups = append(c.setups, func(ctx context.Context, client *api.Client) error {
+			return preload(ctx, client, path, format)
+		})
+		return nil
+	}
+}
+
+// preload imports the inventory file at path into the registry.
+func preload(ctx context.Context, client *api.Client, path, format string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("registrytest: inventory: %w", err)
+	}
+	defer f.Close()
+	rows, err := inventory.NewReader(f, format)
+	if err != nil {
+		return fmt.Errorf("registrytest: inventory %s: %w", path, err)
+	}
+	var failed []error
+	sum, err := inventory.Import(ctx, client, rows, inventory.Options{OnRow: func(r inventory.RowResult) {
+		if r.Err != nil {
+			failed = append(failed, fmt.Errorf("line %d: %w", r.Line, r.Err))
+		}
+	}})
+	if err != nil {
+		return fmt.Errorf("registrytest: inventory %s: %w", path, err)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("registrytest: inventory %s: %d of %d rows failed: %w", path, sum.Failed, sum.Rows, errors.Join(failed...))
+	}
+	return nil
 }
 
 // WithLog writes the services' logs to w, as JSON lines (none by default): for a test that

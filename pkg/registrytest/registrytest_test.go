@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +155,52 @@ func TestSetup(t *testing.T) {
 	}
 	if _, err := registrytest.Start(ctx, registrytest.WithSetup(nil)); !errors.Is(err, registrytest.ErrInvalidOption) {
 		t.Fatalf("Start with a nil setup = %v, want ErrInvalidOption", err)
+	}
+}
+
+// WithInventory preloads a file in cimctl import's format, CSV or JSON lines; a bad row fails the
+// start and names its line; a name of neither format is refused at once.
+func TestWithInventory(t *testing.T) {
+	t.Parallel()
+	ctx := ctxFor(t)
+	dir := t.TempDir()
+	csvPath := filepath.Join(dir, "hosts.csv")
+	writeFile(t, csvPath, "hostname,resource_type,status,metadata\n"+
+		"web-01.example.com,vm,provisioning,rack=r1\n"+
+		"web-02.example.com,vm,,env=prod;rack=r2\n")
+	jsonlPath := filepath.Join(dir, "more.jsonl")
+	writeFile(t, jsonlPath, `{"hostname":"db-01.example.com","resource_type":"physical_server","asset_tag":"AT-1"}`+"\n")
+	reg := registrytest.New(t, registrytest.WithInventory(csvPath), registrytest.WithInventory(jsonlPath))
+	head, err := reg.Store().LastSequence(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := reg.Client().ListAll(ctx, api.List{Consistency: api.Consistency{MinSequence: head}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]api.Resource{}
+	for _, r := range all {
+		got[r.Hostname] = r
+	}
+	if len(got) != 3 || got["web-02.example.com"].Metadata["env"] != "prod" || got["db-01.example.com"].AssetTag != "AT-1" {
+		t.Fatalf("preloaded: %+v", all)
+	}
+
+	bad := filepath.Join(dir, "bad.csv")
+	writeFile(t, bad, "hostname,resource_type\nok-01.example.com,vm\n-bad-,vm\n")
+	if _, err := registrytest.Start(ctx, registrytest.WithInventory(bad)); err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("Start with a bad row = %v, want an error naming line 3", err)
+	}
+	if _, err := registrytest.Start(ctx, registrytest.WithInventory(filepath.Join(dir, "hosts.txt"))); !errors.Is(err, registrytest.ErrInvalidOption) {
+		t.Fatalf("Start with a .txt inventory = %v, want ErrInvalidOption", err)
+	}
+}
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 
