@@ -23,6 +23,8 @@ const (
 	indexMetadataKey    = "metadata_key"
 	indexMetadataValue  = "metadata_kv"
 	indexCorrelation    = "correlation_id"
+	// indexText is the text index of q, kept beside memdb (textIndex).
+	indexText = "text"
 )
 
 // sep ends a variable-length value in an index key, so that "a" sorts before "a-b" and a

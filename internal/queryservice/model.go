@@ -100,7 +100,8 @@ type position struct {
 // correlation id, at one stream sequence. One writer (Update) and any number of readers (View),
 // which read a snapshot and never wait for the writer nor make it wait.
 type Model struct {
-	db *memdb.MemDB
+	db   *memdb.MemDB
+	text *textIndex
 
 	mu        sync.Mutex
 	applied   uint64
@@ -114,7 +115,7 @@ func NewModel() *Model {
 	if err != nil {
 		panic(fmt.Sprintf("queryservice: model schema: %v", err)) // a programming error
 	}
-	return &Model{db: db, changed: make(chan struct{})}
+	return &Model{db: db, text: newTextIndex(), changed: make(chan struct{})}
 }
 
 // Sequence is the stream sequence the model has applied.
@@ -126,18 +127,21 @@ func (m *Model) Sequence() uint64 {
 
 // View is a consistent read of the model at one sequence.
 type View struct {
-	txn *memdb.Txn
-	seq uint64
+	txn     *memdb.Txn
+	seq     uint64
+	text    *textIndex
+	textGen uint64 // the text index's generation when the view was taken
 }
 
 // View returns a snapshot of the model as of now.
 func (m *Model) View() View {
+	textGen := m.text.gen.Load() // before the snapshot: see textIndex
 	txn := m.db.Txn(false)
 	var seq uint64
 	if p, err := txn.First(tablePosition, indexID, positionKey); err == nil && p != nil {
 		seq = p.(*position).seq
 	}
-	return View{txn: txn, seq: seq}
+	return View{txn: txn, seq: seq, text: m.text, textGen: textGen}
 }
 
 // Sequence is the stream sequence the view stands for.
@@ -234,6 +238,7 @@ func (b *Batch) Skip(seq uint64) { b.seq = seq }
 // Commit makes the batch visible and wakes the readers waiting for a sequence.
 func (b *Batch) Commit() error {
 	added := 0
+	var texts []textChange
 	for id, p := range b.pending {
 		if !p.state.Registered() {
 			continue
@@ -243,10 +248,17 @@ func (b *Batch) Commit() error {
 			b.txn.Abort()
 			return err
 		}
+		r := newResource(p.state, p.version)
+		change := textChange{id: id, new: r.text}
 		if old == nil {
 			added++
+		} else {
+			change.old = old.(*resource).text
 		}
-		if err := b.txn.Insert(tableResources, newResource(p.state, p.version)); err != nil {
+		if change.old != change.new {
+			texts = append(texts, change)
+		}
+		if err := b.txn.Insert(tableResources, r); err != nil {
 			b.txn.Abort()
 			return fmt.Errorf("queryservice: insert resource %s: %w", id, err)
 		}
@@ -255,7 +267,9 @@ func (b *Batch) Commit() error {
 		b.txn.Abort()
 		return fmt.Errorf("queryservice: position %d: %w", b.seq, err)
 	}
+	removals := b.m.text.stage(texts)
 	b.txn.Commit()
+	b.m.text.unstage(removals)
 	m := b.m
 	m.mu.Lock()
 	m.applied = b.seq

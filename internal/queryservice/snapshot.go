@@ -204,14 +204,17 @@ func (b *snapshots) load(ctx context.Context, m *Model, id streamIdentity, head 
 func (m *Model) restore(snap snapshotV1) error {
 	txn := m.db.Txn(true)
 	defer txn.Abort()
+	texts := make([]textChange, 0, len(snap.States))
 	for i, data := range snap.States {
 		var st cr.State
 		if err := st.UnmarshalBinary(data); err != nil {
 			return fmt.Errorf("queryservice: snapshot resource %d: %w", i, err)
 		}
-		if err := txn.Insert(tableResources, newResource(st, snap.Versions[i])); err != nil {
+		r := newResource(st, snap.Versions[i])
+		if err := txn.Insert(tableResources, r); err != nil {
 			return err
 		}
+		texts = append(texts, textChange{id: r.id, new: r.text})
 	}
 	for _, e := range snap.Events {
 		if err := txn.Insert(tableEvents, &traceEvent{seq: e.Seq, typ: e.Type, id: e.ID, aggregateType: e.AggregateType,
@@ -223,6 +226,7 @@ func (m *Model) restore(snap snapshotV1) error {
 	if err := txn.Insert(tablePosition, &position{seq: snap.Sequence}); err != nil {
 		return err
 	}
+	m.text.stage(texts) // into the empty index: nothing to remove
 	txn.Commit()
 	m.mu.Lock()
 	m.applied = snap.Sequence
