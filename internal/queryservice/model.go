@@ -89,6 +89,7 @@ type traceEvent struct {
 	correlationID uuid.UUID
 	causationID   uuid.UUID
 	timestamp     time.Time
+	prev          uint32 // the previous event of the correlation id in the trace log, plus one; 0: none
 }
 
 // position is the model's only row of its kind: the stream sequence it has applied.
@@ -100,8 +101,9 @@ type position struct {
 // correlation id, at one stream sequence. One writer (Update) and any number of readers (View),
 // which read a snapshot and never wait for the writer nor make it wait.
 type Model struct {
-	db   *memdb.MemDB
-	text *textIndex
+	db    *memdb.MemDB
+	text  *textIndex
+	trace *traceLog
 
 	mu        sync.Mutex
 	applied   uint64
@@ -115,7 +117,7 @@ func NewModel() *Model {
 	if err != nil {
 		panic(fmt.Sprintf("queryservice: model schema: %v", err)) // a programming error
 	}
-	return &Model{db: db, text: newTextIndex(), changed: make(chan struct{})}
+	return &Model{db: db, text: newTextIndex(), trace: newTraceLog(), changed: make(chan struct{})}
 }
 
 // Sequence is the stream sequence the model has applied.
@@ -131,6 +133,7 @@ type View struct {
 	seq     uint64
 	text    *textIndex
 	textGen uint64 // the text index's generation when the view was taken
+	trace   *traceLog
 }
 
 // View returns a snapshot of the model as of now.
@@ -141,7 +144,7 @@ func (m *Model) View() View {
 	if p, err := txn.First(tablePosition, indexID, positionKey); err == nil && p != nil {
 		seq = p.(*position).seq
 	}
-	return View{txn: txn, seq: seq, text: m.text, textGen: textGen}
+	return View{txn: txn, seq: seq, text: m.text, textGen: textGen, trace: m.trace}
 }
 
 // Sequence is the stream sequence the view stands for.
@@ -184,6 +187,7 @@ type Batch struct {
 	// resource's row and its indexes are replaced once per batch, not once per event, which
 	// during a catch-up (several events of a resource in one batch) is most of the work.
 	pending map[uuid.UUID]pendingState
+	events  []traceEvent // for the trace log, at Commit
 }
 
 type pendingState struct {
@@ -221,12 +225,10 @@ func (b *Batch) Apply(seq uint64, e cr.Event) error {
 	if correlation == uuid.Nil {
 		correlation = meta.CommandID
 	}
-	if err := b.txn.Insert(tableEvents, &traceEvent{
+	b.events = append(b.events, traceEvent{
 		seq: seq, typ: e.EventType(), id: meta.EventID, aggregateType: aggregateType, aggregateID: meta.AggregateID,
 		commandID: meta.CommandID, correlationID: correlation, causationID: causation, timestamp: meta.Timestamp,
-	}); err != nil {
-		return fmt.Errorf("queryservice: insert event %d: %w", seq, err)
-	}
+	})
 	b.seq = seq
 	return nil
 }
@@ -268,6 +270,7 @@ func (b *Batch) Commit() error {
 		return fmt.Errorf("queryservice: position %d: %w", b.seq, err)
 	}
 	removals := b.m.text.stage(texts)
+	b.m.trace.append(b.events) // views skip events after their sequence
 	b.txn.Commit()
 	b.m.text.unstage(removals)
 	m := b.m

@@ -2,7 +2,6 @@ package queryservice
 
 import (
 	"bytes"
-	"cmp"
 	"maps"
 	"slices"
 	"strings"
@@ -196,21 +195,13 @@ func count(v View, p *countPlan) (api.Counts, error) {
 
 func trace(v View, correlation uuid.UUID) (api.TraceReply, error) {
 	out := api.TraceReply{CorrelationID: correlation.String(), Events: []api.TraceEvent{}, AsOfSequence: v.Sequence()}
-	it, err := v.txn.Get(tableEvents, indexCorrelation+"_prefix", correlation[:])
-	if err != nil {
-		return out, err
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		e := raw.(*traceEvent)
+	for _, e := range v.trace.correlated(correlation, v.Sequence()) {
 		out.Events = append(out.Events, api.TraceEvent{
 			Sequence: e.seq, Type: e.typ, ID: e.id.String(), AggregateType: e.aggregateType,
 			AggregateID: e.aggregateID.String(), CommandID: nilEmpty(e.commandID), CausationID: nilEmpty(e.causationID),
 			Timestamp: e.timestamp,
 		})
 	}
-	// memdb orders by key bytes: the sequence is big-endian, so this holds already; sorting
-	// keeps the promise explicit and cheap.
-	slices.SortFunc(out.Events, func(a, b api.TraceEvent) int { return cmp.Compare(a.Sequence, b.Sequence) })
 	return out, nil
 }
 
