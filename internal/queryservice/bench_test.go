@@ -35,40 +35,56 @@ func benchResources(b *testing.B) int {
 	return 100000
 }
 
-// fillModel applies n resources' histories to m directly (no stream): each registered with
-// hardware details, an asset tag, an owner, two metadata entries and a status; metadata key
-// "batch" has one value per 100 resources, so that a filter on it selects 100.
+// benchFleet makes the benchmarks' resources: resource i is registered with hardware details, an
+// asset tag, an owner, two metadata entries and a status; metadata key "batch" has one value per
+// 100 resources, so that a filter on it selects 100.
+type benchFleet struct {
+	ts     time.Time
+	owners []cr.PersonID
+}
+
+func newBenchFleet() *benchFleet {
+	f := &benchFleet{ts: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), owners: make([]cr.PersonID, 50)}
+	for i := range f.owners {
+		f.owners[i] = cr.PersonID(uuid.New())
+	}
+	return f
+}
+
+// history is the events of resource i.
+func (f *benchFleet) history(tb testing.TB, i int) []cr.Event {
+	id := uuid.New()
+	host, err := cr.ParseHostname(fmt.Sprintf("host-%07d.dc%d.example.com", i, i%4))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	meta := func() cr.EventMeta {
+		f.ts = f.ts.Add(time.Second)
+		c := uuid.New()
+		return cr.EventMeta{EventID: uuid.New(), AggregateID: id, CommandID: c, CorrelationID: c, CausationID: c, Timestamp: f.ts}
+	}
+	man, model, serial := "Dell", fmt.Sprintf("R%d", 600+i%400), fmt.Sprintf("SN%08d", i)
+	types := cr.ResourceTypes()
+	return []cr.Event{
+		cr.ResourceRegistered{EventMeta: meta(), Hostname: host, Type: types[i%len(types)]},
+		cr.HardwareDetailsSet{EventMeta: meta(), Manufacturer: &man, Model: &model, SerialNumber: &serial},
+		cr.AssetTagAssigned{EventMeta: meta(), AssetTag: fmt.Sprintf("AT-%07d", i)},
+		cr.OwnerAssigned{EventMeta: meta(), OwnerID: f.owners[i%len(f.owners)]},
+		cr.MetadataUpdated{EventMeta: meta(), Key: "batch", Value: "b" + strconv.Itoa(i/100)},
+		cr.MetadataUpdated{EventMeta: meta(), Key: "rack", Value: "r" + strconv.Itoa(i%40)},
+		cr.StatusChanged{EventMeta: meta(), From: cr.StatusProvisioning, To: cr.StatusDecommissioned},
+	}
+}
+
+// fillModel applies n resources' histories (benchFleet) to m directly, without a stream, and
+// returns the total size of their JSON states.
 func fillModel(b *testing.B, m *Model, n int) (jsonBytes int) {
 	b.Helper()
-	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	owners := make([]cr.PersonID, 50)
-	for i := range owners {
-		owners[i] = cr.PersonID(uuid.New())
-	}
+	fleet := newBenchFleet()
 	batch := m.Begin()
 	seq := uint64(0)
 	for i := range n {
-		id := uuid.New()
-		host, err := cr.ParseHostname(fmt.Sprintf("host-%07d.dc%d.example.com", i, i%4))
-		if err != nil {
-			b.Fatal(err)
-		}
-		meta := func() cr.EventMeta {
-			ts = ts.Add(time.Second)
-			c := uuid.New()
-			return cr.EventMeta{EventID: uuid.New(), AggregateID: id, CommandID: c, CorrelationID: c, CausationID: c, Timestamp: ts}
-		}
-		man, model, serial := "Dell", fmt.Sprintf("R%d", 600+i%400), fmt.Sprintf("SN%08d", i)
-		types := cr.ResourceTypes()
-		for _, e := range []cr.Event{
-			cr.ResourceRegistered{EventMeta: meta(), Hostname: host, Type: types[i%len(types)]},
-			cr.HardwareDetailsSet{EventMeta: meta(), Manufacturer: &man, Model: &model, SerialNumber: &serial},
-			cr.AssetTagAssigned{EventMeta: meta(), AssetTag: fmt.Sprintf("AT-%07d", i)},
-			cr.OwnerAssigned{EventMeta: meta(), OwnerID: owners[i%len(owners)]},
-			cr.MetadataUpdated{EventMeta: meta(), Key: "batch", Value: "b" + strconv.Itoa(i/100)},
-			cr.MetadataUpdated{EventMeta: meta(), Key: "rack", Value: "r" + strconv.Itoa(i%40)},
-			cr.StatusChanged{EventMeta: meta(), From: cr.StatusProvisioning, To: cr.StatusDecommissioned},
-		} {
+		for _, e := range fleet.history(b, i) {
 			seq++
 			if err := batch.Apply(seq, e); err != nil {
 				b.Fatal(err)
