@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
@@ -22,6 +23,8 @@ type resource struct {
 	version uint64
 	// text is what the free-text filter q searches, lower-case, fields separated by sep.
 	text string
+	// encoded is the row's JSON form once a reply needed it (rowJSON).
+	encoded atomic.Pointer[[]byte]
 }
 
 func newResource(st cr.State, version uint64) *resource {

@@ -215,7 +215,7 @@ func (s *Service) list(ctx context.Context, data []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return list(v, p)
+	return listJSON(v, p)
 }
 
 func (s *Service) count(ctx context.Context, data []byte) (any, error) {
@@ -278,10 +278,13 @@ func (s *Service) respond(reply string, body any) {
 	if reply == "" {
 		return
 	}
-	data, err := json.Marshal(body)
-	if err != nil {
-		s.respondError(reply, newError(api.CodeInternal, kindInternal, "", "encode reply: %v", err))
-		return
+	data, encoded := body.(encodedReply)
+	if !encoded {
+		var err error
+		if data, err = json.Marshal(body); err != nil {
+			s.respondError(reply, newError(api.CodeInternal, kindInternal, "", "encode reply: %v", err))
+			return
+		}
 	}
 	if err := s.nc.Publish(reply, data); err != nil {
 		s.log.Warn().Err(err).Msg("send reply")
