@@ -96,8 +96,8 @@ func runQuery(ctx context.Context, e *env, res *ScenarioResult) error {
 }
 
 // queryList runs a query service and measures a list whose filter (hostname_prefix "host-0",
-// about one resource in 16 of the workload's) returns a page of 100 rows, against a core NATS
-// request-reply carrying the same reply.
+// about one resource in 16 of the workload's) returns a page of up to 100 rows, against a core
+// NATS request-reply carrying the same reply.
 func queryList(ctx context.Context, e *env, url string, o queryservice.Options) (Figure, error) {
 	nc, err := e.connect(ctx, url)
 	if err != nil {
@@ -164,7 +164,7 @@ func queryList(ctx context.Context, e *env, url string, o queryservice.Options) 
 	if err != nil {
 		return Figure{}, err
 	}
-	f := latencyFigure("query list: a page of 100 rows by hostname_prefix", ls, "core NATS request-reply, same reply size", fs)
+	f := latencyFigure("query list: a page (limit 100) by hostname_prefix", ls, "core NATS request-reply, same reply size", fs)
 	f.Note = fmt.Sprintf("%d of %d matches per page, %d-byte reply", len(page.Resources), page.Total, len(reply))
 	return f, nil
 }
