@@ -93,6 +93,7 @@ func scenarios() []scenario {
 		{"replay", "projector replay rates against a raw ordered-consumer read", runReplay},
 		{"replicas", "core figures on R1, R3 and R3 with sync always", runReplicas},
 		{"memory", "command service heap with its cache full, by cache size", runMemory},
+		{"query", "query service: model build rate against a raw ordered-consumer read, a page of list against core NATS", runQuery},
 	}
 }
 

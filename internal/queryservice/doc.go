@@ -18,7 +18,10 @@
 // a batch; indexes are ordered, so a sort field's index gives rows in order (seeks for cursors,
 // prefixes for hostname_prefix) with no sort at query time. Each sort field has an index whose
 // key is the field's value and the row's id (memdb appends the primary key to the keys of a
-// non-unique index): a total order, which is what keeps cursors exact.
+// non-unique index): a total order, which is what keeps cursors exact. Beside memdb, two
+// structures whose readers need no versioned table: trace's events in an append-only log in
+// stream order (each linked to the previous event of its correlation id; a view skips the events
+// after its sequence), and q's trigram index (see Queries).
 //
 // Reading the stream: an ordered consumer (nats.go's: not durable, in memory, one replica,
 // recreated from the last sequence after a gap) from the model's sequence on, first to the
@@ -57,11 +60,20 @@
 //
 // list compiles the filter into a predicate and, when a filtered field has an index, the index
 // lookups whose rows hold every match (the most selective by a fixed rule: serial number, asset
-// tag, hostname, metadata key=value, hostname prefix, owner, account concept, policy, location,
+// tag, hostname, metadata key=value, q, hostname prefix, owner, account concept, policy, location,
 // organization, metadata key, model, manufacturer, type, category, status). With a lookup the
 // matches are sorted by the order's key; without one, the order's index is walked in order. The
 // cursor carries the last row's key (value and id) and a hash of the filter and order; the next
 // page starts after that key in whatever state the model is then, so a row that existed at the
-// first page and kept its sort value is neither skipped nor repeated. The free-text q is a
-// substring test over each row's prepared lower-case text (no index yet).
+// first page and kept its sort value is neither skipped nor repeated.
+//
+// The free-text q is a substring test over each row's prepared lower-case text (its fields
+// joined by NUL, which q may not hold). A q of three bytes or more is answered by a trigram
+// index kept beside memdb: the rows holding every trigram of q are the candidates, and the test
+// runs on those only. A row's new trigrams enter the index before its batch commits and its lost
+// ones leave after; a view taken before such a removal tests every row instead, so the index
+// never hides a row a view holds.
+//
+// A list reply is made of each row's JSON encoding, encoded at the row's first use and kept with
+// it (a row never changes; a change replaces it), byte for byte what encoding/json writes.
 package queryservice

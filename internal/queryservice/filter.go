@@ -100,6 +100,9 @@ func compileFilter(f api.Filter) (*filter, error) {
 	}
 	c.createdFrom, c.createdTo = f.CreatedAfter, f.CreatedBefore
 	c.updatedFrom, c.updatedTo = f.UpdatedAfter, f.UpdatedBefore
+	if strings.ContainsRune(f.Q, sep) {
+		return nil, invalidField("q", "q %q holds a NUL character, which no field's text contains", shorten(f.Q))
+	}
 	c.q = strings.ToLower(f.Q)
 	c.lookup = c.plan()
 	return c, nil
@@ -170,6 +173,8 @@ func (c *filter) plan() *lookup {
 		return &lookup{api.OrderHostname, [][]byte{stringKey(c.hostname)}}
 	case len(c.metaValues) > 0:
 		return &lookup{indexMetadataValue, [][]byte{metadataValueKey(c.metaValues[0][0], c.metaValues[0][1])}}
+	case len(c.q) >= minIndexedQ:
+		return &lookup{index: indexText}
 	case c.hostnamePrefix != "":
 		return &lookup{api.OrderHostname, [][]byte{[]byte(c.hostnamePrefix)}}
 	case len(c.owners) > 0:
@@ -283,6 +288,9 @@ func (c *filter) each(v View, fn func(*resource) bool) error {
 	if c.lookup == nil {
 		return c.scan(v, api.OrderHostname, false, nil, fn)
 	}
+	if c.lookup.index == indexText {
+		return c.eachText(v, fn)
+	}
 	for _, k := range c.lookup.keys {
 		it, err := v.txn.Get(tableResources, c.lookup.index+"_prefix", k)
 		if err != nil {
@@ -292,6 +300,20 @@ func (c *filter) each(v View, fn func(*resource) bool) error {
 			if r := raw.(*resource); c.match(r) && !fn(r) {
 				return nil
 			}
+		}
+	}
+	return nil
+}
+
+// eachText is each with the text index's candidates for q.
+func (c *filter) eachText(v View, fn func(*resource) bool) error {
+	ids, ok := v.text.candidates(c.q, v.textGen)
+	if !ok {
+		return c.scan(v, api.OrderHostname, false, nil, fn)
+	}
+	for _, id := range ids {
+		if r, ok := v.Resource(id); ok && c.match(r) && !fn(r) {
+			return nil
 		}
 	}
 	return nil

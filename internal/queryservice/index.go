@@ -11,7 +11,6 @@ import (
 // Tables of the model.
 const (
 	tableResources = "resources"
-	tableEvents    = "events"
 	tablePosition  = "position"
 )
 
@@ -22,7 +21,8 @@ const (
 	indexAccountConcept = "account_concept_id"
 	indexMetadataKey    = "metadata_key"
 	indexMetadataValue  = "metadata_kv"
-	indexCorrelation    = "correlation_id"
+	// indexText is the text index of q, kept beside memdb (textIndex).
+	indexText = "text"
 )
 
 // sep ends a variable-length value in an index key, so that "a" sorts before "a-b" and a
@@ -79,7 +79,7 @@ func metadataValueKey(k, v string) []byte {
 func lowerHostname(s string) string { return strings.ToLower(strings.TrimSuffix(s, ".")) }
 
 // schema is the model's memdb schema: resources with one index per sort field and per filter
-// field, events with an index by correlation id (in stream order), and the model's position.
+// field, and the model's position (trace's events are in the traceLog).
 func schema() *memdb.DBSchema {
 	resIndexes := map[string]*memdb.IndexSchema{
 		indexID: {Name: indexID, Unique: true, Indexer: idIndex[*resource]{key: func(r *resource) []byte { return r.id[:] }}},
@@ -117,12 +117,6 @@ func schema() *memdb.DBSchema {
 	}
 	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
 		tableResources: {Name: tableResources, Indexes: resIndexes},
-		tableEvents: {Name: tableEvents, Indexes: map[string]*memdb.IndexSchema{
-			indexID: {Name: indexID, Unique: true, Indexer: idIndex[*traceEvent]{key: func(e *traceEvent) []byte { return uint64Key(e.seq) }}},
-			// memdb appends the primary key (the sequence): one correlation's events come in
-			// stream order.
-			indexCorrelation: {Name: indexCorrelation, Indexer: keyIndex[*traceEvent]{keys: func(e *traceEvent) [][]byte { return one(e.correlationID[:]) }}},
-		}},
 		tablePosition: {Name: tablePosition, Indexes: map[string]*memdb.IndexSchema{
 			indexID: {Name: indexID, Unique: true, Indexer: idIndex[*position]{key: func(*position) []byte { return positionKey }}},
 		}},

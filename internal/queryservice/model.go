@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
@@ -22,6 +23,8 @@ type resource struct {
 	version uint64
 	// text is what the free-text filter q searches, lower-case, fields separated by sep.
 	text string
+	// encoded is the row's JSON form once a reply needed it (rowJSON).
+	encoded atomic.Pointer[[]byte]
 }
 
 func newResource(st cr.State, version uint64) *resource {
@@ -89,6 +92,7 @@ type traceEvent struct {
 	correlationID uuid.UUID
 	causationID   uuid.UUID
 	timestamp     time.Time
+	prev          uint32 // the previous event of the correlation id in the trace log, plus one; 0: none
 }
 
 // position is the model's only row of its kind: the stream sequence it has applied.
@@ -100,7 +104,9 @@ type position struct {
 // correlation id, at one stream sequence. One writer (Update) and any number of readers (View),
 // which read a snapshot and never wait for the writer nor make it wait.
 type Model struct {
-	db *memdb.MemDB
+	db    *memdb.MemDB
+	text  *textIndex
+	trace *traceLog
 
 	mu        sync.Mutex
 	applied   uint64
@@ -114,7 +120,7 @@ func NewModel() *Model {
 	if err != nil {
 		panic(fmt.Sprintf("queryservice: model schema: %v", err)) // a programming error
 	}
-	return &Model{db: db, changed: make(chan struct{})}
+	return &Model{db: db, text: newTextIndex(), trace: newTraceLog(), changed: make(chan struct{})}
 }
 
 // Sequence is the stream sequence the model has applied.
@@ -126,18 +132,22 @@ func (m *Model) Sequence() uint64 {
 
 // View is a consistent read of the model at one sequence.
 type View struct {
-	txn *memdb.Txn
-	seq uint64
+	txn     *memdb.Txn
+	seq     uint64
+	text    *textIndex
+	textGen uint64 // the text index's generation when the view was taken
+	trace   *traceLog
 }
 
 // View returns a snapshot of the model as of now.
 func (m *Model) View() View {
+	textGen := m.text.gen.Load() // before the snapshot: see textIndex
 	txn := m.db.Txn(false)
 	var seq uint64
 	if p, err := txn.First(tablePosition, indexID, positionKey); err == nil && p != nil {
 		seq = p.(*position).seq
 	}
-	return View{txn: txn, seq: seq}
+	return View{txn: txn, seq: seq, text: m.text, textGen: textGen, trace: m.trace}
 }
 
 // Sequence is the stream sequence the view stands for.
@@ -180,6 +190,7 @@ type Batch struct {
 	// resource's row and its indexes are replaced once per batch, not once per event, which
 	// during a catch-up (several events of a resource in one batch) is most of the work.
 	pending map[uuid.UUID]pendingState
+	events  []traceEvent // for the trace log, at Commit
 }
 
 type pendingState struct {
@@ -217,12 +228,10 @@ func (b *Batch) Apply(seq uint64, e cr.Event) error {
 	if correlation == uuid.Nil {
 		correlation = meta.CommandID
 	}
-	if err := b.txn.Insert(tableEvents, &traceEvent{
+	b.events = append(b.events, traceEvent{
 		seq: seq, typ: e.EventType(), id: meta.EventID, aggregateType: aggregateType, aggregateID: meta.AggregateID,
 		commandID: meta.CommandID, correlationID: correlation, causationID: causation, timestamp: meta.Timestamp,
-	}); err != nil {
-		return fmt.Errorf("queryservice: insert event %d: %w", seq, err)
-	}
+	})
 	b.seq = seq
 	return nil
 }
@@ -234,6 +243,7 @@ func (b *Batch) Skip(seq uint64) { b.seq = seq }
 // Commit makes the batch visible and wakes the readers waiting for a sequence.
 func (b *Batch) Commit() error {
 	added := 0
+	var texts []textChange
 	for id, p := range b.pending {
 		if !p.state.Registered() {
 			continue
@@ -243,10 +253,17 @@ func (b *Batch) Commit() error {
 			b.txn.Abort()
 			return err
 		}
+		r := newResource(p.state, p.version)
+		change := textChange{id: id, new: r.text}
 		if old == nil {
 			added++
+		} else {
+			change.old = old.(*resource).text
 		}
-		if err := b.txn.Insert(tableResources, newResource(p.state, p.version)); err != nil {
+		if change.old != change.new {
+			texts = append(texts, change)
+		}
+		if err := b.txn.Insert(tableResources, r); err != nil {
 			b.txn.Abort()
 			return fmt.Errorf("queryservice: insert resource %s: %w", id, err)
 		}
@@ -255,7 +272,10 @@ func (b *Batch) Commit() error {
 		b.txn.Abort()
 		return fmt.Errorf("queryservice: position %d: %w", b.seq, err)
 	}
+	removals := b.m.text.stage(texts)
+	b.m.trace.append(b.events) // views skip events after their sequence
 	b.txn.Commit()
+	b.m.text.unstage(removals)
 	m := b.m
 	m.mu.Lock()
 	m.applied = b.seq

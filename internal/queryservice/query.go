@@ -2,9 +2,10 @@ package queryservice
 
 import (
 	"bytes"
-	"cmp"
+	"encoding/json"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/cim-infra/registry/pkg/api"
@@ -62,6 +63,65 @@ func planList(q api.List) (*listPlan, error) {
 
 // list answers one page of p from view v.
 func list(v View, p *listPlan) (api.ResourcePage, error) {
+	rows, page, err := listRows(v, p)
+	if err != nil {
+		return page, err
+	}
+	page.Resources = make([]api.Resource, len(rows))
+	for i, r := range rows {
+		page.Resources[i] = api.ResourceOf(r.state, r.version)
+	}
+	return page, nil
+}
+
+// encodedReply is a reply body already in its JSON form.
+type encodedReply []byte
+
+// listJSON answers one page of p from view v in the JSON form of an api.ResourcePage, made of
+// the rows' encodings (rowJSON): the bytes encoding/json writes for list's page.
+func listJSON(v View, p *listPlan) (encodedReply, error) {
+	rows, page, err := listRows(v, p)
+	if err != nil {
+		return nil, err
+	}
+	size := 100
+	for _, r := range rows {
+		size += len(rowJSON(r)) + 1
+	}
+	out := make([]byte, 0, size)
+	out = append(out, `{"resources":[`...)
+	for i, r := range rows {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, rowJSON(r)...)
+	}
+	out = append(out, `],"total":`...)
+	out = strconv.AppendInt(out, int64(page.Total), 10)
+	if page.NextCursor != "" {
+		// base64url: nothing to escape
+		out = append(out, `,"next_cursor":"`...)
+		out = append(out, page.NextCursor...)
+		out = append(out, '"')
+	}
+	out = append(out, `,"as_of_sequence":`...)
+	out = strconv.AppendUint(out, page.AsOfSequence, 10)
+	return append(out, '}'), nil
+}
+
+// rowJSON is r's wire form (api.ResourceOf) in JSON, encoded at its first use and kept with the row: a
+// row never changes, and encoding is most of a page's cost.
+func rowJSON(r *resource) []byte {
+	if data := r.encoded.Load(); data != nil {
+		return *data
+	}
+	data, _ := json.Marshal(api.ResourceOf(r.state, r.version)) // cannot fail: strings, a map of strings, times and a number
+	r.encoded.Store(&data)
+	return data
+}
+
+// listRows finds one page of p in view v: its rows, and the page without them.
+func listRows(v View, p *listPlan) ([]*resource, api.ResourcePage, error) {
 	page := api.ResourcePage{Resources: []api.Resource{}, AsOfSequence: v.Sequence()}
 	var rows []*resource
 	var more bool
@@ -72,7 +132,7 @@ func list(v View, p *listPlan) (api.ResourcePage, error) {
 			return true
 		})
 		if err != nil {
-			return page, err
+			return nil, page, err
 		}
 		err = p.filter.scan(v, p.order.name, p.desc, p.after, func(r *resource) bool {
 			if len(rows) == p.limit {
@@ -83,7 +143,7 @@ func list(v View, p *listPlan) (api.ResourcePage, error) {
 			return true
 		})
 		if err != nil {
-			return page, err
+			return nil, page, err
 		}
 	} else {
 		// An index gives the candidates: sort the matches by the order's key.
@@ -97,7 +157,7 @@ func list(v View, p *listPlan) (api.ResourcePage, error) {
 			return true
 		})
 		if err != nil {
-			return page, err
+			return nil, page, err
 		}
 		page.Total = len(all)
 		slices.SortFunc(all, func(a, b keyed) int {
@@ -126,15 +186,12 @@ func list(v View, p *listPlan) (api.ResourcePage, error) {
 			rows = append(rows, k.r)
 		}
 	}
-	for _, r := range rows {
-		page.Resources = append(page.Resources, api.ResourceOf(r.state, r.version))
-	}
 	if more {
 		c := p.cursor
 		c.After = rowKey(p.order, rows[len(rows)-1])
 		page.NextCursor = c.encode()
 	}
-	return page, nil
+	return rows, page, nil
 }
 
 // countBy gives a row's value of a Count.By field.
@@ -196,21 +253,13 @@ func count(v View, p *countPlan) (api.Counts, error) {
 
 func trace(v View, correlation uuid.UUID) (api.TraceReply, error) {
 	out := api.TraceReply{CorrelationID: correlation.String(), Events: []api.TraceEvent{}, AsOfSequence: v.Sequence()}
-	it, err := v.txn.Get(tableEvents, indexCorrelation+"_prefix", correlation[:])
-	if err != nil {
-		return out, err
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		e := raw.(*traceEvent)
+	for _, e := range v.trace.correlated(correlation, v.Sequence()) {
 		out.Events = append(out.Events, api.TraceEvent{
 			Sequence: e.seq, Type: e.typ, ID: e.id.String(), AggregateType: e.aggregateType,
 			AggregateID: e.aggregateID.String(), CommandID: nilEmpty(e.commandID), CausationID: nilEmpty(e.causationID),
 			Timestamp: e.timestamp,
 		})
 	}
-	// memdb orders by key bytes: the sequence is big-endian, so this holds already; sorting
-	// keeps the promise explicit and cheap.
-	slices.SortFunc(out.Events, func(a, b api.TraceEvent) int { return cmp.Compare(a.Sequence, b.Sequence) })
 	return out, nil
 }
 

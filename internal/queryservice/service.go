@@ -234,7 +234,7 @@ func (s *Service) list(ctx context.Context, data []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return list(v, p)
+	return listJSON(v, p)
 }
 
 func (s *Service) count(ctx context.Context, data []byte) (any, error) {
@@ -303,12 +303,16 @@ func (s *Service) finish(ctx context.Context, name string, req *microsvc.Request
 	ev.Ctx(ctx).Str("endpoint", name).Int("code", e.Code).Str("kind", e.Kind).Str("field", e.Field).Str("error", e.Message).Msg("query failed")
 }
 
-// respond sends a success reply.
+// respond sends a success reply: a page whose JSON the model kept as it is, anything else
+// encoded now.
 func (s *Service) respond(req *microsvc.Request, body any) {
-	data, err := json.Marshal(body)
-	if err != nil {
-		s.respondError(req, newError(api.CodeInternal, api.KindInternal, "", "encode reply: %v", err))
-		return
+	data, encoded := body.(encodedReply)
+	if !encoded {
+		var err error
+		if data, err = json.Marshal(body); err != nil {
+			s.respondError(req, newError(api.CodeInternal, api.KindInternal, "", "encode reply: %v", err))
+			return
+		}
 	}
 	if err := req.Respond(data); err != nil {
 		s.log.Warn().Err(err).Msg("send reply")

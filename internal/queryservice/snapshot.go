@@ -136,12 +136,7 @@ func (b *snapshots) save(ctx context.Context, v View, id streamIdentity) (int, e
 		snap.Versions = append(snap.Versions, r.version)
 	}
 	snap.Resources = len(snap.States)
-	events, err := v.txn.Get(tableEvents, indexID+"_prefix", []byte{})
-	if err != nil {
-		return 0, err
-	}
-	for raw := events.Next(); raw != nil; raw = events.Next() {
-		e := raw.(*traceEvent)
+	for _, e := range v.trace.upTo(v.Sequence()) {
 		snap.Events = append(snap.Events, snapshotEvent{Seq: e.seq, Type: e.typ, AggregateType: e.aggregateType, ID: e.id,
 			AggregateID: e.aggregateID, CommandID: e.commandID, Correlation: e.correlationID, Causation: e.causationID, Timestamp: e.timestamp})
 	}
@@ -204,25 +199,29 @@ func (b *snapshots) load(ctx context.Context, m *Model, id streamIdentity, head 
 func (m *Model) restore(snap snapshotV1) error {
 	txn := m.db.Txn(true)
 	defer txn.Abort()
+	texts := make([]textChange, 0, len(snap.States))
 	for i, data := range snap.States {
 		var st cr.State
 		if err := st.UnmarshalBinary(data); err != nil {
 			return fmt.Errorf("queryservice: snapshot resource %d: %w", i, err)
 		}
-		if err := txn.Insert(tableResources, newResource(st, snap.Versions[i])); err != nil {
+		r := newResource(st, snap.Versions[i])
+		if err := txn.Insert(tableResources, r); err != nil {
 			return err
 		}
+		texts = append(texts, textChange{id: r.id, new: r.text})
 	}
-	for _, e := range snap.Events {
-		if err := txn.Insert(tableEvents, &traceEvent{seq: e.Seq, typ: e.Type, id: e.ID, aggregateType: e.AggregateType,
+	events := make([]traceEvent, len(snap.Events))
+	for i, e := range snap.Events {
+		events[i] = traceEvent{seq: e.Seq, typ: e.Type, id: e.ID, aggregateType: e.AggregateType,
 			aggregateID: e.AggregateID, commandID: e.CommandID, correlationID: e.Correlation, causationID: e.Causation,
-			timestamp: e.Timestamp}); err != nil {
-			return err
-		}
+			timestamp: e.Timestamp}
 	}
 	if err := txn.Insert(tablePosition, &position{seq: snap.Sequence}); err != nil {
 		return err
 	}
+	m.text.stage(texts) // into the empty index: nothing to remove
+	m.trace.append(events)
 	txn.Commit()
 	m.mu.Lock()
 	m.applied = snap.Sequence

@@ -71,7 +71,7 @@ type Filter struct {
 	UpdatedAfter  *time.Time `json:"updated_after,omitempty"`
 	UpdatedBefore *time.Time `json:"updated_before,omitempty"`
 	// Q is free text: a resource matches when its host name, asset tag, serial number, model or
-	// one of its metadata values contains it, ignoring case.
+	// one of its metadata values contains it, ignoring case. It must not hold a NUL character.
 	Q string `json:"q,omitempty"`
 }
 

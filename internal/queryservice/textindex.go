@@ -1,0 +1,176 @@
+package queryservice
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/uuid"
+)
+
+// minIndexedQ is the shortest q the text index answers: one trigram. A shorter q is checked on
+// every row.
+const minIndexedQ = 3
+
+// textIndex is the index of the free-text filter q: for each trigram (three consecutive bytes)
+// of a row's text, the rows whose text holds it. Every trigram of q is in the text of a row
+// that contains q, so intersecting the trigrams' rows gives a superset of the matches, which
+// the filter's predicate then checks on the view's rows.
+//
+// The index is not part of memdb's versioned tables (a radix entry per trigram and row would
+// cost more than the row itself), so a view and the index may be at different sequences. Adding
+// a row's new trigrams before its commit keeps the index a superset of every later view; a
+// trigram a row no longer has is removed only after the commit, and each such removal bumps gen.
+// A view remembers gen from before it was taken: when gen has moved on, the index may lack
+// trigrams of the view's rows, and the query checks every row instead.
+type textIndex struct {
+	gen atomic.Uint64
+
+	mu       sync.RWMutex
+	slots    map[uuid.UUID]uint32 // a row's slot: its number in the postings
+	ids      []uuid.UUID          // the row of each slot
+	postings map[uint32][]uint32  // trigram to the slots holding it, ascending
+}
+
+func newTextIndex() *textIndex {
+	return &textIndex{slots: map[uuid.UUID]uint32{}, postings: map[uint32][]uint32{}}
+}
+
+// textChange is one row's text before and after a batch.
+type textChange struct {
+	id       uuid.UUID
+	old, new string
+}
+
+// textRemoval is what stage leaves to do after the commit: the trigrams a row lost.
+type textRemoval struct {
+	slot     uint32
+	trigrams []uint32
+}
+
+// stage adds the trigrams each row gained and returns the removals to pass to unstage once the
+// rows' new texts are committed.
+func (x *textIndex) stage(changes []textChange) []textRemoval {
+	var removals []textRemoval
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, c := range changes {
+		slot, ok := x.slots[c.id]
+		if !ok {
+			slot = uint32(len(x.ids))
+			x.slots[c.id] = slot
+			x.ids = append(x.ids, c.id)
+		}
+		added, removed := diffSorted(trigrams(c.new), trigrams(c.old))
+		for _, t := range added {
+			x.postings[t] = insertSorted(x.postings[t], slot)
+		}
+		if len(removed) > 0 {
+			removals = append(removals, textRemoval{slot: slot, trigrams: removed})
+		}
+	}
+	return removals
+}
+
+// unstage removes trigrams rows no longer have; their new texts must be committed.
+func (x *textIndex) unstage(removals []textRemoval) {
+	if len(removals) == 0 {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.gen.Add(1)
+	for _, r := range removals {
+		for _, t := range r.trigrams {
+			p := x.postings[t]
+			if i, found := slices.BinarySearch(p, r.slot); found {
+				p = slices.Delete(p, i, i+1)
+			}
+			if len(p) == 0 {
+				delete(x.postings, t)
+			} else {
+				x.postings[t] = p
+			}
+		}
+	}
+}
+
+// candidates returns the ids of the rows whose text may contain q (lower-case, at least
+// minIndexedQ bytes), or ok false when q is shorter or the index may have lost trigrams of a
+// view taken at generation gen.
+func (x *textIndex) candidates(q string, gen uint64) (ids []uuid.UUID, ok bool) {
+	if len(q) < minIndexedQ {
+		return nil, false
+	}
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if x.gen.Load() != gen {
+		return nil, false
+	}
+	qt := trigrams(q)
+	lists := make([][]uint32, len(qt))
+	for i, t := range qt {
+		if lists[i] = x.postings[t]; len(lists[i]) == 0 {
+			return nil, true
+		}
+	}
+	slices.SortFunc(lists, func(a, b []uint32) int { return len(a) - len(b) })
+	for _, slot := range lists[0] {
+		in := true
+		for _, l := range lists[1:] {
+			if _, found := slices.BinarySearch(l, slot); !found {
+				in = false
+				break
+			}
+		}
+		if in {
+			ids = append(ids, x.ids[slot])
+		}
+	}
+	return ids, true
+}
+
+// trigrams returns the distinct trigrams of s, ascending.
+func trigrams(s string) []uint32 {
+	if len(s) < 3 {
+		return nil
+	}
+	out := make([]uint32, 0, len(s)-2)
+	for i := 0; i+3 <= len(s); i++ {
+		out = append(out, uint32(s[i])<<16|uint32(s[i+1])<<8|uint32(s[i+2]))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// diffSorted returns what a has and b lacks, and what b has and a lacks; both ascending.
+func diffSorted(a, b []uint32) (onlyA, onlyB []uint32) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || i < len(a) && a[i] < b[j]:
+			onlyA = append(onlyA, a[i])
+			i++
+		case i == len(a) || b[j] < a[i]:
+			onlyB = append(onlyB, b[j])
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	return onlyA, onlyB
+}
+
+// insertSorted inserts v into the ascending list p unless it is there; new rows take the
+// highest slot, so building the index appends.
+func insertSorted(p []uint32, v uint32) []uint32 {
+	if n := len(p); n == 0 || p[n-1] < v {
+		return append(p, v)
+	}
+	i, found := slices.BinarySearch(p, v)
+	if found {
+		return p
+	}
+	return slices.Insert(p, i, v)
+}
