@@ -31,7 +31,8 @@ type Options struct {
 	// (default cim.evt).
 	Stream        string
 	SubjectPrefix string
-	// ConsumerPrefix starts the names of the ordered consumers ("<prefix>_<n>"); default
+	// ConsumerPrefix starts the names of the ordered consumers ("<prefix>-<read>_<n>": a new
+	// read of the stream after a failure gets new names); default
 	// "query-service-" and a random suffix, so that each instance's consumers are its own.
 	ConsumerPrefix string
 	// ConsumerInactive is how long the server keeps a consumer nobody reads (after a crash).

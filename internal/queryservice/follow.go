@@ -45,6 +45,7 @@ type follower struct {
 	readyCh    chan struct{}
 	pending    atomic.Uint64 // events after the last applied one, as the server last said
 	lastDLQSeq uint64        // highest stream sequence already in the dead-letter subject
+	reads      int           // reads of the stream started: each names its consumers apart
 
 	snaps    *snapshots     // nil with NoSnapshots
 	stream   streamIdentity // the stream the model is built from
@@ -175,11 +176,14 @@ func (f *follower) run(ctx context.Context) error {
 
 func (f *follower) follow(ctx context.Context) error {
 	from := f.model.Sequence() + 1
+	// A read that failed leaves its consumer on the server until -consumer-inactive. Its name
+	// is not reused: the server would refuse a consumer of that name from another sequence.
+	f.reads++
 	cfg := jetstream.OrderedConsumerConfig{
 		FilterSubjects:    []string{f.opts.SubjectPrefix + ".>"},
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       from,
-		NamePrefix:        f.opts.ConsumerPrefix,
+		NamePrefix:        f.opts.ConsumerPrefix + "-" + strconv.Itoa(f.reads),
 		InactiveThreshold: f.opts.ConsumerInactive,
 	}
 	cons, err := f.js.OrderedConsumer(ctx, f.opts.Stream, cfg)

@@ -1,8 +1,10 @@
 package queryservice
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"testing"
@@ -14,7 +16,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
 )
 
 // TestUndecodableAndForeignEvents: an event the model cannot decode is counted, dead-lettered
@@ -149,5 +153,40 @@ func TestMicroDiscovery(t *testing.T) {
 		if ep.QueueGroup != api.QueryServiceQueueGroup || ep.Subject != api.QuerySubject(ep.Name) || !slices.Contains(api.Queries(), ep.Name) {
 			t.Fatalf("endpoint %+v", ep)
 		}
+	}
+}
+
+// TestReadAgainAfterAFailedRead: a read of the stream that ended (as after an error) leaves its
+// ordered consumer on the server until -consumer-inactive; the next read from the model's newer
+// sequence must not ask for a consumer of the same name, which the server refuses (10012,
+// start sequence can not be updated), stalling the model until the old one expires.
+func TestReadAgainAfterAFailedRead(t *testing.T) {
+	e := newEnv(t, 73, 50)
+	e.write(100)
+	opts := testOptions()
+	opts.ConsumerPrefix = "read-again"
+	opts.fillDefaults()
+	m, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFollower(e.js, NewModel(), opts, zerolog.Nop(), m)
+	for round := range 3 {
+		head := e.head
+		ctx, cancel := context.WithCancel(e.ctx)
+		done := make(chan error, 1)
+		go func() { done <- f.follow(ctx) }()
+		e.waitFor(fmt.Sprintf("round %d: the model at the head %d, or the read failing", round, head), func() bool {
+			select {
+			case err := <-done:
+				cancel()
+				t.Fatalf("round %d: the read from sequence %d ended: %v", round, f.model.Sequence()+1, err)
+			default:
+			}
+			return f.model.Sequence() >= head
+		})
+		cancel()
+		<-done // the read ends; its consumer stays on the server
+		e.write(100)
 	}
 }
