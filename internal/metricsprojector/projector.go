@@ -84,6 +84,9 @@ func (o *Options) fillDefaults() {
 	if o.BucketReplicas == 0 {
 		o.BucketReplicas = 1
 	}
+	if o.DeadLetter.Replicas == 0 {
+		o.DeadLetter.Replicas = 1
+	}
 	if o.BatchSize == 0 {
 		o.BatchSize = DefaultBatchSize
 	}

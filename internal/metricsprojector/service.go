@@ -39,6 +39,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.SnapshotInterval, "snapshot-interval", o.SnapshotInterval, "write a snapshot at least this often while events arrive (and always at shutdown)")
 	fs.DurationVar(&o.ProgressEvery, "progress-every", o.ProgressEvery, "how often catch-up progress (applied, total, rate, time left) is logged")
 	fs.StringVar(&o.DeadLetter.Stream, "dead-letter-stream", o.DeadLetter.Stream, "stream keeping undecodable events (subject cim.dlq.metrics, reason in header Cim-Dlq-Reason)")
+	fs.IntVar(&o.DeadLetter.Replicas, "dead-letter-replicas", o.DeadLetter.Replicas, "replicas of the dead-letter stream when the projector creates it (1, 3 or 5)")
 }
 
 // Run connects to NATS, serves /healthz, /readyz and /metrics, and runs the projector until ctx

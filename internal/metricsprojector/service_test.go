@@ -37,7 +37,7 @@ func TestFlagsAndEnvironment(t *testing.T) {
 	}
 	for flagName, want := range map[string]string{"nats-url": servicemain.DefaultNATSURL, "http-addr": DefaultHTTPAddr,
 		"stream": "CIM_EVENTS", "snapshot-bucket": DefaultBucket, "snapshot-interval": "30s", "snapshot-every": "10000",
-		"batch-size": "256", "dead-letter-stream": "CIM_DLQ", "log-level": "info", "nats-creds": ""} {
+		"batch-size": "256", "dead-letter-stream": "CIM_DLQ", "dead-letter-replicas": "1", "log-level": "info", "nats-creds": ""} {
 		got, ok := defaults[flagName]
 		if !ok {
 			t.Errorf("no flag -%s", flagName)

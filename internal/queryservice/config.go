@@ -107,6 +107,9 @@ func (o *Options) fillDefaults() {
 	if o.DeadLetter.SubjectPrefix == "" {
 		o.DeadLetter.SubjectPrefix = "cim.dlq"
 	}
+	if o.DeadLetter.Replicas == 0 {
+		o.DeadLetter.Replicas = 1
+	}
 }
 
 func (o *Options) validate() error {
@@ -147,4 +150,5 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.SnapshotInterval, "snapshot-interval", o.SnapshotInterval, "how often an instance writes the snapshot when its model is newer than the stored one")
 	fs.BoolVar(&o.NoSnapshots, "no-snapshots", o.NoSnapshots, "build the model from the first event and write no snapshot")
 	fs.StringVar(&o.DeadLetter.Stream, "dead-letter-stream", o.DeadLetter.Stream, "stream keeping events the model cannot apply (subject cim.dlq.query-service, reason in header Cim-Dlq-Reason)")
+	fs.IntVar(&o.DeadLetter.Replicas, "dead-letter-replicas", o.DeadLetter.Replicas, "replicas of the dead-letter stream when the service creates it (1, 3 or 5)")
 }

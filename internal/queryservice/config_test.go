@@ -22,12 +22,16 @@ func TestDefaults(t *testing.T) {
 	if err := cfg.Options.validate(); err != nil {
 		t.Fatalf("defaults invalid: %v", err)
 	}
-	for _, name := range []string{"nats-url", "http-addr", "stream", "batch-size", "ready-max-lag", "default-wait", "max-wait", "max-in-flight", "dead-letter-stream"} {
+	for _, name := range []string{"nats-url", "http-addr", "stream", "batch-size", "ready-max-lag", "default-wait", "max-wait", "max-in-flight", "dead-letter-stream", "dead-letter-replicas"} {
 		if fs.Lookup(name) == nil {
 			t.Errorf("no flag -%s", name)
 		}
 	}
+	if cfg.Options.DeadLetter.Replicas != 1 {
+		t.Errorf("-dead-letter-replicas defaults to %d, want 1", cfg.Options.DeadLetter.Replicas)
+	}
 	t.Setenv("MAX_WAIT", "7s")
+	t.Setenv("DEAD_LETTER_REPLICAS", "3")
 	var env Config
 	fs = flag.NewFlagSet(ServiceName, flag.ContinueOnError)
 	env.RegisterFlags(fs)
@@ -36,5 +40,8 @@ func TestDefaults(t *testing.T) {
 	}
 	if env.Options.MaxWait.String() != "7s" {
 		t.Fatalf("MAX_WAIT=7s gave -max-wait %s", env.Options.MaxWait)
+	}
+	if env.Options.DeadLetter.Replicas != 3 {
+		t.Fatalf("DEAD_LETTER_REPLICAS=3 gave the dead-letter stream %d replicas", env.Options.DeadLetter.Replicas)
 	}
 }
