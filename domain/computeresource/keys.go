@@ -1,5 +1,7 @@
 package computeresource
 
+import "strings"
+
 // Unique keys: among the resources that are not decommissioned, no two have the same hostname
 // and no two carry the same asset tag. Whether a key is free is not state of one resource: the
 // store referees it. The domain says which keys a resource holds, and so which keys the events
@@ -12,7 +14,8 @@ type KeySpace string
 const (
 	// KeySpaceHostname holds hostnames, in canonical (lower-case) form.
 	KeySpaceHostname KeySpace = "hostname"
-	// KeySpaceAssetTag holds asset tags, compared exactly as assigned.
+	// KeySpaceAssetTag holds asset tags, in lower case: "AT-1" and "at-1" are one tag, as a
+	// label read off a machine is one tag whatever the case it was typed in.
 	KeySpaceAssetTag KeySpace = "asset_tag"
 )
 
@@ -36,7 +39,7 @@ func Keys(s State) []Key {
 	}
 	keys := []Key{{Space: KeySpaceHostname, Value: s.hostname.String()}}
 	if s.assetTag != "" {
-		keys = append(keys, Key{Space: KeySpaceAssetTag, Value: s.assetTag})
+		keys = append(keys, Key{Space: KeySpaceAssetTag, Value: strings.ToLower(s.assetTag)})
 	}
 	return keys
 }

@@ -28,25 +28,30 @@ func TestKeyChanges(t *testing.T) {
 			name:   "a first asset tag is claimed",
 			before: untagged,
 			cmd:    AssignAssetTag{Meta: meta("tag-1"), ID: resID, AssetTag: "ASSET-1"},
-			want:   []KeyChange{claim(tag("ASSET-1"))},
+			want:   []KeyChange{claim(tag("asset-1"))},
 		},
 		{
 			name:   "another asset tag is claimed and the old one released",
 			before: richState(t, StatusActive),
 			cmd:    AssignAssetTag{Meta: meta("tag-2"), ID: resID, AssetTag: "ASSET-2"},
-			want:   []KeyChange{release(tag("ASSET-1")), claim(tag("ASSET-2"))},
+			want:   []KeyChange{release(tag("asset-1")), claim(tag("asset-2"))},
 		},
 		{
-			name:   "an asset tag is kept as assigned, not lower-cased",
+			name:   "an asset tag is claimed in lower case",
 			before: untagged,
 			cmd:    AssignAssetTag{Meta: meta("tag-3"), ID: resID, AssetTag: "Rack 7 / Ünit 3"},
-			want:   []KeyChange{claim(tag("Rack 7 / Ünit 3"))},
+			want:   []KeyChange{claim(tag("rack 7 / ünit 3"))},
+		},
+		{
+			name:   "the same asset tag in another case keeps the key",
+			before: richState(t, StatusActive),
+			cmd:    AssignAssetTag{Meta: meta("tag-4"), ID: resID, AssetTag: "asset-1"},
 		},
 		{
 			name:   "decommissioning releases the hostname and the asset tag",
 			before: richState(t, StatusMaintenance),
 			cmd:    ChangeStatus{Meta: meta("decommission"), ID: resID, To: StatusDecommissioned},
-			want:   []KeyChange{release(hostname), release(tag("ASSET-1"))},
+			want:   []KeyChange{release(hostname), release(tag("asset-1"))},
 		},
 		{
 			name:   "decommissioning an untagged resource releases its hostname",
@@ -98,7 +103,7 @@ func TestKeys(t *testing.T) {
 	}{
 		{"unregistered", State{}, nil},
 		{"provisioning, untagged", run(t, State{}, registerCmd(t)), []Key{{KeySpaceHostname, "web-01.example.com"}}},
-		{"active, tagged", richState(t, StatusActive), []Key{{KeySpaceHostname, "web-01.example.com"}, {KeySpaceAssetTag, "ASSET-1"}}},
+		{"active, tagged", richState(t, StatusActive), []Key{{KeySpaceHostname, "web-01.example.com"}, {KeySpaceAssetTag, "asset-1"}}},
 		{"decommissioned", richState(t, StatusDecommissioned), nil},
 	} {
 		if got := Keys(tt.state); !slices.Equal(got, tt.want) {

@@ -3,6 +3,7 @@ package commandservice
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -219,7 +220,7 @@ func TestKeysUnderContentionAndFaults(t *testing.T) {
 		keys = append(keys, cr.Key{Space: cr.KeySpaceHostname, Value: h})
 	}
 	for _, tag := range tags {
-		keys = append(keys, cr.Key{Space: cr.KeySpaceAssetTag, Value: tag})
+		keys = append(keys, cr.Key{Space: cr.KeySpaceAssetTag, Value: strings.ToLower(tag)})
 	}
 	c := clients[1]
 	for _, k := range keys {

@@ -107,32 +107,35 @@ func TestUniqueAssetTags(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := wantError(t, tag(b, "T-1"), api.CodeConflict, api.KindAssetTagTaken)
-	if e.Field != "asset_tag" || e.Details["holder_id"] != a || e.Details["asset_tag"] != "T-1" {
-		t.Fatalf("asset_tag_taken: %+v, want holder_id %s", e, a)
+	if e.Field != "asset_tag" || e.Details["holder_id"] != a || e.Details["asset_tag"] != "t-1" {
+		t.Fatalf("asset_tag_taken: %+v, want holder_id %s and the tag in lower case", e, a)
 	}
-	// Compared exactly: another letter case is another tag.
-	if err := tag(b, "t-1"); err != nil {
-		t.Fatalf("tag in other letter case: %v", err)
+	// Compared ignoring case: another letter case is the same tag.
+	wantError(t, tag(b, "t-1"), api.CodeConflict, api.KindAssetTagTaken)
+	// The holder may write its own tag in another case: it keeps the key.
+	if err := tag(a, "t-1"); err != nil {
+		t.Fatalf("holder re-writing its tag in lower case: %v", err)
 	}
+	wantHolder(t, st, cr.KeySpaceAssetTag, "t-1", a)
 	// Re-tagging releases the old tag in the same write.
 	if err := tag(a, "T-2"); err != nil {
 		t.Fatal(err)
 	}
-	wantHolder(t, st, cr.KeySpaceAssetTag, "T-1", "")
+	wantHolder(t, st, cr.KeySpaceAssetTag, "t-1", "")
 	if err := tag(b, "T-1"); err != nil {
 		t.Fatalf("tag released by re-tagging: %v", err)
 	}
-	wantHolder(t, st, cr.KeySpaceAssetTag, "t-1", "")
+	wantHolder(t, st, cr.KeySpaceAssetTag, "t-1", b)
 	// Decommissioning releases the tag.
 	if _, err := c.ChangeStatus(ctx, api.ChangeStatus{Target: api.Target{AggregateID: b}, Status: "decommissioned"}); err != nil {
 		t.Fatal(err)
 	}
-	wantHolder(t, st, cr.KeySpaceAssetTag, "T-1", "")
+	wantHolder(t, st, cr.KeySpaceAssetTag, "t-1", "")
 	if err := tag(a, "T-1"); err != nil {
 		t.Fatalf("tag released by decommissioning: %v", err)
 	}
-	wantHolder(t, st, cr.KeySpaceAssetTag, "T-2", "")
-	wantHolder(t, st, cr.KeySpaceAssetTag, "T-1", a)
+	wantHolder(t, st, cr.KeySpaceAssetTag, "t-2", "")
+	wantHolder(t, st, cr.KeySpaceAssetTag, "t-1", a)
 }
 
 // TestRegisterRetriedAfterLostReply: the register was written (its hostname claimed) and its

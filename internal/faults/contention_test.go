@@ -62,7 +62,14 @@ func contendedHostname(i int, r uint64) cr.Hostname {
 	return h
 }
 
-func contendedTag(i int) string { return fmt.Sprintf("CONTENDED-%d", i) }
+// contendedTag is the pool's i-th asset tag, in upper or lower case as r says: asset tags
+// compare case-insensitively too.
+func contendedTag(i int, r uint64) string {
+	if r&1 != 0 {
+		return fmt.Sprintf("contended-%d", i)
+	}
+	return fmt.Sprintf("CONTENDED-%d", i)
+}
 
 // contend sends one command that claims or releases a contended key: a register of a new
 // resource (claims a pool hostname), an asset tag from the pool for a contended resource or a
@@ -83,7 +90,7 @@ func (c *client) contend(ctx context.Context) {
 		if !ok || c.rng.IntN(3) == 0 {
 			id = l.hot[c.rng.IntN(len(l.hot))]
 		}
-		c.do(ctx, cr.AssignAssetTag{Meta: m, ID: id, AssetTag: contendedTag(c.rng.IntN(contendedTags))})
+		c.do(ctx, cr.AssignAssetTag{Meta: m, ID: id, AssetTag: contendedTag(c.rng.IntN(contendedTags), c.rng.Uint64())})
 	default:
 		if id, ok := l.contended.pick(c.rng.IntN(contendedRecent)); ok {
 			c.do(ctx, cr.ChangeStatus{Meta: m, ID: id, To: cr.StatusDecommissioned})

@@ -73,7 +73,7 @@ const (
 	// succeed.
 	KindHostnameTaken = "hostname_taken"
 	// KindAssetTagTaken (409): assign_asset_tag with an asset tag that another resource that is
-	// not decommissioned carries (compared exactly); Field is asset_tag, details holder_id and
+	// not decommissioned carries (compared ignoring case); Field is asset_tag, details holder_id and
 	// asset_tag. The refusal is not recorded: once the holder is decommissioned or re-tagged the
 	// same command, even with the same command id, may succeed.
 	KindAssetTagTaken = "asset_tag_taken"
