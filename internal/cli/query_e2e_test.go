@@ -12,6 +12,7 @@ import (
 
 	"github.com/cim-infra/registry/internal/natstest"
 	"github.com/cim-infra/registry/internal/queryservice"
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,13 +36,9 @@ func startQueryService(t *testing.T, url string) {
 			t.Errorf("query service: %v", err)
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for svc.Ready(ctx) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("query service not ready after 30 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	readyCtx, readyCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer readyCancel()
+	testkit.WaitFor(t, readyCtx, "the query service's readiness", func() bool { return svc.Ready(ctx) == nil })
 }
 
 func TestCimctlQueries(t *testing.T) {

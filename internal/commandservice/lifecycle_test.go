@@ -68,9 +68,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- in.svc.Shutdown(ctx) }()
-	for !in.svc.micro.isStopped() {
-		time.Sleep(time.Millisecond)
-	}
+	testkit.WaitFor(t, ctx, "the micro service to stop", in.svc.micro.isStopped)
 	if err := in.nc.Flush(); err != nil { // the server has the unsubscriptions
 		t.Fatal(err)
 	}
@@ -265,13 +263,10 @@ func TestRunServesOpsAndStops(t *testing.T) {
 	cfg.NATS.URL = srv.ClientURL()
 	stop := runService(t, cfg)
 	base := "http://" + cfg.Ops.Addr
-	for {
+	testkit.WaitFor(t, testCtx(t), "/readyz to answer 200", func() bool {
 		code, _ := testkit.HTTPGet(base + "/readyz")
-		if code == http.StatusOK {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return code == http.StatusOK
+	})
 	if code, body := testkit.HTTPGet(base + "/healthz"); code != http.StatusOK {
 		t.Fatalf("healthz %d %s", code, body)
 	}
@@ -347,16 +342,14 @@ func TestRunEmbedded(t *testing.T) {
 // waitListening waits until something accepts connections on the loopback port.
 func waitListening(t *testing.T, port int) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
+	var err error
+	if perr := testkit.Poll(t.Context(), func() bool {
+		var conn net.Conn
+		if conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 			conn.Close()
-			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing listens on port %d: %v", port, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return err == nil
+	}); perr != nil {
+		t.Fatalf("nothing listens on port %d (%v): %v", port, perr, err)
 	}
 }
