@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/cim-infra/registry/internal/retry"
 )
 
 // Config is a projector's consumer and batching configuration.
@@ -285,7 +287,8 @@ func (r *Runner) fetch(ctx context.Context, cons jetstream.Consumer) ([]Delivery
 // applyBatch applies batch until the sink accepts it, dead-lettering poison events on the way,
 // then acknowledges it. It returns false if ctx ended first.
 func (r *Runner) applyBatch(ctx context.Context, batch []Delivery) bool {
-	backoff := 100 * time.Millisecond
+	// Every error of the sink is retried, until ctx ends; a poison event is dead-lettered at once.
+	backoff := retry.Backoff{Next: 100 * time.Millisecond, Max: r.cfg.MaxBackoff}
 	for {
 		start := time.Now()
 		err := r.sink.Apply(ctx, batch)
@@ -318,14 +321,13 @@ func (r *Runner) applyBatch(ctx context.Context, batch []Delivery) bool {
 		}
 		r.setApplyErr(err)
 		r.log.Warn().Err(err).Uint64("first_seq", batch[0].Sequence).Int("events", len(batch)).
-			Dur("retry_in", backoff).Msg("apply failed; retrying")
+			Dur("retry_in", backoff.Next).Msg("apply failed; retrying")
 		for _, d := range batch {
 			_ = d.msg.InProgress()
 		}
-		if !sleep(ctx, backoff) {
+		if !backoff.Wait(ctx) {
 			return false
 		}
-		backoff = min(backoff*2, r.cfg.MaxBackoff)
 	}
 }
 
