@@ -13,24 +13,24 @@ func TestBackoffDoublesUpToItsCap(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		b    Backoff
-		want []time.Duration
+		want []int // pauses in milliseconds
 	}{
 		{"doubling", Backoff{Next: time.Millisecond, Max: 5 * time.Millisecond},
-			[]time.Duration{1, 2, 4, 5, 5}},
+			[]int{1, 2, 4, 5, 5}},
 		{"constant", Backoff{Next: 2 * time.Millisecond, Max: 2 * time.Millisecond},
-			[]time.Duration{2, 2, 2}},
+			[]int{2, 2, 2}},
 		// A cap below the first pause: the first wait keeps its pause, every later one the cap
 		// (as a projector with a MaxBackoff below its first pause does).
 		{"cap below the first pause", Backoff{Next: 3 * time.Millisecond, Max: time.Millisecond},
-			[]time.Duration{3, 1, 1}},
-		{"none", Backoff{}, []time.Duration{0, 0}},
+			[]int{3, 1, 1}},
+		{"none", Backoff{}, []int{0, 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			b := tc.b
-			var got []time.Duration
+			var got []int
 			for range tc.want {
-				got = append(got, b.Next/time.Millisecond)
+				got = append(got, int(b.Next/time.Millisecond))
 				if !b.Wait(context.Background()) {
 					t.Fatal("Wait under a live context reported false")
 				}

@@ -42,6 +42,21 @@ func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) s
 	return r.msg
 }
 
+// ended runs poll on a goroutine and returns its error, failing the test if it neither returns
+// nor fails within twice WaitTimeout: a broken Poll must not hang its own test.
+func ended(t *testing.T, poll func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- poll() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(2 * WaitTimeout):
+		t.Fatal("the poll did not end")
+		return nil
+	}
+}
+
 func TestWaitForReturnsOnceTheConditionHolds(t *testing.T) {
 	t.Parallel()
 	var polls atomic.Int32
@@ -66,14 +81,14 @@ func TestWaitForFailsWhenTheContextEnds(t *testing.T) {
 func TestPollEndsWithoutADeadlineOfItsOwn(t *testing.T) {
 	t.Parallel()
 	// A context that never ends: only the timeout (WaitTimeout for Poll) stops the wait.
-	err := poll(context.Background(), 50*time.Millisecond, func() bool { return false })
+	err := ended(t, func() error { return poll(context.Background(), 50*time.Millisecond, func() bool { return false }) })
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("poll under a context without deadline = %v, want a deadline exceeded", err)
 	}
 	// A context's own deadline comes first when it is the earlier one.
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if err := poll(ctx, time.Hour, func() bool { return false }); !errors.Is(err, context.DeadlineExceeded) {
+	if err := ended(t, func() error { return poll(ctx, time.Hour, func() bool { return false }) }); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("poll under a context with deadline = %v, want a deadline exceeded", err)
 	}
 }
@@ -83,7 +98,7 @@ func TestPollReportsTheCause(t *testing.T) {
 	cause := errors.New("the server went away")
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cancel(cause)
-	if err := Poll(ctx, func() bool { return false }); !errors.Is(err, cause) {
+	if err := ended(t, func() error { return Poll(ctx, func() bool { return false }) }); !errors.Is(err, cause) {
 		t.Fatalf("Poll after cancel = %v, want %v", err, cause)
 	}
 	if err := Poll(ctx, func() bool { return true }); err != nil {
