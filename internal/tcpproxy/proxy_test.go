@@ -59,6 +59,15 @@ func dial(t *testing.T, p *Proxy) net.Conn {
 	return c
 }
 
+// connected returns a proxy and a connection through it that has carried bytes both ways.
+func connected(t *testing.T) (*Proxy, net.Conn) {
+	t.Helper()
+	p := newProxy(t)
+	c := dial(t, p)
+	requireEcho(t, c, "before")
+	return p, c
+}
+
 // roundTrip sends msg through c and returns what comes back, or the error of the exchange.
 func roundTrip(c net.Conn, msg string) (string, error) {
 	if _, err := c.Write([]byte(msg)); err != nil {
@@ -97,9 +106,7 @@ func TestForwards(t *testing.T) {
 
 func TestPauseHoldsBytesUntilResume(t *testing.T) {
 	t.Parallel()
-	p := newProxy(t)
-	c := dial(t, p)
-	requireEcho(t, c, "before")
+	p, c := connected(t)
 	p.Pause()
 	p.Pause() // a second Pause changes nothing
 	if _, err := c.Write([]byte("held")); err != nil {
@@ -127,9 +134,7 @@ func TestPauseHoldsBytesUntilResume(t *testing.T) {
 
 func TestCutClosesOpenConnectionsAndAcceptsNewOnes(t *testing.T) {
 	t.Parallel()
-	p := newProxy(t)
-	c := dial(t, p)
-	requireEcho(t, c, "before")
+	p, c := connected(t)
 	p.Cut()
 	requireCut(t, c)
 	requireEcho(t, dial(t, p), "after")
@@ -137,10 +142,8 @@ func TestCutClosesOpenConnectionsAndAcceptsNewOnes(t *testing.T) {
 
 func TestDownRefusesUntilUpOnTheSameAddress(t *testing.T) {
 	t.Parallel()
-	p := newProxy(t)
+	p, c := connected(t)
 	addr := p.Addr()
-	c := dial(t, p)
-	requireEcho(t, c, "before")
 	p.Down()
 	p.Down()
 	requireCut(t, c)
@@ -162,9 +165,7 @@ func TestDownRefusesUntilUpOnTheSameAddress(t *testing.T) {
 
 func TestCloseIsForGood(t *testing.T) {
 	t.Parallel()
-	p := newProxy(t)
-	c := dial(t, p)
-	requireEcho(t, c, "before")
+	p, c := connected(t)
 	p.Pause()
 	p.Close()
 	requireCut(t, c)
