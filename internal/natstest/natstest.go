@@ -4,12 +4,14 @@
 package natstest
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/cim-infra/registry/internal/retry"
 	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -149,14 +151,12 @@ const startAttempts = 3
 
 func retryStart(t testing.TB, start func() error) error {
 	t.Helper()
-	var err error
-	for attempt := range startAttempts {
-		if err = start(); err == nil {
-			return nil
-		}
-		t.Logf("natstest: start attempt %d of %d: %v; again on new ports", attempt+1, startAttempts, err)
-	}
-	return err
+	return retry.Do(context.Background(), retry.Policy{
+		Attempts: startAttempts, // at once: start picks new ports
+		OnRetry: func(attempt int, err error, _ time.Duration) {
+			t.Logf("natstest: start attempt %d of %d: %v; again on new ports", attempt, startAttempts, err)
+		},
+	}, start)
 }
 
 // Cluster is an in-process JetStream cluster on loopback.
