@@ -215,16 +215,16 @@ func (c *Cluster) shutdown() {
 // WaitReady waits until a running node is the JetStream meta leader and sees all peers.
 func (c *Cluster) WaitReady(t testing.TB) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	testkit.WaitFor(t, ctx, fmt.Sprintf("natstest: a JetStream meta leader that sees all %d peers", len(c.Nodes)), func() bool {
 		for _, n := range c.Nodes {
 			if n.srv != nil && n.srv.JetStreamIsLeader() && len(n.srv.JetStreamClusterPeers()) == len(c.Nodes) {
-				return
+				return true
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("natstest: cluster has no JetStream meta leader with %d peers after 30s", len(c.Nodes))
+		return false
+	})
 }
 
 // ClientURL returns a comma-separated list of every node's client URL, for nats.Connect.
