@@ -6,19 +6,11 @@
 package main
 
 import (
-	"context"
-
 	"github.com/cim-infra/registry/internal/commandservice"
 	"github.com/cim-infra/registry/internal/servicemain"
-	"github.com/rs/zerolog"
 )
 
-func main() {
-	var cfg commandservice.Config
-	servicemain.Main(servicemain.Service{
-		Name:          commandservice.ServiceName,
-		RegisterFlags: cfg.RegisterFlags,
-		Logger:        func(name string) (zerolog.Logger, error) { return cfg.Log.Logger(name) },
-		Run:           func(ctx context.Context, log zerolog.Logger) error { return commandservice.Run(ctx, cfg, log) },
-	})
-}
+// service is this command: the service's settings and body in the shared lifecycle.
+var service = servicemain.New(commandservice.ServiceName, commandservice.Run)
+
+func main() { service.Main() }

@@ -4,19 +4,11 @@
 package main
 
 import (
-	"context"
-
 	"github.com/cim-infra/registry/internal/metricsprojector"
 	"github.com/cim-infra/registry/internal/servicemain"
-	"github.com/rs/zerolog"
 )
 
-func main() {
-	var cfg metricsprojector.Config
-	servicemain.Main(servicemain.Service{
-		Name:          metricsprojector.ServiceName,
-		RegisterFlags: cfg.RegisterFlags,
-		Logger:        func(name string) (zerolog.Logger, error) { return cfg.Log.Logger(name) },
-		Run:           func(ctx context.Context, log zerolog.Logger) error { return metricsprojector.Run(ctx, cfg, log) },
-	})
-}
+// service is this command: the service's settings and body in the shared lifecycle.
+var service = servicemain.New(metricsprojector.ServiceName, metricsprojector.Run)
+
+func main() { service.Main() }

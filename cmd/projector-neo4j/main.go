@@ -5,19 +5,11 @@
 package main
 
 import (
-	"context"
-
 	"github.com/cim-infra/registry/internal/neo4jprojector"
 	"github.com/cim-infra/registry/internal/servicemain"
-	"github.com/rs/zerolog"
 )
 
-func main() {
-	var cfg neo4jprojector.Config
-	servicemain.Main(servicemain.Service{
-		Name:          neo4jprojector.ServiceName,
-		RegisterFlags: cfg.RegisterFlags,
-		Logger:        func(name string) (zerolog.Logger, error) { return cfg.Log.Logger(name) },
-		Run:           func(ctx context.Context, log zerolog.Logger) error { return neo4jprojector.Run(ctx, cfg, log) },
-	})
-}
+// service is this command: the service's settings and body in the shared lifecycle.
+var service = servicemain.New(neo4jprojector.ServiceName, neo4jprojector.Run)
+
+func main() { service.Main() }

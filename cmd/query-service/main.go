@@ -4,19 +4,11 @@
 package main
 
 import (
-	"context"
-
 	"github.com/cim-infra/registry/internal/queryservice"
 	"github.com/cim-infra/registry/internal/servicemain"
-	"github.com/rs/zerolog"
 )
 
-func main() {
-	var cfg queryservice.Config
-	servicemain.Main(servicemain.Service{
-		Name:          queryservice.ServiceName,
-		RegisterFlags: cfg.RegisterFlags,
-		Logger:        func(name string) (zerolog.Logger, error) { return cfg.Log.Logger(name) },
-		Run:           func(ctx context.Context, log zerolog.Logger) error { return queryservice.Run(ctx, cfg, log) },
-	})
-}
+// service is this command: the service's settings and body in the shared lifecycle.
+var service = servicemain.New(queryservice.ServiceName, queryservice.Run)
+
+func main() { service.Main() }

@@ -32,6 +32,7 @@ var kubeScoreExceptions = []kubeScoreException{
 	{"dev", "Deployment/command-service", "container-image-pull-policy", "image loaded into the node, in no registry"},
 	{"dev", "Deployment/projector-metrics", "container-image-pull-policy", "image loaded into the node, in no registry"},
 	{"dev", "Deployment/projector-neo4j", "container-image-pull-policy", "image loaded into the node, in no registry"},
+	{"dev", "Deployment/query-service", "container-image-pull-policy", "image loaded into the node, in no registry"},
 	// Public images with no pull secret for Always to check; IfNotPresent lets a laptop cluster
 	// restart offline.
 	{"dev", "StatefulSet/nats", "container-image-pull-policy", "public image, no pull secret; laptop cluster may be offline"},

@@ -7,6 +7,7 @@ import (
 	"github.com/cim-infra/registry/internal/commandservice"
 	"github.com/cim-infra/registry/internal/metricsprojector"
 	"github.com/cim-infra/registry/internal/neo4jprojector"
+	"github.com/cim-infra/registry/internal/queryservice"
 )
 
 // binaries maps each binary of the image (the base name of a container's command) to the
@@ -16,6 +17,7 @@ var binaries = map[string]func(*flag.FlagSet){
 	"command-service":   func(fs *flag.FlagSet) { new(commandservice.Config).RegisterFlags(fs) },
 	"projector-metrics": func(fs *flag.FlagSet) { new(metricsprojector.Config).RegisterFlags(fs) },
 	"projector-neo4j":   func(fs *flag.FlagSet) { new(neo4jprojector.Config).RegisterFlags(fs) },
+	"query-service":     func(fs *flag.FlagSet) { new(queryservice.Config).RegisterFlags(fs) },
 }
 
 // flagSet returns a fresh flag set of binary, or nil if it is not one of the services.
@@ -52,6 +54,8 @@ var policies = map[string]servicePolicy{
 	"command-service": {minReplicas: 2, maxReplicas: 100, egress: []string{"UDP/53", "TCP/53", "TCP/4222"}},
 	// In-memory figures on one durable consumer: exactly one (see base/projector-metrics.yaml).
 	"projector-metrics": {minReplicas: 1, maxReplicas: 1, recreate: true, egress: []string{"UDP/53", "TCP/53", "TCP/4222"}},
+	// Each instance answers from a model of its own, built from the stream: two or more.
+	"query-service": {minReplicas: 2, maxReplicas: 100, egress: []string{"UDP/53", "TCP/53", "TCP/4222"}},
 	// One active, one standby on the pinned priority group.
 	"projector-neo4j": {minReplicas: 2, maxReplicas: 2, egress: []string{"UDP/53", "TCP/53", "TCP/4222", "TCP/7687"}},
 }

@@ -11,6 +11,7 @@ const (
 	UserCommandService   = "command-service"
 	UserProjectorMetrics = "projector-metrics"
 	UserProjectorNeo4j   = "projector-neo4j"
+	UserQueryService     = "query-service"
 	UserClient           = "client"
 	UserOperator         = "operator"
 )
@@ -52,7 +53,13 @@ const (
 	snapshotBucket = "CIM_COMMAND_SNAPSHOTS" // command-service -snapshot-bucket
 	metricsBucket  = "CIM_PROJECTOR_METRICS"
 	metricsReplay  = UserProjectorMetrics + "-replay" // projector-metrics' replay consumer
+	querySnapshots = "CIM_QUERY_SNAPSHOTS"            // query-service -snapshot-bucket
 )
+
+// durables are the consumers on the event stream that belong to one service. The query
+// service's ordered consumers have random names, so its grants name any consumer: its deny list
+// takes these out.
+var durables = []string{UserProjectorMetrics, metricsReplay, UserProjectorNeo4j}
 
 // destructive are the JetStream API calls that remove or rewrite stored data or stream
 // configuration: only the operator may make them. Every restricted user denies them, so that
@@ -140,6 +147,7 @@ func Table() []User {
 		})},
 		{Name: UserProjectorNeo4j, Permissions: projector(UserProjectorNeo4j, "neo4j", "cim.evt.computeresource.>", nil,
 			[]string{"$JS.API.STREAM.PURGE.>"})},
+		{Name: UserQueryService, Permissions: queryService()},
 		{Name: UserClient, Permissions: &Permissions{
 			PublishAllow: []string{
 				"cim.cmd.computeresource.*",
@@ -188,6 +196,67 @@ func projector(durable, name, filter string, allow, deny []string) *Permissions 
 		PublishDeny: append(append(slices.Clone(destructive), deny...),
 			"cim.evt.>", "cim.key.>", "cim.cmd.>", "cim.qry.>", "$KV.>"),
 		SubscribeAllow: []string{inbox(durable)},
+	}
+}
+
+// queryService returns the query service's permissions. Each instance reads the event stream
+// with nats.go's ordered consumers, named "<-consumer-prefix>_<n>" with a random prefix per
+// instance: a permission matches whole tokens only, so its grants name any consumer
+// ("*") with the filter cim.evt.> in the create subject, and the deny list takes out the
+// consumers of the other services, which it could otherwise update, drain or delete.
+func queryService() *Permissions {
+	anyConsumer := "." + eventStream + ".*"
+	var deny []string
+	for _, name := range durables {
+		consumer := eventStream + "." + name
+		deny = append(deny,
+			"$JS.API.CONSUMER.CREATE."+consumer+".>",
+			"$JS.API.CONSUMER.MSG.NEXT."+consumer,
+			"$JS.API.CONSUMER.DELETE."+consumer,
+		)
+	}
+	return &Permissions{
+		PublishAllow: []string{
+			// The stream's head at start-up.
+			"$JS.API.STREAM.INFO." + eventStream,
+			// The ordered consumers: created with the filter cim.evt.> (the API subject carries
+			// it), pulled from, and deleted when nats.go replaces one after a gap.
+			"$JS.API.CONSUMER.CREATE" + anyConsumer + ".cim.evt.>",
+			"$JS.API.CONSUMER.MSG.NEXT" + anyConsumer,
+			"$JS.API.CONSUMER.DELETE" + anyConsumer,
+			// Dead letters: create the stream when missing, find the last one written, write.
+			"$JS.API.STREAM.INFO." + dlqStream,
+			"$JS.API.STREAM.CREATE." + dlqStream,
+			"$JS.API.STREAM.MSG.GET." + dlqStream,
+			"cim.dlq." + UserQueryService,
+			// The model's snapshot, an object store: create it, read (ordered consumer with flow
+			// control), write (chunks, then metadata), and purge the previous snapshot's chunks.
+			"$JS.API.STREAM.INFO.OBJ_" + querySnapshots,
+			"$JS.API.STREAM.CREATE.OBJ_" + querySnapshots,
+			"$JS.API.STREAM.PURGE.OBJ_" + querySnapshots,
+			"$JS.API.DIRECT.GET.OBJ_" + querySnapshots + ".>",
+			"$JS.API.CONSUMER.CREATE.OBJ_" + querySnapshots + ".>",
+			"$JS.API.CONSUMER.DELETE.OBJ_" + querySnapshots + ".>",
+			"$JS.FC.OBJ_" + querySnapshots + ".>",
+			"$O." + querySnapshots + ".>",
+		},
+		PublishDeny: append(append(slices.Clone(destructive), deny...),
+			"$JS.API.STREAM.PURGE."+eventStream,
+			"$JS.API.STREAM.PURGE."+dlqStream,
+			"cim.evt.>", "cim.key.>", "cim.cmd.>", "cim.qry.>", "$KV.>"),
+		SubscribeAllow: []string{
+			// The micro service's endpoints, in the queue group cim-query-service.
+			"cim.qry.computeresource.list",
+			"cim.qry.computeresource.count",
+			"cim.qry.computeresource.trace",
+			// micro discovery: $SRV.PING|INFO|STATS, .cim-query-service, .cim-query-service.<id>.
+			"$SRV.*",
+			"$SRV.*.cim-query-service",
+			"$SRV.*.cim-query-service.*",
+			inbox(UserQueryService),
+		},
+		// Replies to queries and discovery requests go to the requester's inbox.
+		AllowResponses: true,
 	}
 }
 

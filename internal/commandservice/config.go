@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/cim-infra/registry/internal/embedded"
-	"github.com/cim-infra/registry/internal/logging"
-	"github.com/cim-infra/registry/internal/natsconn"
-	"github.com/cim-infra/registry/internal/ops"
+	"github.com/cim-infra/registry/internal/servicemain"
 	"github.com/cim-infra/registry/pkg/jetstore"
 )
 
@@ -32,7 +30,6 @@ const (
 	DefaultSnapshotBucket  = "CIM_COMMAND_SNAPSHOTS"
 	// DefaultPrimeMaxAggregates bounds the aggregates -prime-snapshots folds in memory at once.
 	DefaultPrimeMaxAggregates = 200_000
-	DefaultShutdownTimeout    = 20 * time.Second
 	DefaultHTTPAddr           = ":8080"
 )
 
@@ -42,10 +39,8 @@ var ErrInvalidConfig = errors.New("commandservice: invalid configuration")
 // Config holds every setting of the command service. RegisterFlags defines one flag per field
 // (and those of the shared packages); config.Parse fills them from flags and environment.
 type Config struct {
-	NATS     natsconn.Config
+	servicemain.Common
 	Embedded embedded.Config
-	Ops      ops.Config
-	Log      logging.Config
 
 	// Stream, Replicas and Duplicates describe the event stream (jetstore.Config).
 	Stream     string
@@ -95,8 +90,6 @@ type Options struct {
 	// aggregate's whole history).
 	SnapshotBucket string
 	NoSnapshots    bool
-	// ShutdownTimeout bounds the wait for requests in flight on shutdown.
-	ShutdownTimeout time.Duration
 
 	hooks *testHooks
 }
@@ -104,13 +97,8 @@ type Options struct {
 // RegisterFlags defines every flag of the service on fs, storing into c, with c's current
 // values (or the defaults) as defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	c.NATS.RegisterFlags(fs)
+	c.Common.RegisterFlags(fs, "", DefaultHTTPAddr) // no NATS URL: the embedded server
 	c.Embedded.RegisterFlags(fs)
-	if c.Ops.Addr == "" {
-		c.Ops.Addr = DefaultHTTPAddr
-	}
-	c.Ops.RegisterFlags(fs)
-	c.Log.RegisterFlags(fs)
 	c.setDefaults()
 	fs.StringVar(&c.Stream, "stream", c.Stream, "name of the JetStream event stream, created if missing")
 	fs.IntVar(&c.Replicas, "stream-replicas", c.Replicas, "replicas of the event stream and of the results bucket when created: 1, 3 or 5")
@@ -130,7 +118,6 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.PrimeSnapshots, "prime-snapshots", c.PrimeSnapshots, "write the snapshot of every aggregate of the event stream into -snapshot-bucket, reading the stream once per pass, then exit without serving (after importing a history or losing the bucket)")
 	fs.IntVar(&c.PrimeMaxAggregates, "prime-max-aggregates", c.PrimeMaxAggregates, "with -prime-snapshots: aggregates folded in memory at once (about 3.5 KB each for ten-event histories); more make more passes over the stream")
 	fs.BoolVar(&c.IndexKeys, "index-keys", c.IndexKeys, "claim the hostname and asset tag of every live resource of the event stream on its key subjects, report each key that several live resources hold (claimed for none), then exit without serving; idempotent, safe while the service serves (after adding the key subjects to a stream written without them)")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "time allowed on SIGTERM for requests in flight to finish")
 }
 
 func (c *Config) setDefaults() {
@@ -144,6 +131,9 @@ func (c *Config) setDefaults() {
 		c.Duplicates = jetstore.DefaultDuplicates
 	}
 	c.Options = c.Options.withDefaults()
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = servicemain.DefaultShutdownTimeout
+	}
 	if c.PrimeMaxAggregates == 0 {
 		c.PrimeMaxAggregates = DefaultPrimeMaxAggregates
 	}
@@ -180,9 +170,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxClockSkew == 0 {
 		o.MaxClockSkew = DefaultMaxClockSkew
-	}
-	if o.ShutdownTimeout == 0 {
-		o.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if o.SnapshotBucket == "" {
 		o.SnapshotBucket = DefaultSnapshotBucket
@@ -230,8 +217,6 @@ func (o Options) validate() error {
 		return fmt.Errorf("%w: -results-max-bytes %d, want 1024 or more", ErrInvalidConfig, o.ResultsMaxBytes)
 	case o.MaxClockSkew <= 0:
 		return fmt.Errorf("%w: -max-clock-skew %s, want more than 0", ErrInvalidConfig, o.MaxClockSkew)
-	case o.ShutdownTimeout <= 0:
-		return fmt.Errorf("%w: -shutdown-timeout %s, want more than 0", ErrInvalidConfig, o.ShutdownTimeout)
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/cim-infra/registry/internal/embedded"
 	"github.com/cim-infra/registry/internal/natstest"
@@ -68,7 +67,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- in.svc.Shutdown(ctx) }()
-	testkit.WaitFor(t, ctx, "the micro service to stop", in.svc.micro.isStopped)
+	testkit.WaitFor(t, ctx, "the micro service to stop", in.svc.micro.Stopped)
 	if err := in.nc.Flush(); err != nil { // the server has the unsubscriptions
 		t.Fatal(err)
 	}
@@ -124,8 +123,7 @@ func TestRequestDeliveredWhileStopping(t *testing.T) {
 	}
 	body, _ := json.Marshal(api.AssignOwner{Target: api.Target{AggregateID: newID()}, OwnerID: newID()})
 	// As the endpoint's subscription delivers a request it had buffered when it was drained.
-	ep := in.svc.micro.endpoints[0]
-	in.svc.dispatch(ep.name, in.svc.serveCommand)(&exchange{ep: ep, reply: inbox, received: time.Now()}, &nats.Msg{Subject: ep.subject, Reply: inbox, Data: body})
+	in.svc.micro.Handler(api.CmdAssignOwner)(&nats.Msg{Subject: api.CommandSubject(api.CmdAssignOwner), Reply: inbox, Data: body})
 	msg, err := sub.NextMsg(testTimeout)
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +170,7 @@ func TestDiscovery(t *testing.T) {
 	}
 	requests := 0
 	for _, in := range []*instance{a, b} {
-		id := in.svc.micro.identity.ID
+		id := in.svc.micro.ID()
 		if !pinged[id] {
 			t.Fatalf("instance %s did not answer the ping", id)
 		}
@@ -250,7 +248,7 @@ func testConfig(t *testing.T) Config {
 	cfg.Options = DefaultOptions()
 	cfg.RequestTimeout = testTimeout
 	cfg.setDefaults()
-	cfg.Ops.Addr = testkit.FreeAddr(t)
+	cfg.HTTP.Addr = testkit.FreeAddr(t)
 	return cfg
 }
 
@@ -262,11 +260,17 @@ func TestRunServesOpsAndStops(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.NATS.URL = srv.ClientURL()
 	stop := runService(t, cfg)
-	base := "http://" + cfg.Ops.Addr
-	testkit.WaitFor(t, testCtx(t), "/readyz to answer 200", func() bool {
-		code, _ := testkit.HTTPGet(base + "/readyz")
+	base := "http://" + cfg.HTTP.Addr
+	readyCtx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	var code int
+	var body string
+	if err := testkit.Poll(readyCtx, func() bool {
+		code, body = testkit.HTTPGet(base + "/readyz")
 		return code == http.StatusOK
-	})
+	}); err != nil {
+		t.Fatalf("readyz %d %s: %v", code, body, err)
+	}
 	if code, body := testkit.HTTPGet(base + "/healthz"); code != http.StatusOK {
 		t.Fatalf("healthz %d %s", code, body)
 	}
@@ -329,7 +333,7 @@ func TestRunEmbedded(t *testing.T) {
 		t.Errorf("%d \"nats connected\" log lines, want 1:\n%s", connected, logs.String())
 	}
 
-	cfg.Ops.Addr = testkit.FreeAddr(t)
+	cfg.HTTP.Addr = testkit.FreeAddr(t)
 	runService(t, cfg)
 	waitListening(t, port)
 	c = newClient(t, url, api.WithRetries(10))

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
+	"github.com/cim-infra/registry/internal/microsvc"
 	"github.com/cim-infra/registry/internal/resourcestore"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/cim-infra/registry/pkg/jetstore"
@@ -13,7 +14,7 @@ import (
 
 // serveGet answers a get query: the current state (from the cache, brought up to date with a
 // tail read), or the state as of a sequence or a time (folded from the store, never cached).
-func (s *Service) serveGet(name string, x *exchange, data []byte) {
+func (s *Service) serveGet(name string, x *microsvc.Request, data []byte) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
 	defer cancel()
@@ -109,7 +110,7 @@ func resource(st cr.State, version uint64) api.Resource {
 
 // serveHistory answers a history query with one page of events, upcast to their current
 // schema versions.
-func (s *Service) serveHistory(name string, x *exchange, data []byte) {
+func (s *Service) serveHistory(name string, x *microsvc.Request, data []byte) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout)
 	defer cancel()
@@ -160,7 +161,7 @@ func (s *Service) history(ctx context.Context, data []byte) (api.HistoryPage, er
 }
 
 // finishQuery replies to a query and records its outcome.
-func (s *Service) finishQuery(name string, x *exchange, start time.Time, out any, err error) {
+func (s *Service) finishQuery(name string, x *microsvc.Request, start time.Time, out any, err error) {
 	s.metrics.queryLatency.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	if err != nil {
 		e := toReply(err)

@@ -2,22 +2,23 @@ package commandservice
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/cim-infra/registry/internal/embedded"
-	"github.com/cim-infra/registry/internal/natsconn"
 	"github.com/cim-infra/registry/internal/ops"
+	"github.com/cim-infra/registry/internal/servicemain"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
-// Run runs the command service until ctx is done, then shuts it down gracefully: readiness
-// goes false, the micro service stops taking requests, requests in flight finish (for at most
-// ShutdownTimeout), the NATS connection drains, and the embedded server, if any, stops last.
+// Run runs the command service until ctx is done, then shuts it down gracefully
+// (servicemain.Serve): readiness goes false, the micro service stops taking requests, requests
+// in flight finish (within ShutdownTimeout), the NATS connection drains, and the embedded
+// server, if any, stops last. With PrimeSnapshots or IndexKeys it runs that job instead, and
+// returns once it is done.
 //
 // Without a NATS URL it starts an embedded JetStream server (cfg.Embedded) and connects to it
 // in-process (nats.InProcessServer): no socket, and no system call, between the service and its
@@ -29,22 +30,15 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	if err := cfg.Options.validate(); err != nil {
 		return err
 	}
-	natsCfg := cfg.NATS
-	if natsCfg.Name == "" {
-		natsCfg.Name = ServiceName
-	}
-	var emb *embedded.Server
-	if natsCfg.URL == "" {
-		var url string
-		var err error
-		emb, url, err = embedded.Start(ctx, cfg.Embedded, log)
+	if cfg.NATS.URL == "" {
+		emb, url, err := embedded.Start(ctx, cfg.Embedded, log)
 		if err != nil {
 			return err
 		}
 		log.Info().Str("url", url).Str("store_dir", cfg.Embedded.StoreDir).Str("sync", cfg.Embedded.Sync.String()).
 			Msg("no -nats-url given: running an embedded NATS server; projectors and cimctl can connect to it at this url")
-		natsCfg.URL = url
-		natsCfg.InProcess = emb.NATSServer()
+		cfg.NATS.URL = url
+		cfg.NATS.InProcess = emb.NATSServer()
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -53,77 +47,22 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 			}
 		}()
 	}
-
-	nc, err := natsconn.Connect(ctx, natsCfg, log)
-	if err != nil {
-		return err
+	switch {
+	case cfg.PrimeSnapshots:
+		return servicemain.RunOnce(ctx, ServiceName, cfg.Common, log, func(ctx context.Context, nc *nats.Conn) error { return prime(ctx, nc, cfg, log) })
+	case cfg.IndexKeys:
+		return servicemain.RunOnce(ctx, ServiceName, cfg.Common, log, func(ctx context.Context, nc *nats.Conn) error { return indexKeys(ctx, nc, cfg, log) })
 	}
-	defer nc.Close()
-
-	if cfg.PrimeSnapshots {
-		return prime(ctx, nc, cfg, log)
-	}
-	if cfg.IndexKeys {
-		return indexKeys(ctx, nc, cfg, log)
-	}
-	reg := prometheus.NewRegistry()
-	svc, err := New(ctx, nc, cfg.storeConfig(), cfg.Options, log, reg)
-	if err != nil {
-		return err
-	}
-	opsSrv := ops.New(cfg.Ops.Addr, reg, log)
-	opsSrv.AddReadiness("nats", ops.NATSConnected(nc))
-	opsSrv.AddReadiness("stream", ops.StreamReachable(svc.JetStream(), svc.Store().Config().Stream))
-	if err := opsSrv.Listen(); err != nil {
-		_ = svc.Shutdown(context.Background())
-		return err
-	}
-	opsCtx, stopOps := context.WithCancel(context.Background())
-	defer stopOps()
-	opsDone := make(chan error, 1)
-	go func() { opsDone <- opsSrv.Run(opsCtx) }()
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info().Msg("shutting down")
-	case err := <-opsDone:
-		runErr = err
-		opsDone <- nil
-	}
-
-	opsSrv.SetShuttingDown()
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := svc.Shutdown(sctx); err != nil {
-		runErr = errors.Join(runErr, err)
-	}
-	if err := drain(sctx, nc); err != nil {
-		runErr = errors.Join(runErr, err)
-	}
-	stopOps()
-	if err := <-opsDone; err != nil {
-		runErr = errors.Join(runErr, err)
-	}
-	return runErr
-}
-
-// drain drains nc (what is still buffered for the stopped endpoints gets its reply, the
-// replies are flushed) and waits until it is closed.
-func drain(ctx context.Context, nc *nats.Conn) error {
-	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		return fmt.Errorf("commandservice: drain nats connection: %w", err)
-	}
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for !nc.IsClosed() {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("commandservice: drain nats connection: %w", ctx.Err())
-		case <-t.C:
+	return servicemain.Serve(ctx, ServiceName, cfg.Common, log, func(ctx context.Context, nc *nats.Conn, reg *prometheus.Registry) (*servicemain.Serving, error) {
+		svc, err := New(ctx, nc, cfg.storeConfig(), cfg.Options, log, reg)
+		if err != nil {
+			return nil, err
 		}
-	}
-	return nil
+		return &servicemain.Serving{
+			Ready: map[string]ops.Check{"stream": ops.StreamReachable(svc.JetStream(), svc.Store().Config().Stream)},
+			Stop:  svc.Shutdown,
+		}, nil
+	})
 }
 
 // prime runs PrimeSnapshots with a log line per pass and per 100,000 events.

@@ -1,23 +1,22 @@
 package commandservice
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cim-infra/registry/internal/microsvc"
 	"github.com/cim-infra/registry/internal/resourcestore"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
@@ -37,7 +36,7 @@ type Service struct {
 	opts    Options
 	log     zerolog.Logger
 	metrics *metrics
-	micro   *discovery
+	micro   *microsvc.Service
 	now     func() time.Time
 
 	mu       sync.Mutex // guards draining, and orders inflight.Add before inflight.Wait
@@ -106,18 +105,20 @@ func New(ctx context.Context, nc *nats.Conn, sc jetstore.Config, opts Options, l
 }
 
 func (s *Service) startMicro() error {
-	d := newDiscovery(s.nc, api.ServiceName, Version,
-		"Commands and queries of the compute resource registry (event-sourced on JetStream)",
-		api.QueueGroup, map[string]string{"stream": s.store.Config().Stream})
+	d := microsvc.New(s.nc, microsvc.Config{
+		Name: api.ServiceName, Version: Version, QueueGroup: api.QueueGroup,
+		Description: "Commands and queries of the compute resource registry (event-sourced on JetStream)",
+		Metadata:    map[string]string{"stream": s.store.Config().Stream},
+	})
 	for _, name := range api.Commands() {
-		d.addEndpoint(name, api.CommandSubject(name), map[string]string{"kind": "command"}, s.dispatch(name, s.serveCommand))
+		d.AddEndpoint(name, api.CommandSubject(name), map[string]string{"kind": "command"}, s.dispatch(name, s.serveCommand))
 	}
-	for name, serve := range map[string]func(string, *exchange, []byte){api.QueryGet: s.serveGet, api.QueryHistory: s.serveHistory} {
-		d.addEndpoint(name, api.QuerySubject(name), map[string]string{"kind": "query"},
-			s.dispatch(name, func(name string, x *exchange, data []byte, _ nats.Header) { serve(name, x, data) }))
+	for name, serve := range map[string]func(string, *microsvc.Request, []byte){api.QueryGet: s.serveGet, api.QueryHistory: s.serveHistory} {
+		d.AddEndpoint(name, api.QuerySubject(name), map[string]string{"kind": "query"},
+			s.dispatch(name, func(name string, r *microsvc.Request, data []byte, _ nats.Header) { serve(name, r, data) }))
 	}
-	if err := d.start(); err != nil {
-		_ = d.stop()
+	if err := d.Start(); err != nil {
+		_ = d.Stop()
 		return fmt.Errorf("commandservice: start micro service: %w", err)
 	}
 	s.micro = d
@@ -125,7 +126,7 @@ func (s *Service) startMicro() error {
 	// by anyone once New has returned finds a responder (a client that was told the instance is
 	// up must not get "no responders").
 	if err := s.nc.Flush(); err != nil {
-		_ = d.stop()
+		_ = d.Stop()
 		return fmt.Errorf("commandservice: register endpoints with the server: %w", err)
 	}
 	return nil
@@ -136,14 +137,14 @@ func (s *Service) startMicro() error {
 // Beyond opts.MaxInFlight requests in progress, a request is refused at once (503 overloaded)
 // rather than queued: its client learns at once that it may retry, here or on another
 // instance, and the instance's memory and the store's load stay bounded.
-func (s *Service) dispatch(name string, serve func(name string, x *exchange, data []byte, hdr nats.Header)) func(*exchange, *nats.Msg) {
+func (s *Service) dispatch(name string, serve func(name string, r *microsvc.Request, data []byte, hdr nats.Header)) func(*microsvc.Request) {
 	outcomes := s.metrics.commands
 	if name == api.QueryGet || name == api.QueryHistory {
 		outcomes = s.metrics.queries
 	}
 	overloaded := outcomes.WithLabelValues(name, OutcomeOverload)
-	return func(x *exchange, m *nats.Msg) {
-		data, hdr := m.Data, m.Header
+	return func(x *microsvc.Request) {
+		data, hdr := x.Data(), x.Header()
 		s.mu.Lock()
 		if s.draining {
 			s.mu.Unlock()
@@ -172,7 +173,7 @@ func (s *Service) dispatch(name string, serve func(name string, x *exchange, dat
 }
 
 // serveCommand decodes, executes and answers one command.
-func (s *Service) serveCommand(name string, x *exchange, data []byte, hdr nats.Header) {
+func (s *Service) serveCommand(name string, x *microsvc.Request, data []byte, hdr nats.Header) {
 	start := time.Now()
 	if s.opts.hooks != nil && s.opts.hooks.received != nil {
 		s.opts.hooks.received(name)
@@ -273,63 +274,43 @@ func (s *Service) levelFor(code int) *zerolog.Event {
 }
 
 // respond sends a success reply.
-func (s *Service) respond(x *exchange, body any) {
+func (s *Service) respond(x *microsvc.Request, body any) {
 	data, err := json.Marshal(body)
 	if err != nil {
 		s.log.Error().Err(err).Msg("encode reply")
-		x.done("encode reply: " + err.Error())
+		x.Drop("encode reply: " + err.Error())
 		return
 	}
-	s.publish(x, &nats.Msg{Subject: x.reply, Data: data}, "")
+	s.sent(x.Respond(data))
 }
 
 // respondCommand sends a command's success reply, encoded by api.CommandReply's own
 // MarshalJSON (json.Marshal would call it too, then scan its output again).
-func (s *Service) respondCommand(x *exchange, out api.CommandReply) {
+func (s *Service) respondCommand(x *microsvc.Request, out api.CommandReply) {
 	data, err := out.MarshalJSON()
 	if err != nil {
 		s.log.Error().Err(err).Msg("encode reply")
-		x.done("encode reply: " + err.Error())
+		x.Drop("encode reply: " + err.Error())
 		return
 	}
-	s.publish(x, &nats.Msg{Subject: x.reply, Data: data}, "")
+	s.sent(x.Respond(data))
 }
 
 // respondError sends an error reply the way micro.Request.Error does: the code and message in
 // the micro error headers, the api.Error as JSON body.
-func (s *Service) respondError(x *exchange, e *api.Error) {
-	description := strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' {
-			return ' '
-		}
-		return r
-	}, e.Message)
-	if description == "" {
-		description = e.Kind
-	}
-	code := strconv.Itoa(e.Code)
+func (s *Service) respondError(x *microsvc.Request, e *api.Error) {
 	data, err := json.Marshal(e)
 	if err != nil {
 		s.log.Error().Err(err).Msg("encode error reply")
 		data = nil
 	}
-	s.publish(x, &nats.Msg{Subject: x.reply, Data: data, Header: nats.Header{
-		micro.ErrorHeader:     []string{description},
-		micro.ErrorCodeHeader: []string{code},
-	}}, code+":"+description)
+	s.sent(x.Error(e.Code, cmp.Or(e.Message, e.Kind), data))
 }
 
-// publish accounts for the request in the endpoint's statistics, then sends its reply (none to
-// a request without a reply subject): a client that got the reply and then asks $SRV.STATS sees
-// its request counted. errText is the error reply's, empty for a success.
-func (s *Service) publish(x *exchange, msg *nats.Msg, errText string) {
-	x.done(errText)
-	if x.reply == "" {
-		return
-	}
-	if err := s.nc.PublishMsg(msg); err != nil {
+// sent logs a reply that could not be sent (microsvc counted it as an error).
+func (s *Service) sent(err error) {
+	if err != nil {
 		s.log.Warn().Err(err).Msg("send reply")
-		x.ep.failed("send reply: " + err.Error())
 	}
 }
 
@@ -338,7 +319,7 @@ func (s *Service) publish(x *exchange, msg *nats.Msg, errText string) {
 // reply) and waits for the requests in flight to finish and reply, or for ctx. It leaves the
 // connection open: drain it afterwards.
 func (s *Service) Shutdown(ctx context.Context) error {
-	stopErr := s.micro.stop()
+	stopErr := s.micro.Stop()
 	s.mu.Lock()
 	s.draining = true
 	s.mu.Unlock()

@@ -594,7 +594,7 @@ func TestRunPrimeSnapshots(t *testing.T) {
 // so that the next request (sent on another connection) cannot reach it.
 func stopServing(t testing.TB, in *instance) {
 	t.Helper()
-	if err := in.svc.micro.stop(); err != nil {
+	if err := in.svc.micro.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	if err := in.nc.Flush(); err != nil {

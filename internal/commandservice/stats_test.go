@@ -62,7 +62,7 @@ func TestMicroStatsTellTheTruth(t *testing.T) {
 	in.svc.cache.release(e)
 	<-done
 
-	msg, err := nc.Request("$SRV.STATS."+api.ServiceName+"."+in.svc.micro.identity.ID, nil, testTimeout)
+	msg, err := nc.Request("$SRV.STATS."+api.ServiceName+"."+in.svc.micro.ID(), nil, testTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}

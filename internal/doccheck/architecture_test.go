@@ -67,7 +67,7 @@ func TestCommandServiceDocLivesInArchitecture(t *testing.T) {
 			t.Errorf("docs/architecture.md names the header %s, which the code does not define", h[1])
 		}
 	}
-	for _, promise := range []string{"`Cim-Deadline`", "`Cim-New-Command-Id`", "`-max-clock-skew`", "`-results-bucket`", "`command_id_reused`", "discovery.go"} {
+	for _, promise := range []string{"`Cim-Deadline`", "`Cim-New-Command-Id`", "`-max-clock-skew`", "`-results-bucket`", "`command_id_reused`", "internal/microsvc"} {
 		if !strings.Contains(doc, promise) {
 			t.Errorf("the section does not describe %s", promise)
 		}

@@ -1,12 +1,15 @@
 package faults
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,14 +40,29 @@ func (w *world) readStream(ctx context.Context) []jetstore.RecordedEvent {
 	}); err != nil {
 		w.t.Fatalf("read the stream: %v", err)
 	}
-	info, err := w.streamInfo(rctx)
+	// Every message on an event subject was read (the key messages are no events).
+	var stored uint64
+	for _, n := range w.subjectCounts(rctx, jetstore.DefaultSubjectPrefix+".>") {
+		stored += n
+	}
+	if uint64(len(out)) != stored {
+		w.t.Fatalf("read %d events, the stream holds %d messages on its event subjects", len(out), stored)
+	}
+	return out
+}
+
+// subjectCounts returns the stream's subjects that match filter with their message counts.
+func (w *world) subjectCounts(ctx context.Context, filter string) map[string]uint64 {
+	w.t.Helper()
+	s, err := w.js.Stream(ctx, jetstore.DefaultStream)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	if uint64(len(out)) != info.State.Msgs {
-		w.t.Fatalf("read %d events, the stream holds %d messages", len(out), info.State.Msgs)
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		w.t.Fatalf("stream subjects %s: %v", filter, err)
 	}
-	return out
+	return info.State.Subjects
 }
 
 // waitSettled waits until both read models stand for the stream's last event.
@@ -186,6 +204,34 @@ func checkLinearizable(t *testing.T, seed uint64, records []record) {
 		t.Logf("visualisation: %v", err)
 	}
 	t.Errorf("the clients' history is %s (not proven linearizable); porcupine's visualisation: %s", res, path)
+	logUnlinearizable(t, model, ops)
+}
+
+// logUnlinearizable logs the operations of the first aggregates whose own history porcupine
+// does not prove linearizable, in call order.
+func logUnlinearizable(t *testing.T, model porcupine.Model, ops []Op) {
+	t.Helper()
+	byAggregate := map[uuid.UUID][]Op{}
+	for _, op := range ops {
+		byAggregate[op.Aggregate] = append(byAggregate[op.Aggregate], op)
+	}
+	shown := 0
+	for id, history := range byAggregate {
+		if res := porcupine.CheckOperationsTimeout(model, Operations(history), linearizabilityTimeout); res == porcupine.Ok || shown == 3 {
+			continue
+		}
+		shown++
+		slices.SortFunc(history, func(a, b Op) int { return cmp.Compare(a.Call, b.Call) })
+		lines := make([]string, len(history))
+		for i, op := range history {
+			ret := "forever"
+			if op.Return != Forever {
+				ret = strconv.FormatInt(op.Return, 10)
+			}
+			lines[i] = fmt.Sprintf("  client %d [%d, %s] %s", op.Client, op.Call, ret, describe(op.Input, op.Output))
+		}
+		t.Logf("aggregate %s, not linearizable alone:\n%s", id, strings.Join(lines, "\n"))
+	}
 }
 
 // aggregateState is an aggregate's state after the whole stream.

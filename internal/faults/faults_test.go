@@ -181,6 +181,7 @@ func runSeed(t *testing.T, seed uint64, d time.Duration) {
 		w.checkGraph(final)
 	}
 	w.checkDeadLetters()
+	checkClaimable(ctx, t, l.newClient(t, l.cfg.clients+1), w.checkKeys(final))
 	w.checkConsumers(baseConsumers)
 	if hits := w.liveSnapshotHits(); cacheSize > 0 {
 		t.Logf("command instances loaded %v cache misses from snapshots", hits)
@@ -227,14 +228,18 @@ func (w *world) inject(f Fault) {
 		time.Sleep(f.Down)
 		node.Restart()
 		w.waitStreamHealthy()
-	case CommandInstanceKilled:
+	case CommandInstanceKilled, CommandInstanceKilledClaiming:
 		slot := f.Pick % instances
 		in := w.cmd[slot]
-		in.kill.Arm()
+		if f.Kind == CommandInstanceKilledClaiming {
+			in.kill.ArmOn(storeConfig.KeyPrefix + ".")
+		} else {
+			in.kill.Arm()
+		}
 		select {
 		case <-in.kill.Fired():
 		case <-time.After(30 * time.Second):
-			t.Fatalf("%s: instance %d sent no append within 30s", f.Kind, slot)
+			t.Fatalf("%s: instance %d sent no matching append within 30s", f.Kind, slot)
 		}
 		w.stopInstance(slot)
 		time.Sleep(f.Down)

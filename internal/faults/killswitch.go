@@ -17,6 +17,8 @@ var ErrKilled = errors.New("faults: connection killed")
 // Whether the append reached the server is left to chance, as in a real crash.
 type KillSwitch struct {
 	prefix []byte
+	// armedFor is the frame prefix of the armed switch: prefix, or what ArmOn named.
+	armedFor atomic.Pointer[[]byte]
 
 	armed  atomic.Bool
 	fired  atomic.Bool
@@ -41,7 +43,17 @@ func (k *KillSwitch) OnFire(f func()) {
 }
 
 // Arm makes the next matching publish fatal.
-func (k *KillSwitch) Arm() { k.armed.Store(true) }
+func (k *KillSwitch) Arm() { k.arm(k.prefix) }
+
+// ArmOn makes the next publish to a subject starting with prefix fatal, instead of the
+// switch's own prefix: an instance killed right after it sent the key messages of an append,
+// on cim.key., after its events.
+func (k *KillSwitch) ArmOn(prefix string) { k.arm([]byte("PUB " + prefix)) }
+
+func (k *KillSwitch) arm(frame []byte) {
+	k.armedFor.Store(&frame)
+	k.armed.Store(true)
+}
 
 // Fired is closed once the switch has fired.
 func (k *KillSwitch) Fired() <-chan struct{} { return k.done }
@@ -88,7 +100,7 @@ func (c *killConn) Write(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Write(p)
 	// "PUB " matches both PUB and HPUB frames.
-	if c.k.armed.Load() && bytes.Contains(p, c.k.prefix) {
+	if c.k.armed.Load() && bytes.Contains(p, *c.k.armedFor.Load()) {
 		c.k.fire()
 	}
 	return n, err

@@ -97,6 +97,8 @@ type load struct {
 	genMu sync.Mutex
 	gen   *workload.Generator
 
+	contended contended
+
 	orgs     [2]cr.OrganizationID
 	locs     [2]cr.LocationID
 	policies [2]cr.PolicyID
@@ -196,10 +198,15 @@ func (c *client) loop(ctx context.Context) {
 	}
 }
 
-// one sends one operation: on a hot aggregate (half of them) a read, a conflicting command or
-// a generated one; on a cold aggregate mostly generated commands.
+// one sends one operation: a quarter of them contend for keys (contend); of the others, on a hot
+// aggregate (half of them) a read, a conflicting command or a generated one; on a cold
+// aggregate mostly generated commands.
 func (c *client) one(ctx context.Context) {
 	l := c.l
+	if c.rng.IntN(4) == 0 {
+		c.contend(ctx)
+		return
+	}
 	if c.rng.IntN(2) == 0 {
 		id := l.hot[c.rng.IntN(len(l.hot))]
 		switch r := c.rng.IntN(10); {

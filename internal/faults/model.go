@@ -19,8 +19,9 @@ const (
 	// OutcomeOK: the command was applied (or found already applied); Events lists what it
 	// wrote, empty when it changed nothing.
 	OutcomeOK = "ok"
-	// OutcomeRefused: a rule of the domain refused the command (Kind names which); nothing
-	// was written.
+	// OutcomeRefused: a rule of the domain refused the command (Kind names which), or a key
+	// its events would claim is held by another resource (Kind KindHostnameTaken or
+	// KindAssetTagTaken); nothing was written.
 	OutcomeRefused = "refused"
 	// OutcomeConflict: concurrency conflicts persisted after the service's retries; nothing
 	// was written by this request.
@@ -61,6 +62,15 @@ type Op struct {
 	Call      int64
 	Return    int64
 }
+
+// The refusals of a command whose events would claim a key another resource holds, as the wire
+// contract names them (api.KindHostnameTaken, api.KindAssetTagTaken). Whether a key is free is
+// not state of the aggregate: the model accepts such a refusal wherever the command would have
+// written events, and the key checks of the final stream judge the keys themselves.
+const (
+	KindHostnameTaken = "hostname_taken"
+	KindAssetTagTaken = "asset_tag_taken"
+)
 
 // Forever is the return time of an operation that never returned a definite answer: it may
 // take effect at any point after its call.
@@ -154,6 +164,11 @@ func step(s modelState, in Input, out Output) []any {
 		if err != nil && RuleKind(err) == out.Kind {
 			return []any{s}
 		}
+		// The service decides first and claims the keys of the events it decided: a key held
+		// elsewhere refuses only a command that would have written events claiming it.
+		if err == nil && out.Kind == keyTakenKind(s.state, events) {
+			return []any{s}
+		}
 		return nil
 	case OutcomeConflict:
 		return []any{s}
@@ -164,6 +179,23 @@ func step(s modelState, in Input, out Output) []any {
 		return []any{s, newModelState(cr.Fold(s.state, events...))}
 	}
 	return nil
+}
+
+// keyTakenKind is the refusal a command deciding events in state s gets when one of the keys
+// they claim is held elsewhere: hostname_taken if they claim a hostname, else asset_tag_taken
+// if they claim an asset tag, else "" (they claim nothing, so nothing can be taken).
+func keyTakenKind(s cr.State, events []cr.Event) string {
+	kind := ""
+	for _, k := range cr.KeyChanges(s, events) {
+		switch {
+		case k.Release:
+		case k.Space == cr.KeySpaceHostname:
+			return KindHostnameTaken
+		case k.Space == cr.KeySpaceAssetTag:
+			kind = KindAssetTagTaken
+		}
+	}
+	return kind
 }
 
 func eventTypes(events []cr.Event) []string {
@@ -216,6 +248,12 @@ func describe(in Input, out Output) string {
 		}
 		if c, ok := in.Command.(cr.RemovePolicy); ok {
 			fmt.Fprintf(&b, "(%s)", uuid.UUID(c.PolicyID).String()[:8])
+		}
+		if c, ok := in.Command.(cr.RegisterResource); ok {
+			fmt.Fprintf(&b, "(%s)", c.Hostname)
+		}
+		if c, ok := in.Command.(cr.AssignAssetTag); ok {
+			fmt.Fprintf(&b, "(%s)", c.AssetTag)
 		}
 	}
 	b.WriteString(" -> ")

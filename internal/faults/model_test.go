@@ -39,6 +39,9 @@ func TestModelTellsLinearizableFromNot(t *testing.T) {
 		return Op{Client: client, Aggregate: id, Output: out, Call: call, Return: ret}
 	}
 	regOp := op(0, register, okOut(cr.EventTypeResourceRegistered), 0, 1)
+	tag := cr.AssignAssetTag{Meta: meta(), ID: id, AssetTag: "TAG-1"}
+	tagAgain := cr.AssignAssetTag{Meta: meta(), ID: id, AssetTag: "TAG-1"}
+	tagged := cr.Fold(registered, mustEvents(t, registered, tag)...)
 
 	cases := []struct {
 		name string
@@ -64,6 +67,21 @@ func TestModelTellsLinearizableFromNot(t *testing.T) {
 		{"a read of a resource not yet registered", []Op{get(1, Output{Outcome: OutcomeNotFound}, 0, 0), regOp}, porcupine.Ok},
 		{"a conflict changes nothing", []Op{regOp,
 			op(1, add1, Output{Outcome: OutcomeConflict}, 2, 3), get(2, read(registered), 4, 5)}, porcupine.Ok},
+		// Keys: a refusal for a key held elsewhere changes nothing, and only a command whose
+		// events claim that key can get it.
+		{"a register refused for its hostname registers nothing", []Op{
+			op(1, register, refused(KindHostnameTaken), 0, 1), get(2, Output{Outcome: OutcomeNotFound}, 2, 3)}, porcupine.Ok},
+		{"a register refused for its hostname, then seen registered", []Op{
+			op(1, register, refused(KindHostnameTaken), 0, 1), get(2, read(registered), 2, 3)}, porcupine.Illegal},
+		{"a hostname refusal of a register the domain refuses", []Op{regOp,
+			op(1, register, refused(KindHostnameTaken), 2, 3)}, porcupine.Illegal},
+		{"an asset tag refused, the state unchanged", []Op{regOp,
+			op(1, tag, refused(KindAssetTagTaken), 2, 3), get(2, read(registered), 4, 5)}, porcupine.Ok},
+		{"an asset tag refused for the tag the resource carries", []Op{regOp,
+			op(1, tag, okOut(cr.EventTypeAssetTagAssigned), 2, 3), get(2, read(tagged), 4, 5),
+			op(1, tagAgain, refused(KindAssetTagTaken), 6, 7)}, porcupine.Illegal},
+		{"an asset tag assignment refused for a hostname", []Op{regOp,
+			op(1, tag, refused(KindHostnameTaken), 2, 3)}, porcupine.Illegal},
 	}
 	for _, c := range cases {
 		got := porcupine.CheckOperationsTimeout(AggregateModel(), Operations(c.ops), 10*time.Second)

@@ -19,6 +19,10 @@ const (
 	// CommandInstanceKilled kills a command service instance right after it sent an append,
 	// before the store's ack and its reply, and starts a new instance in its place.
 	CommandInstanceKilled Kind = "command-instance-killed"
+	// CommandInstanceKilledClaiming kills a command service instance right after it sent the
+	// key claims or releases of an append (the atomic batch's last messages, with its commit),
+	// before the store's ack and its reply, and starts a new instance in its place.
+	CommandInstanceKilledClaiming Kind = "command-instance-killed-claiming"
 	// MetricsProjectorKilled kills the metrics projector (no final snapshot) and restarts it.
 	MetricsProjectorKilled Kind = "metrics-projector-killed"
 	// Neo4jProjectorKilled kills the active Neo4j projector replica and restarts it.
@@ -32,8 +36,8 @@ const (
 
 // AllKinds lists every fault, in a fixed order.
 func AllKinds() []Kind {
-	return []Kind{StreamLeaderDown, StreamFollowerDown, CommandInstanceKilled, MetricsProjectorKilled,
-		Neo4jProjectorKilled, MetricsProjectorPaused, Neo4jProjectorPaused}
+	return []Kind{StreamLeaderDown, StreamFollowerDown, CommandInstanceKilled, CommandInstanceKilledClaiming,
+		MetricsProjectorKilled, Neo4jProjectorKilled, MetricsProjectorPaused, Neo4jProjectorPaused}
 }
 
 // Fault is one scheduled fault.

@@ -21,7 +21,6 @@ import (
 	"github.com/cim-infra/registry/internal/neo4jprojector"
 	"github.com/cim-infra/registry/internal/servicemain"
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/rs/zerolog"
 )
 
 // The soak runs every part of the system in a process of its own, so that each one's heap,
@@ -75,26 +74,11 @@ func runSoakChild(part string, args []string) int {
 	case partNATS:
 		return serveNATS(ctx, args, report)
 	case partCommand:
-		var cfg commandservice.Config
-		return servicemain.Run(ctx, servicemain.Service{
-			Name: commandservice.ServiceName, RegisterFlags: cfg.RegisterFlags,
-			Logger: func(name string) (zerolog.Logger, error) { return cfg.Log.Logger(name) },
-			Run:    func(ctx context.Context, log zerolog.Logger) error { return commandservice.Run(ctx, cfg, log) },
-		}, args, os.Stderr)
+		return servicemain.New(commandservice.ServiceName, commandservice.Run).Run(ctx, args, os.Stderr)
 	case partMetrics:
-		var cfg metricsprojector.Config
-		return servicemain.Run(ctx, servicemain.Service{
-			Name: metricsprojector.ServiceName, RegisterFlags: cfg.RegisterFlags,
-			Logger: func(name string) (zerolog.Logger, error) { return cfg.Log.Logger(name) },
-			Run:    func(ctx context.Context, log zerolog.Logger) error { return metricsprojector.Run(ctx, cfg, log) },
-		}, args, os.Stderr)
+		return servicemain.New(metricsprojector.ServiceName, metricsprojector.Run).Run(ctx, args, os.Stderr)
 	case partNeo4j:
-		var cfg neo4jprojector.Config
-		return servicemain.Run(ctx, servicemain.Service{
-			Name: neo4jprojector.ServiceName, RegisterFlags: cfg.RegisterFlags,
-			Logger: func(name string) (zerolog.Logger, error) { return cfg.Log.Logger(name) },
-			Run:    func(ctx context.Context, log zerolog.Logger) error { return neo4jprojector.Run(ctx, cfg, log) },
-		}, args, os.Stderr)
+		return servicemain.New(neo4jprojector.ServiceName, neo4jprojector.Run).Run(ctx, args, os.Stderr)
 	}
 	fmt.Fprintf(os.Stderr, "soak child: unknown part %q\n", part)
 	return 2

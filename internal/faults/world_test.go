@@ -40,6 +40,10 @@ const (
 	recoveryDeadline = 90 * time.Second
 )
 
+// storeConfig is the event store of the run, as the command service's defaults make it in
+// production: replicated, with unique keys (hostnames and asset tags claimed on cim.key.>).
+var storeConfig = jetstore.Config{Replicas: 3, KeyPrefix: jetstore.DefaultKeyPrefix}
+
 // world is one run's system: the cluster, the services, the projectors and an admin connection.
 type world struct {
 	t       *testing.T
@@ -114,7 +118,7 @@ func newWorld(t *testing.T, ctx context.Context, log zerolog.Logger, withNeo4j b
 		t.Fatal(err)
 	}
 	w.js = js
-	w.store, err = jetstore.New(js, jetstore.Config{Replicas: 3}, jetstore.WithUpcasters(resourcestore.Upcasters()...))
+	w.store, err = jetstore.New(js, storeConfig, jetstore.WithUpcasters(resourcestore.Upcasters()...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +166,7 @@ func (w *world) startInstance(slot int) {
 	ctx, cancel := context.WithTimeout(w.ctx, 60*time.Second)
 	defer cancel()
 	reg := prometheus.NewRegistry()
-	svc, err := commandservice.New(ctx, nc, jetstore.Config{Replicas: 3}, opts,
+	svc, err := commandservice.New(ctx, nc, storeConfig, opts,
 		w.log.With().Int("instance", slot).Logger(), reg)
 	if err != nil {
 		nc.Close()

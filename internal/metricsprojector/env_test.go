@@ -6,8 +6,8 @@ import (
 	"time"
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
-	"github.com/cim-infra/registry/internal/natstest"
 	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/internal/streamtest"
 	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/cim-infra/registry/internal/workload"
 	"github.com/cim-infra/registry/pkg/jetstore"
@@ -21,11 +21,12 @@ import (
 // env is an embedded server with the event stream, and a writer of random valid histories that
 // keeps the figures expected from them.
 type env struct {
-	t     *testing.T
-	ctx   context.Context
-	url   string
-	js    jetstream.JetStream
-	store *jetstore.Store
+	t      *testing.T
+	stream *streamtest.Stream
+	ctx    context.Context
+	url    string
+	js     jetstream.JetStream
+	store  *jetstore.Store
 
 	g      *workload.Generator
 	states map[uuid.UUID]cr.State
@@ -37,21 +38,8 @@ type env struct {
 
 func newEnv(t *testing.T, seed uint64, resources int) *env {
 	t.Helper()
-	srv := natstest.RunServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	t.Cleanup(cancel)
-	js, err := jetstream.New(natstest.Connect(t, srv.ClientURL()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := jetstore.New(js, jetstore.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.EnsureStream(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, ctx: ctx, url: srv.ClientURL(), js: js, store: store,
+	s := streamtest.New(t, 90*time.Second)
+	return &env{t: t, stream: s, ctx: s.Ctx, url: s.URL, js: s.JS, store: s.Store,
 		g: workload.New(seed, resources), states: map[uuid.UUID]cr.State{}, last: map[uuid.UUID]uint64{}, exp: newExpected(),
 		log: zerolog.Nop()}
 }
@@ -64,22 +52,10 @@ func (e *env) write(n int) {
 		if c == nil {
 			e.t.Fatal("every resource is decommissioned; use more resources")
 		}
-		id := c.AggregateID()
-		evs, err := cr.Decide(e.states[id], c)
-		if err != nil {
-			e.t.Fatalf("decide %s: %v", c.CommandName(), err)
+		evs, seq := e.stream.Do(e.t, e.states, e.last, c)
+		if len(evs) > 0 {
+			e.head = seq
 		}
-		stored, err := resourcestore.ToStore(evs)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		res, err := e.store.Append(e.ctx, resourcestore.Ref(id), e.last[id], stored)
-		if err != nil {
-			e.t.Fatalf("append %s: %v", c.CommandName(), err)
-		}
-		e.last[id] = res.LastSequence
-		e.head = res.LastSequence
-		e.states[id] = cr.Fold(e.states[id], evs...)
 		for _, ev := range evs {
 			e.exp.count(ev)
 		}
@@ -90,15 +66,8 @@ func (e *env) write(n int) {
 // publishRaw writes a message straight to the stream, as a misbehaving writer would.
 func (e *env) publishRaw(h nats.Header, data []byte) uint64 {
 	e.t.Helper()
-	m := nats.NewMsg("cim.evt." + resourcestore.AggregateType + "." + uuid.NewString())
-	m.Header = h
-	m.Data = data
-	ack, err := e.js.PublishMsg(e.ctx, m)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.head = ack.Sequence
-	return ack.Sequence
+	e.head = e.stream.PublishRaw(e.t, "cim.evt."+resourcestore.AggregateType+"."+uuid.NewString(), h, data)
+	return e.head
 }
 
 // instance is one running projector process: its own connection and registry.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cim-infra/registry/internal/config"
+	"github.com/cim-infra/registry/internal/servicemain"
 	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/rs/zerolog"
 )
@@ -34,7 +35,7 @@ func TestFlagsAndEnvironment(t *testing.T) {
 			t.Errorf("flag -%s has no usage", s.Flag)
 		}
 	}
-	for flagName, want := range map[string]string{"nats-url": DefaultNATSURL, "http-addr": DefaultHTTPAddr,
+	for flagName, want := range map[string]string{"nats-url": servicemain.DefaultNATSURL, "http-addr": DefaultHTTPAddr,
 		"stream": "CIM_EVENTS", "snapshot-bucket": DefaultBucket, "snapshot-interval": "30s", "snapshot-every": "10000",
 		"batch-size": "256", "dead-letter-stream": "CIM_DLQ", "log-level": "info", "nats-creds": ""} {
 		got, ok := defaults[flagName]

@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cim-infra/registry/internal/logging"
-	"github.com/cim-infra/registry/internal/natsconn"
 	"github.com/cim-infra/registry/internal/ops"
 	"github.com/cim-infra/registry/internal/projector"
 	"github.com/cim-infra/registry/internal/resourcestore"
 	"github.com/cim-infra/registry/internal/retry"
 	"github.com/cim-infra/registry/internal/servicemain"
 	"github.com/cim-infra/registry/pkg/jetstore"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +25,6 @@ const ServiceName = "projector-neo4j"
 // Defaults of the service's settings.
 const (
 	DefaultHTTPAddr      = ":8082"
-	DefaultNATSURL       = "nats://127.0.0.1:4222" // where the command service's embedded server listens
 	DefaultNeo4jURI      = "bolt://127.0.0.1:7687"
 	DefaultNeo4jUser     = "neo4j"
 	DefaultBatchSize     = 256
@@ -40,9 +38,7 @@ const (
 
 // Config is every setting of the service.
 type Config struct {
-	NATS natsconn.Config
-	HTTP ops.Config
-	Log  logging.Config
+	servicemain.Common
 
 	Neo4jURI      string
 	Neo4jUser     string
@@ -64,8 +60,6 @@ type Config struct {
 
 // RegisterFlags defines every flag the service accepts on fs, with the service's defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	setDefault(&c.NATS.URL, DefaultNATSURL)
-	setDefault(&c.HTTP.Addr, DefaultHTTPAddr)
 	setDefault(&c.Neo4jURI, DefaultNeo4jURI)
 	setDefault(&c.Neo4jUser, DefaultNeo4jUser)
 	setDefault(&c.Stream, jetstore.DefaultStream)
@@ -89,9 +83,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	if c.DLQReplicas == 0 {
 		c.DLQReplicas = 1
 	}
-	c.NATS.RegisterFlags(fs)
-	c.HTTP.RegisterFlags(fs)
-	c.Log.RegisterFlags(fs)
+	c.Common.RegisterFlags(fs, servicemain.DefaultNATSURL, DefaultHTTPAddr)
 	fs.StringVar(&c.Neo4jURI, "neo4j-uri", c.Neo4jURI, "Neo4j Bolt URI (bolt://, neo4j://, or +s / +ssc for TLS)")
 	fs.StringVar(&c.Neo4jUser, "neo4j-user", c.Neo4jUser, "Neo4j user; empty for a server without authentication")
 	fs.StringVar(&c.Neo4jPassword, "neo4j-password", c.Neo4jPassword, "Neo4j password; prefer the environment variable NEO4J_PASSWORD, which ps does not show")
@@ -150,41 +142,27 @@ func (c Config) NewDriver() (neo4j.DriverWithContext, error) {
 // readiness goes false, the batch in flight is finished, and the NATS connection is drained.
 // Neo4j being unreachable at start is waited for (not ready meanwhile), not an error.
 func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
-	if cfg.NATS.Name == "" {
-		cfg.NATS.Name = ServiceName
-	}
-	if cfg.HTTP.Addr == "" {
-		cfg.HTTP.Addr = DefaultHTTPAddr
-	}
 	driver, err := cfg.NewDriver()
 	if err != nil {
 		return err
 	}
 	defer driver.Close(context.WithoutCancel(ctx))
-	nc, err := natsconn.Connect(ctx, cfg.NATS, log)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("neo4jprojector: jetstream: %w", err)
-	}
-	reg := prometheus.NewRegistry()
-	sink := NewSink(driver, SinkConfig{Name: ProjectorName, Database: cfg.Neo4jDatabase}, log)
-	runner, err := projector.New(js, sink, cfg.RunnerConfig(), log, projector.NewMetrics(reg, ProjectorName))
-	if err != nil {
-		return err
-	}
-	srv := ops.New(cfg.HTTP.Addr, reg, log)
-	srv.AddReadiness("projector", runner.Ready)
-	srv.SetRole(func() string { return string(runner.Role()) })
-	srv.AddReadiness("nats", ops.NATSConnected(nc))
-	srv.AddReadiness("neo4j", driver.VerifyConnectivity)
-	if err := srv.Listen(); err != nil {
-		return err
-	}
-	return servicemain.Serve(ctx, ServiceName, srv, nc, func(ctx context.Context) error { return project(ctx, cfg, driver, js, runner, log) }, log)
+	return servicemain.Serve(ctx, ServiceName, cfg.Common, log, func(_ context.Context, nc *nats.Conn, reg *prometheus.Registry) (*servicemain.Serving, error) {
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return nil, fmt.Errorf("neo4jprojector: jetstream: %w", err)
+		}
+		sink := NewSink(driver, SinkConfig{Name: ProjectorName, Database: cfg.Neo4jDatabase}, log)
+		runner, err := projector.New(js, sink, cfg.RunnerConfig(), log, projector.NewMetrics(reg, ProjectorName))
+		if err != nil {
+			return nil, err
+		}
+		return &servicemain.Serving{
+			Ready: map[string]ops.Check{"projector": runner.Ready, "neo4j": driver.VerifyConnectivity},
+			Role:  func() string { return string(runner.Role()) },
+			Work:  func(ctx context.Context) error { return project(ctx, cfg, driver, js, runner, log) },
+		}, nil
+	})
 }
 
 // project prepares the graph (schema, rebuild) and runs the runner until ctx is done.

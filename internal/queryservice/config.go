@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cim-infra/registry/internal/logging"
-	"github.com/cim-infra/registry/internal/natsconn"
-	"github.com/cim-infra/registry/internal/ops"
 	"github.com/cim-infra/registry/internal/projector"
+	"github.com/cim-infra/registry/internal/servicemain"
 	"github.com/cim-infra/registry/pkg/jetstore"
 )
 
@@ -16,17 +14,12 @@ import (
 // subject (cim.dlq.query-service).
 const ServiceName = "query-service"
 
-// Defaults.
-const (
-	DefaultHTTPAddr = ":8083"
-	DefaultNATSURL  = "nats://127.0.0.1:4222" // where the command service's embedded server listens
-)
+// DefaultHTTPAddr is the operations server's default address.
+const DefaultHTTPAddr = ":8083"
 
 // Config is every setting of the service.
 type Config struct {
-	NATS    natsconn.Config
-	HTTP    ops.Config
-	Log     logging.Config
+	servicemain.Common
 	Options Options
 }
 
@@ -135,17 +128,9 @@ func (o *Options) validate() error {
 
 // RegisterFlags defines every flag the service accepts on fs, with the service's defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	if c.NATS.URL == "" {
-		c.NATS.URL = DefaultNATSURL
-	}
-	if c.HTTP.Addr == "" {
-		c.HTTP.Addr = DefaultHTTPAddr
-	}
 	o := &c.Options
 	o.fillDefaults()
-	c.NATS.RegisterFlags(fs)
-	c.HTTP.RegisterFlags(fs)
-	c.Log.RegisterFlags(fs)
+	c.Common.RegisterFlags(fs, servicemain.DefaultNATSURL, DefaultHTTPAddr)
 	fs.StringVar(&o.Stream, "stream", o.Stream, "event stream the model is built from")
 	fs.StringVar(&o.SubjectPrefix, "subject-prefix", o.SubjectPrefix, "subject prefix of the event stream (events on <prefix>.<aggregate type>.<id>)")
 	fs.StringVar(&o.ConsumerPrefix, "consumer-prefix", o.ConsumerPrefix, "name prefix of the instance's ordered consumers (empty: query-service- and a random suffix)")

@@ -10,7 +10,7 @@ import (
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/cim-infra/registry/internal/natstest"
-	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/internal/streamtest"
 	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/cim-infra/registry/internal/workload"
 	"github.com/cim-infra/registry/pkg/api"
@@ -26,12 +26,13 @@ import (
 // env is an embedded server with the event stream and a writer of valid histories that keeps
 // the fold of what it wrote: the model's expected state.
 type env struct {
-	t     *testing.T
-	ctx   context.Context
-	url   string
-	nc    *nats.Conn
-	js    jetstream.JetStream
-	store *jetstore.Store
+	t      *testing.T
+	stream *streamtest.Stream
+	ctx    context.Context
+	url    string
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	store  *jetstore.Store
 
 	g       *workload.Generator
 	states  map[uuid.UUID]cr.State
@@ -41,22 +42,8 @@ type env struct {
 
 func newEnv(t *testing.T, seed uint64, resources int) *env {
 	t.Helper()
-	srv := natstest.RunServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	t.Cleanup(cancel)
-	nc := natstest.Connect(t, srv.ClientURL())
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := jetstore.New(js, jetstore.Config{}, jetstore.WithUpcasters(resourcestore.Upcasters()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.EnsureStream(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, ctx: ctx, url: srv.ClientURL(), nc: nc, js: js, store: store,
+	s := streamtest.New(t, 120*time.Second)
+	return &env{t: t, stream: s, ctx: s.Ctx, url: s.URL, nc: s.NC, js: s.JS, store: s.Store,
 		g: workload.New(seed, resources), states: map[uuid.UUID]cr.State{}, version: map[uuid.UUID]uint64{}}
 }
 
@@ -76,40 +63,17 @@ func (e *env) write(n int) {
 // stream sequence of the last one.
 func (e *env) do(c cr.Command) uint64 {
 	e.t.Helper()
-	id := c.AggregateID()
-	evs, err := cr.Decide(e.states[id], c)
-	if err != nil {
-		e.t.Fatalf("decide %s: %v", c.CommandName(), err)
+	if evs, seq := e.stream.Do(e.t, e.states, e.version, c); len(evs) > 0 {
+		e.head = seq
 	}
-	if len(evs) == 0 {
-		return e.head
-	}
-	stored, err := resourcestore.ToStore(evs)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	res, err := e.store.Append(e.ctx, resourcestore.Ref(id), e.version[id], stored)
-	if err != nil {
-		e.t.Fatalf("append %s: %v", c.CommandName(), err)
-	}
-	e.version[id] = res.LastSequence
-	e.head = res.LastSequence
-	e.states[id] = cr.Fold(e.states[id], evs...)
-	return res.LastSequence
+	return e.head
 }
 
 // publishRaw writes a message straight to the stream, as a misbehaving writer would.
 func (e *env) publishRaw(subject string, h nats.Header, data []byte) uint64 {
 	e.t.Helper()
-	m := nats.NewMsg(subject)
-	m.Header = h
-	m.Data = data
-	ack, err := e.js.PublishMsg(e.ctx, m)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.head = ack.Sequence
-	return ack.Sequence
+	e.head = e.stream.PublishRaw(e.t, subject, h, data)
+	return e.head
 }
 
 // instance is one running query service: its own connection and registry.

@@ -1,20 +1,19 @@
 package queryservice
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/cim-infra/registry/internal/microsvc"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nats.go/micro"
 	"github.com/nats-io/nuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -34,7 +33,7 @@ type Service struct {
 	metrics  *metrics
 
 	mu       sync.Mutex // guards micro and draining, and orders inflight.Add before Wait
-	micro    micro.Service
+	micro    *microsvc.Service
 	draining bool
 	inflight sync.WaitGroup
 	busy     int
@@ -107,26 +106,22 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 func (s *Service) startMicro() error {
-	svc, err := micro.AddService(s.nc, micro.Config{
+	svc := microsvc.New(s.nc, microsvc.Config{
 		Name:        api.QueryServiceName,
 		Version:     Version,
 		Description: "Queries over a read model of every compute resource, built from the event stream",
 		QueueGroup:  api.QueryServiceQueueGroup,
 		Metadata:    map[string]string{"stream": s.opts.Stream},
 	})
-	if err != nil {
-		return fmt.Errorf("queryservice: add micro service: %w", err)
-	}
 	serves := map[string]func(context.Context, []byte) (any, error){
 		api.QueryList: s.list, api.QueryCount: s.count, api.QueryTrace: s.trace,
 	}
 	for _, name := range api.Queries() {
-		if err := svc.AddEndpoint(name, s.dispatch(name, serves[name]),
-			micro.WithEndpointSubject(api.QuerySubject(name)),
-			micro.WithEndpointMetadata(map[string]string{"kind": "query"})); err != nil {
-			_ = svc.Stop()
-			return fmt.Errorf("queryservice: endpoint %s: %w", name, err)
-		}
+		svc.AddEndpoint(name, api.QuerySubject(name), map[string]string{"kind": "query"}, s.dispatch(name, serves[name]))
+	}
+	if err := svc.Start(); err != nil {
+		_ = svc.Stop()
+		return fmt.Errorf("queryservice: start micro service: %w", err)
 	}
 	// The subscriptions reach the server asynchronously: flush, so that anyone told the
 	// instance is ready finds a responder.
@@ -142,22 +137,23 @@ func (s *Service) startMicro() error {
 	return nil
 }
 
-// dispatch answers each request on a goroutine of its own: micro calls a handler for one
-// request at a time, and a query may wait for its min_sequence. Beyond MaxInFlight requests in
-// progress a request is refused at once (503 overloaded).
-func (s *Service) dispatch(name string, serve func(context.Context, []byte) (any, error)) micro.Handler {
-	return micro.HandlerFunc(func(req micro.Request) {
-		reply, data := req.Reply(), req.Data()
+// dispatch answers each request on a goroutine of its own: a subscription delivers one request
+// at a time, and a query may wait for its min_sequence. Beyond MaxInFlight requests in
+// progress a request is refused at once (503 overloaded). microsvc counts each request in the
+// endpoint's $SRV.STATS when its reply is sent.
+func (s *Service) dispatch(name string, serve func(context.Context, []byte) (any, error)) func(*microsvc.Request) {
+	return func(req *microsvc.Request) {
+		data := req.Data()
 		s.mu.Lock()
 		switch {
 		case s.draining:
 			s.mu.Unlock()
-			s.finish(name, reply, time.Now(), nil, newError(api.CodeUnavailable, kindShuttingDown, "",
+			s.finish(name, req, time.Now(), nil, newError(api.CodeUnavailable, kindShuttingDown, "",
 				"this instance is stopping and did not process the request; send it again"))
 			return
 		case s.busy >= s.opts.MaxInFlight:
 			s.mu.Unlock()
-			s.finish(name, reply, time.Now(), nil, newError(api.CodeUnavailable, kindOverloaded, "",
+			s.finish(name, req, time.Now(), nil, newError(api.CodeUnavailable, kindOverloaded, "",
 				"this instance is processing its maximum of %d requests and did not process this one; send it again later", s.opts.MaxInFlight))
 			return
 		}
@@ -175,9 +171,9 @@ func (s *Service) dispatch(name string, serve func(context.Context, []byte) (any
 			defer s.metrics.inFlight.Dec()
 			start := time.Now()
 			out, err := serve(context.Background(), data)
-			s.finish(name, reply, start, out, err)
+			s.finish(name, req, start, out, err)
 		}()
-	})
+	}
 }
 
 // view waits for the request's min_sequence, then returns a snapshot of the model.
@@ -253,63 +249,52 @@ func (s *Service) trace(ctx context.Context, data []byte) (any, error) {
 	return trace(v, id)
 }
 
-// finish sends the reply or the error reply and records the outcome.
-func (s *Service) finish(name, reply string, start time.Time, out any, err error) {
+// finish records the outcome, then sends the reply or the error reply: a client that got the
+// reply finds its request in the metrics, and the latency histogram observes no more than
+// $SRV.STATS' processing time, which runs until the reply is handed to the connection.
+func (s *Service) finish(name string, req *microsvc.Request, start time.Time, out any, err error) {
 	outcome := "ok"
+	var e *api.Error
 	if err != nil {
-		e := toReply(err)
+		e = toReply(err)
 		outcome = e.Kind
-		s.respondError(reply, e)
-		ev := s.log.Debug()
-		if e.Code >= 500 && e.Kind != api.KindBehind && e.Kind != kindOverloaded && e.Kind != kindShuttingDown {
-			ev = s.log.Error()
-		}
-		ev.Str("endpoint", name).Int("code", e.Code).Str("kind", e.Kind).Str("field", e.Field).Str("error", e.Message).Msg("query failed")
-	} else {
-		s.respond(reply, out)
 	}
 	s.metrics.requests.WithLabelValues(name, outcome).Inc()
 	s.metrics.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	if e == nil {
+		s.respond(req, out)
+		return
+	}
+	s.respondError(req, e)
+	ev := s.log.Debug()
+	if e.Code >= 500 && e.Kind != api.KindBehind && e.Kind != kindOverloaded && e.Kind != kindShuttingDown {
+		ev = s.log.Error()
+	}
+	ev.Str("endpoint", name).Int("code", e.Code).Str("kind", e.Kind).Str("field", e.Field).Str("error", e.Message).Msg("query failed")
 }
 
-// respond sends a success reply on the connection directly: micro.Request's methods are not
-// safe once the handler has returned.
-func (s *Service) respond(reply string, body any) {
-	if reply == "" {
-		return
-	}
+// respond sends a success reply.
+func (s *Service) respond(req *microsvc.Request, body any) {
 	data, err := json.Marshal(body)
 	if err != nil {
-		s.respondError(reply, newError(api.CodeInternal, kindInternal, "", "encode reply: %v", err))
+		s.respondError(req, newError(api.CodeInternal, kindInternal, "", "encode reply: %v", err))
 		return
 	}
-	if err := s.nc.Publish(reply, data); err != nil {
+	if err := req.Respond(data); err != nil {
 		s.log.Warn().Err(err).Msg("send reply")
 	}
 }
 
 // respondError sends an error reply as the command service does: code and message in the micro
 // error headers, the api.Error as JSON body.
-func (s *Service) respondError(reply string, e *api.Error) {
-	if reply == "" {
-		return
-	}
+func (s *Service) respondError(req *microsvc.Request, e *api.Error) {
 	data, err := json.Marshal(e)
 	if err != nil {
 		s.log.Error().Err(err).Msg("encode error reply")
+		req.Drop("encode error reply: " + err.Error())
 		return
 	}
-	description := strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' {
-			return ' '
-		}
-		return r
-	}, e.Message)
-	msg := &nats.Msg{Subject: reply, Data: data, Header: nats.Header{
-		micro.ErrorHeader:     []string{description},
-		micro.ErrorCodeHeader: []string{strconv.Itoa(e.Code)},
-	}}
-	if err := s.nc.PublishMsg(msg); err != nil {
+	if err := req.Error(e.Code, cmp.Or(e.Message, e.Kind), data); err != nil {
 		s.log.Warn().Err(err).Msg("send error reply")
 	}
 }

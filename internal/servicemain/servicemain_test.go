@@ -11,39 +11,56 @@ import (
 	"github.com/rs/zerolog"
 )
 
-func testService(runErr error, got *string) Service {
-	var greeting string
-	return Service{
-		Name:          "svc",
-		RegisterFlags: func(fs *flag.FlagSet) { fs.StringVar(&greeting, "greeting", "hello", "what to say") },
-		Logger:        func(string) (zerolog.Logger, error) { return zerolog.Nop(), nil },
-		Run: func(context.Context, zerolog.Logger) error {
-			*got = greeting
-			return runErr
-		},
-	}
+// testConfig is a service's settings: the shared ones and one of its own.
+type testConfig struct {
+	Common
+	Greeting string
+}
+
+func (c *testConfig) RegisterFlags(fs *flag.FlagSet) {
+	c.Common.RegisterFlags(fs, "nats://127.0.0.1:4222", ":8080")
+	fs.StringVar(&c.Greeting, "greeting", "hello", "what to say")
+}
+
+func testService(runErr error, got *testConfig) Service {
+	return New("svc", func(_ context.Context, cfg testConfig, _ zerolog.Logger) error {
+		*got = cfg
+		return runErr
+	})
 }
 
 func TestRunExitCodes(t *testing.T) {
-	var got string
+	var got testConfig
 	var stderr bytes.Buffer
 	ctx := context.Background()
-	if code := Run(ctx, testService(nil, &got), []string{"-greeting", "hi"}, &stderr); code != 0 || got != "hi" {
-		t.Fatalf("clean run: code %d, flag %q", code, got)
+	if code := testService(nil, &got).Run(ctx, []string{"-greeting", "hi", "-shutdown-timeout", "3s"}, &stderr); code != 0 || got.Greeting != "hi" || got.ShutdownTimeout.String() != "3s" {
+		t.Fatalf("clean run: code %d, settings %+v", code, got)
 	}
-	if code := Run(ctx, testService(errors.New("boom"), &got), nil, &stderr); code != 1 {
+	if got.NATS.URL != "nats://127.0.0.1:4222" || got.HTTP.Addr != ":8080" || got.Log.Level != "info" {
+		t.Fatalf("shared defaults: %+v", got.Common)
+	}
+	if code := testService(errors.New("boom"), &got).Run(ctx, nil, &stderr); code != 1 {
 		t.Fatalf("failed run: code %d, want 1", code)
 	}
 	stderr.Reset()
-	if code := Run(ctx, testService(nil, &got), []string{"-nope"}, &stderr); code != 2 || !strings.Contains(stderr.String(), "nope") {
+	if code := testService(nil, &got).Run(ctx, []string{"-nope"}, &stderr); code != 2 || !strings.Contains(stderr.String(), "nope") {
 		t.Fatalf("bad flag: code %d, stderr %q", code, stderr.String())
 	}
 	stderr.Reset()
-	if code := Run(ctx, testService(nil, &got), []string{"-h"}, &stderr); code != 0 || !strings.Contains(stderr.String(), "GREETING") {
-		t.Fatalf("help: code %d, stderr %q (want the environment variable named)", code, stderr.String())
+	if code := testService(nil, &got).Run(ctx, []string{"-log-level", "loud"}, &stderr); code != 2 {
+		t.Fatalf("bad log level: code %d, stderr %q", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := testService(nil, &got).Run(ctx, []string{"-h"}, &stderr); code != 0 || !strings.Contains(stderr.String(), "GREETING") || !strings.Contains(stderr.String(), "SHUTDOWN_TIMEOUT") {
+		t.Fatalf("help: code %d, stderr %q (want the environment variables named)", code, stderr.String())
 	}
 	t.Setenv("GREETING", "from env")
-	if code := Run(ctx, testService(nil, &got), nil, &stderr); code != 0 || got != "from env" {
-		t.Fatalf("environment: code %d, flag %q", code, got)
+	t.Setenv("NATS_URL", "nats://elsewhere:4222")
+	if code := testService(nil, &got).Run(ctx, nil, &stderr); code != 0 || got.Greeting != "from env" || got.NATS.URL != "nats://elsewhere:4222" {
+		t.Fatalf("environment: code %d, settings %+v", code, got)
+	}
+	stderr.Reset()
+	if code := testService(nil, &got).Run(ctx, []string{"-greeting", "logged"}, &stderr); code != 0 || !strings.Contains(stderr.String(), `"message":"svc stopped"`) {
+		t.Fatalf("the service's log goes to stderr: code %d, stderr %q", code, stderr.String())
 	}
 }

@@ -54,9 +54,10 @@ const (
 // need new ids.
 //
 // Options add key claims and releases (Claim, Release) to the same atomic batch: a key claimed
-// by another aggregate fails the append with a *KeyTakenError (errors.Is(err, ErrKeyTaken)),
-// told apart from the aggregate's *ConcurrencyError, and nothing is written. A retried append
-// with keys is recognised by its events as above.
+// by another aggregate fails the append with a *KeyTakenError (errors.Is(err, ErrKeyTaken))
+// when the aggregate is at the expected sequence, with its *ConcurrencyError when it is not
+// (the events were decided on a state it no longer has), and nothing is written. A retried
+// append with keys is recognised by its events as above.
 func (s *Store) Append(ctx context.Context, agg AggregateRef, expected uint64, events []Event, opts ...AppendOption) (AppendResult, error) {
 	subject, err := s.Subject(agg)
 	if err != nil {
@@ -108,7 +109,7 @@ func (s *Store) Append(ctx context.Context, agg AggregateRef, expected uint64, e
 	for attempt := 1; ; attempt++ {
 		var keys []keyMessage
 		if len(o.keys) > 0 {
-			if keys, err = s.planKeys(ctx, w, o.keys); err != nil {
+			if keys, err = s.planKeys(ctx, w, expected, o.keys); err != nil {
 				return AppendResult{}, err
 			}
 		}

@@ -103,10 +103,24 @@ func testKeyClaims(t *testing.T, e env) {
 }
 
 // testKeyConflictToldApart: an aggregate behind its expected sequence is a *ConcurrencyError,
-// not a key conflict, and its claims are not written.
+// not a key conflict, and its claims are not written; also when a key it claims is held by
+// another aggregate (deciding again on the aggregate's state may claim no key at all).
 func testKeyConflictToldApart(t *testing.T, e env) {
 	st, space, agg := e.Store, keySpace(t), newAgg(t)
 	mustAppend(t, st, agg, 0, newEvents(1, "Created"))
+	holder := newAgg(t)
+	mustAppendKeys(t, st, holder, 0, newEvents(1, "Created"), jetstore.Claim(space, "held"))
+	aggLast := mustAppend(t, st, agg, mustLoad(t, st, agg).LastSequence, newEvents(1, "Decommissioned")).LastSequence
+	for _, stale := range []uint64{0, aggLast - 1} {
+		_, err := st.Append(ctxT(t), agg, stale, newEvents(1, "Tagged"), jetstore.Claim(space, "held"))
+		var cerr *jetstore.ConcurrencyError
+		if !errors.As(err, &cerr) || errors.Is(err, jetstore.ErrKeyTaken) || cerr.Actual != aggLast {
+			t.Fatalf("expecting %d, a claim of a key held by another: %v, want only a *ConcurrencyError at %d", stale, err, aggLast)
+		}
+	}
+	// At the expected sequence, the same claim is the key's conflict.
+	_, err := st.Append(ctxT(t), agg, aggLast, newEvents(1, "Tagged"), jetstore.Claim(space, "held"))
+	keyTaken(t, err, holder)
 	for _, n := range []int{1, 2} {
 		_, err := st.Append(ctxT(t), agg, 0, newEvents(n, "Late"), jetstore.Claim(space, "free"))
 		var cerr *jetstore.ConcurrencyError

@@ -211,8 +211,11 @@ type keyMessage struct {
 
 // planKeys reads each key from the stream leader and returns the claims and releases to send,
 // each expecting the key's subject as read: claims of keys the aggregate does not hold yet,
-// releases of keys it holds. A key held by another aggregate is a *KeyTakenError.
-func (s *Store) planKeys(ctx context.Context, w *write, keys []keyChange) ([]keyMessage, error) {
+// releases of keys it holds. A key held by another aggregate is a *KeyTakenError if the
+// aggregate is at the expected sequence, and a *ConcurrencyError otherwise: the caller decided
+// on a state that is no longer the aggregate's, and deciding again may claim no key at all
+// (a resource decommissioned meanwhile is refused for that, not for the key).
+func (s *Store) planKeys(ctx context.Context, w *write, expected uint64, keys []keyChange) ([]keyMessage, error) {
 	var msgs []keyMessage
 	for _, k := range keys {
 		subject := s.keySubject(k.space, k.key)
@@ -223,12 +226,35 @@ func (s *Store) planKeys(ctx context.Context, w *write, keys []keyChange) ([]key
 		ours := h.Held && h.Aggregate == w.agg
 		switch {
 		case !k.release && h.Held && !ours:
+			// The aggregate is read after the key: if it is still at expected, it was when
+			// the key was read, so both held at once.
+			if err := s.atExpected(ctx, w, expected); err != nil {
+				return nil, err
+			}
 			return nil, &KeyTakenError{Aggregate: w.agg, Space: k.space, Key: k.key, Holder: h.Aggregate, Sequence: h.Sequence}
 		case k.release == ours: // a claim of a free key, a release of ours
 			msgs = append(msgs, keyMessage{keyChange: k, subject: subject, expected: h.Sequence})
 		}
 	}
 	return msgs, nil
+}
+
+// atExpected reads the aggregate's last sequence from the stream leader: nil when it is
+// expected, a *ConcurrencyError with the actual sequence when it is not.
+func (s *Store) atExpected(ctx context.Context, w *write, expected uint64) error {
+	last, err := s.leaderGet(ctx, msgGetRequest{LastFor: w.subject})
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		if expected == 0 {
+			return nil
+		}
+		return &ConcurrencyError{Aggregate: w.agg, Expected: expected}
+	case err != nil:
+		return fmt.Errorf("jetstore: append to %s: reading its last sequence: %w", w.agg, classify(err))
+	case last.Sequence != expected:
+		return &ConcurrencyError{Aggregate: w.agg, Expected: expected, Actual: last.Sequence}
+	}
+	return nil
 }
 
 // keyConflict tells, after the server refused an append whose aggregate was at the expected
