@@ -258,14 +258,11 @@ func (s *service) stop(t *testing.T) {
 // logged, the likely reason.
 func waitFor(t *testing.T, ctx context.Context, log *serverLog, what string, cond func() bool) {
 	t.Helper()
-	for !cond() {
+	testkit.WaitFor(t, ctx, what, func() bool {
 		// A refused service retries in vain: report the refusal at once.
 		if v := log.Violations(); len(v) > 0 {
 			t.Fatalf("waiting for %s: the server refused actions of the services:\n%s", what, strings.Join(v, "\n"))
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+		return cond()
+	})
 }

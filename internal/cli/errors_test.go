@@ -127,12 +127,8 @@ func TestRunRetriesConnection(t *testing.T) {
 	go func() {
 		done <- c.Run(context.Background(), []string{"get", "--id", "x1", "--retries", "1000", "--nats-reconnect-wait", "20ms"})
 	}()
-	deadline := time.Now().Add(time.Minute)
-	for !strings.Contains(logs.String(), "nats unreachable, retrying") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no failed attempt logged; logs:\n%s", logs)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := testkit.Poll(t.Context(), func() bool { return strings.Contains(logs.String(), "nats unreachable, retrying") }); err != nil {
+		t.Fatalf("no failed attempt logged (%v); logs:\n%s", err, logs)
 	}
 	node.Restart()
 	cannedService(t, node.ClientURL())

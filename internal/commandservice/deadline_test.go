@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cim-infra/registry/internal/natstest"
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -38,12 +39,7 @@ func TestNoAppendAfterTheCallersDeadline(t *testing.T) {
 	}
 	done := answered(t, in, api.CmdAssignOwner)
 	in.svc.cache.release(e)
-	for answered(t, in, api.CmdAssignOwner) == done {
-		if ctx.Err() != nil {
-			t.Fatal("the held command was never answered")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(t, ctx, "the held command's answer", func() bool { return answered(t, in, api.CmdAssignOwner) != done })
 	if n := len(eventsByCommand(eventsOf(t, st, reg.AggregateID))[cmd.CommandID]); n != 0 {
 		t.Fatalf("the command was written after its caller's deadline (%d events)", n)
 	}
@@ -91,12 +87,7 @@ func TestDeadlineOnReceipt(t *testing.T) {
 	<-held
 	done := answered(t, in, api.CmdAssignLocation)
 	close(release)
-	for answered(t, in, api.CmdAssignLocation) == done {
-		if ctx.Err() != nil {
-			t.Fatal("the held command was never answered")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(t, ctx, "the held command's answer", func() bool { return answered(t, in, api.CmdAssignLocation) != done })
 	if got := in.counter(t, in.svc.metrics.commands.WithLabelValues(api.CmdAssignLocation, OutcomeExpired)); got != 1 {
 		t.Fatalf("%v commands counted as %s, want 1", got, OutcomeExpired)
 	}

@@ -11,6 +11,7 @@ import (
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/cim-infra/registry/internal/natstest"
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/google/uuid"
@@ -120,13 +121,10 @@ func testReplyLost(t *testing.T, ctx context.Context, url string, st *jetstore.S
 		t.Fatal(err)
 	}
 	var stored []jetstore.RecordedEvent
-	for len(stored) == 0 {
-		if ctx.Err() != nil {
-			t.Fatal("the command was never stored")
-		}
-		time.Sleep(20 * time.Millisecond)
+	testkit.WaitFor(t, ctx, "the command's events in the stream", func() bool {
 		stored = eventsByCommand(eventsOf(t, st, reg.AggregateID))[cmdID]
-	}
+		return len(stored) > 0
+	})
 	msg := rawRequest(t, in.nc, api.CommandSubject(api.CmdAssignOwner), body)
 	var r api.CommandReply
 	if err := json.Unmarshal(msg.Data, &r); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/internal/retry"
 	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -141,14 +142,17 @@ func compare(a, b string) int {
 // claimKey claims k for id unless it is held: by id (held), or by another resource (other). A
 // key that changed between the read and the claim is read again.
 func claimKey(ctx context.Context, js jetstream.JetStream, store *jetstore.Store, k cr.Key, id uuid.UUID) (claimed, held bool, other uuid.UUID, err error) {
-	for attempt := 1; ; attempt++ {
+	err = retry.Do(ctx, retry.Policy{Attempts: 3, Retryable: keyChanged}, func() error {
 		claimed, held, other, err = claimKeyOnce(ctx, js, store, k, id)
-		var apiErr *jetstream.APIError
-		if attempt < 3 && errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
-			continue
-		}
-		return claimed, held, other, err
-	}
+		return err
+	})
+	return claimed, held, other, err
+}
+
+// keyChanged says that a key's write expected a sequence its subject no longer has.
+func keyChanged(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
 func claimKeyOnce(ctx context.Context, js jetstream.JetStream, store *jetstore.Store, k cr.Key, id uuid.UUID) (claimed, held bool, other uuid.UUID, err error) {

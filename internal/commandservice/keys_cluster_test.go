@@ -7,11 +7,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/cim-infra/registry/internal/natstest"
 	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/google/uuid"
@@ -257,14 +257,13 @@ func streamLeader(t testing.TB, url string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
+	var leader string
+	testkit.WaitFor(t, testCtx(t), "a leader of the event stream", func() bool {
 		info, err := js.Stream(testCtx(t), jetstore.DefaultStream)
-		if err == nil && info.CachedInfo().Cluster != nil && info.CachedInfo().Cluster.Leader != "" {
-			return info.CachedInfo().Cluster.Leader
+		if err == nil && info.CachedInfo().Cluster != nil {
+			leader = info.CachedInfo().Cluster.Leader
 		}
-		if testCtx(t).Err() != nil {
-			t.Fatalf("no stream leader: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return leader != ""
+	})
+	return leader
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/cim-infra/registry/internal/embedded"
 	"github.com/cim-infra/registry/internal/natstest"
@@ -68,12 +67,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- in.svc.Shutdown(ctx) }()
-	for !in.svc.micro.Stopped() {
-		if ctx.Err() != nil {
-			t.Fatal("the micro service was not stopped before the test's deadline")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.WaitFor(t, ctx, "the micro service to stop", in.svc.micro.Stopped)
 	if err := in.nc.Flush(); err != nil { // the server has the unsubscriptions
 		t.Fatal(err)
 	}
@@ -267,15 +261,15 @@ func TestRunServesOpsAndStops(t *testing.T) {
 	cfg.NATS.URL = srv.ClientURL()
 	stop := runService(t, cfg)
 	base := "http://" + cfg.HTTP.Addr
-	for deadline := time.Now().Add(testTimeout); ; {
-		code, body := testkit.HTTPGet(base + "/readyz")
-		if code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("readyz %d %s after %s", code, body, testTimeout)
-		}
-		time.Sleep(20 * time.Millisecond)
+	readyCtx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	var code int
+	var body string
+	if err := testkit.Poll(readyCtx, func() bool {
+		code, body = testkit.HTTPGet(base + "/readyz")
+		return code == http.StatusOK
+	}); err != nil {
+		t.Fatalf("readyz %d %s: %v", code, body, err)
 	}
 	if code, body := testkit.HTTPGet(base + "/healthz"); code != http.StatusOK {
 		t.Fatalf("healthz %d %s", code, body)
@@ -352,16 +346,14 @@ func TestRunEmbedded(t *testing.T) {
 // waitListening waits until something accepts connections on the loopback port.
 func waitListening(t *testing.T, port int) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
+	var err error
+	if perr := testkit.Poll(t.Context(), func() bool {
+		var conn net.Conn
+		if conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 			conn.Close()
-			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing listens on port %d: %v", port, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return err == nil
+	}); perr != nil {
+		t.Fatalf("nothing listens on port %d (%v): %v", port, perr, err)
 	}
 }

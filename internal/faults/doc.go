@@ -12,6 +12,7 @@
 // once, and that no consumer, goroutine or file descriptor was left behind. RELIABILITY.md at the repository root says how to run it.
 //
 // The non-test files hold the parts the tests are made of: the linearizability model
-// (AggregateModel), a pausable TCP proxy (Proxy), a dialer that kills a NATS connection right
-// after a publish (KillSwitch), and the fault schedule (Schedule).
+// (AggregateModel), a dialer that kills a NATS connection right after a publish (KillSwitch),
+// and the fault schedule (Schedule). The pausable TCP proxy in front of every node and of Neo4j
+// is internal/tcpproxy.
 package faults

@@ -17,6 +17,7 @@ import (
 	"github.com/cim-infra/registry/internal/neo4jtest"
 	"github.com/cim-infra/registry/internal/projector"
 	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/internal/tcpproxy"
 	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -196,13 +197,13 @@ func (w *world) stopInstance(slot int) {
 // ---- proxies: a projector reaches every node through a proxy of its own, so that its whole
 // network can be frozen.
 
-type proxySet []*Proxy
+type proxySet []*tcpproxy.Proxy
 
 func (w *world) newProxySet() proxySet {
 	w.t.Helper()
 	var ps proxySet
 	for _, n := range w.cluster.Nodes {
-		p, err := NewProxy(strings.TrimPrefix(n.ClientURL(), "nats://"))
+		p, err := tcpproxy.New(strings.TrimPrefix(n.ClientURL(), "nats://"))
 		if err != nil {
 			w.t.Fatal(err)
 		}
@@ -319,7 +320,7 @@ type neo4jProc struct {
 	driver  neo4j.DriverWithContext
 	nc      *nats.Conn
 	proxies proxySet
-	bolt    *Proxy
+	bolt    *tcpproxy.Proxy
 	cancel  context.CancelFunc
 	done    chan error
 	running bool
@@ -328,7 +329,7 @@ type neo4jProc struct {
 func (w *world) startNeo4j(i int) *neo4jProc {
 	w.t.Helper()
 	target := strings.TrimPrefix(os.Getenv(neo4jtest.EnvURI), "bolt://")
-	bolt, err := NewProxy(target)
+	bolt, err := tcpproxy.New(target)
 	if err != nil {
 		w.t.Fatal(err)
 	}

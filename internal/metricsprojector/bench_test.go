@@ -184,8 +184,15 @@ func timeConsumer(b *testing.B, ctx context.Context, js jetstream.JetStream, hea
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { done <- p.runner.Run(runCtx) }()
+	// A fine poll of its own, not testkit.WaitFor, whose pauses grow: the pause adds to the figure.
 	for p.Sequence() < head {
-		time.Sleep(time.Millisecond)
+		select {
+		case err := <-done:
+			b.Fatalf("projector stopped at sequence %d of %d: %v", p.Sequence(), head, err)
+		case <-ctx.Done():
+			b.Fatalf("at sequence %d of %d: %v", p.Sequence(), head, ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
 	}
 	took := time.Since(start)
 	cancel()

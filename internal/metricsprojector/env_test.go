@@ -8,6 +8,7 @@ import (
 	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/cim-infra/registry/internal/resourcestore"
 	"github.com/cim-infra/registry/internal/streamtest"
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/cim-infra/registry/internal/workload"
 	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/google/uuid"
@@ -131,39 +132,32 @@ func (in *instance) crash() {
 // waitSeq waits until the projector's figures stand for sequence seq.
 func (e *env) waitSeq(in *instance, seq uint64) {
 	e.t.Helper()
-	for in.p.Sequence() < seq {
+	err := testkit.Poll(e.ctx, func() bool {
+		if in.p.Sequence() >= seq {
+			return true
+		}
 		select {
-		case <-e.ctx.Done():
-			e.t.Fatalf("timed out at sequence %d waiting for %d", in.p.Sequence(), seq)
 		case err := <-in.done:
 			e.t.Fatalf("projector stopped at sequence %d: %v", in.p.Sequence(), err)
-		case <-time.After(10 * time.Millisecond):
+		default:
 		}
+		return false
+	})
+	if err != nil {
+		e.t.Fatalf("at sequence %d waiting for %d: %v", in.p.Sequence(), seq, err)
 	}
 }
 
 // waitFor waits until cond holds.
 func (e *env) waitFor(what string, cond func() bool) {
 	e.t.Helper()
-	for !cond() {
-		select {
-		case <-e.ctx.Done():
-			e.t.Fatalf("timed out waiting for %s", what)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	testkit.WaitFor(e.t, e.ctx, what, cond)
 }
 
 // waitReady waits until the projector consumes (replay done).
 func (e *env) waitReady(in *instance) {
 	e.t.Helper()
-	for in.p.Ready(e.ctx) != nil {
-		select {
-		case <-e.ctx.Done():
-			e.t.Fatal("timed out waiting for readiness")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	e.waitFor("readiness", func() bool { return in.p.Ready(e.ctx) == nil })
 }
 
 // savedSequence is the sequence of the snapshot in the bucket (0 if none).

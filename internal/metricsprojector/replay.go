@@ -9,6 +9,7 @@ import (
 
 	"github.com/cim-infra/registry/internal/projector"
 	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/internal/retry"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -51,20 +52,19 @@ func (r *replayer) run(ctx context.Context) error {
 	if r.lastDeadLettered, err = r.lastDeadLetter(ctx); err != nil {
 		return err
 	}
-	backoff := 100 * time.Millisecond
+	// Every failed replay is retried until ctx ends. Not retry.Do: a replay that succeeds may still
+	// have to go on (the check below), with the pauses so far.
+	backoff := retry.Backoff{Next: 100 * time.Millisecond, Max: 10 * time.Second}
 	for {
 		if err := r.replayToHead(ctx); err != nil {
 			if ctx.Err() != nil {
 				return err
 			}
 			// The state keeps what was applied: the retry goes on from there.
-			r.p.log.Warn().Err(err).Uint64("seq", r.p.Sequence()).Dur("retry_in", backoff).Msg("replay failed; retrying")
-			select {
-			case <-ctx.Done():
+			r.p.log.Warn().Err(err).Uint64("seq", r.p.Sequence()).Dur("retry_in", backoff.Next).Msg("replay failed; retrying")
+			if !backoff.Wait(ctx) {
 				return ctx.Err()
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 10*time.Second)
 			continue
 		}
 		// Belt and braces: the consumer must not start above the state's checkpoint, or the

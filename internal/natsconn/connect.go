@@ -7,10 +7,11 @@ import (
 	"net"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
+
+	"github.com/cim-infra/registry/internal/retry"
 )
 
 // Connect opens a connection described by cfg. While no server can be reached (refused, DNS,
@@ -37,6 +38,10 @@ func Connect(ctx context.Context, cfg Config, log zerolog.Logger) (*nats.Conn, e
 	if wait <= 0 {
 		wait = DefaultReconnectWait
 	}
+	// An unreachable server is retried, every ReconnectWait, at most ConnectAttempts times (0: until
+	// ctx ends); any other error ends at once. Not retry.Do: each way of giving up has an error of
+	// its own (refused credentials, other errors, attempts spent, ctx ended with the last error).
+	pause := retry.Backoff{Next: wait, Max: wait}
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("natsconn: connect to %s: %w", target, err)
@@ -63,12 +68,8 @@ func Connect(ctx context.Context, cfg Config, log zerolog.Logger) (*nats.Conn, e
 			return nil, &UnreachableError{Target: target, Attempts: attempt, Err: err}
 		}
 		log.Warn().Err(err).Str("url", target).Int("attempt", attempt).Dur("retry_in", wait).Msg("nats unreachable, retrying")
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !pause.Wait(ctx) {
 			return nil, fmt.Errorf("natsconn: connect to %s: %w (last error: %v)", target, ctx.Err(), err)
-		case <-t.C:
 		}
 	}
 }

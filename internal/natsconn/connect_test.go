@@ -18,18 +18,6 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// waitFor polls cond until it holds; the deadline only guards against a hung test.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func ctxFor(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -206,7 +194,7 @@ func TestConnectWaitsForServer(t *testing.T) {
 	logs := &testkit.LogBuffer{}
 	go func() {
 		// Started only once Connect has failed at least once, so the retry path is taken.
-		waitFor(t, "first failed attempt", func() bool { return strings.Contains(logs.String(), "nats unreachable") })
+		testkit.WaitFor(t, ctxFor(t), "first failed attempt", func() bool { return strings.Contains(logs.String(), "nats unreachable") })
 		node <- natstest.RunServer(t, natstest.WithOptions(func(o *server.Options) { o.Port = port }))
 	}()
 	nc, err := Connect(ctxFor(t), Config{URL: "nats://127.0.0.1:" + itoa(port), ReconnectWait: 20 * time.Millisecond}, zerolog.New(logs))
@@ -225,7 +213,7 @@ func TestConnectGivesUpWhenContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &testkit.LogBuffer{}
 	go func() {
-		waitFor(t, "first failed attempt", func() bool { return strings.Contains(logs.String(), "nats unreachable") })
+		testkit.WaitFor(t, ctxFor(t), "first failed attempt", func() bool { return strings.Contains(logs.String(), "nats unreachable") })
 		cancel()
 	}()
 	_, err := Connect(ctx, Config{URL: "nats://127.0.0.1:" + itoa(testkit.FreePort(t)), ReconnectWait: 20 * time.Millisecond}, zerolog.New(logs))
@@ -272,11 +260,11 @@ func TestConnectionLogsDisconnectAndReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.Shutdown()
-	waitFor(t, "disconnect log", func() bool { return strings.Contains(logs.String(), `"message":"nats disconnected"`) })
+	testkit.WaitFor(t, ctxFor(t), "disconnect log", func() bool { return strings.Contains(logs.String(), `"message":"nats disconnected"`) })
 	n.Restart()
-	waitFor(t, "reconnect log", func() bool { return strings.Contains(logs.String(), `"message":"nats reconnected"`) })
+	testkit.WaitFor(t, ctxFor(t), "reconnect log", func() bool { return strings.Contains(logs.String(), `"message":"nats reconnected"`) })
 	nc.Close()
-	waitFor(t, "closed log", func() bool { return strings.Contains(logs.String(), `"message":"nats connection closed"`) })
+	testkit.WaitFor(t, ctxFor(t), "closed log", func() bool { return strings.Contains(logs.String(), `"message":"nats connection closed"`) })
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 		if !strings.Contains(line, `"component":"nats"`) {
 			t.Errorf("log line without component: %s", line)

@@ -71,7 +71,7 @@ func TestInboxPrefix(t *testing.T) {
 		_, err := plain.RequestWithContext(ctx, "ping", nil)
 		done <- err
 	}()
-	waitFor(t, "the refusal of _INBOX.>", func() bool {
+	testkit.WaitFor(t, ctxFor(t), "the refusal of _INBOX.>", func() bool {
 		return strings.Contains(logs.String(), `Permissions Violation for Subscription to \"_INBOX.`)
 	})
 	cancel()

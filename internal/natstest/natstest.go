@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cim-infra/registry/internal/freeport"
+	"github.com/cim-infra/registry/internal/retry"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -179,14 +180,17 @@ func attemptDir(dir string, attempt int, node string) string {
 const startAttempts = 3
 
 func retryStart(logf func(string, ...any), start func(attempt int) error) error {
-	var err error
-	for attempt := range startAttempts {
-		if err = start(attempt); err == nil {
-			return nil
-		}
-		logf("natstest: start attempt %d of %d: %v; again on new ports", attempt+1, startAttempts, err)
-	}
-	return err
+	attempt := 0
+	return retry.Do(context.Background(), retry.Policy{
+		Attempts: startAttempts, // at once: start picks new ports
+		OnRetry: func(n int, err error, _ time.Duration) {
+			logf("natstest: start attempt %d of %d: %v; again on new ports", n, startAttempts, err)
+		},
+	}, func() error {
+		err := start(attempt)
+		attempt++
+		return err
+	})
 }
 
 // Cluster is an in-process JetStream cluster on loopback.

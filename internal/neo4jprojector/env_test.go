@@ -12,6 +12,7 @@ import (
 	"github.com/cim-infra/registry/internal/neo4jtest"
 	"github.com/cim-infra/registry/internal/projector"
 	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
@@ -180,12 +181,7 @@ func (e *env) waitCheckpoint(seq uint64) {
 
 func (e *env) waitFor(what string, cond func() bool) {
 	e.t.Helper()
-	for !cond() {
-		if e.ctx.Err() != nil {
-			e.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(e.t, e.ctx, what, cond)
 }
 
 // requireExactGraph reads the whole graph and compares it with the fold of the history.

@@ -136,7 +136,7 @@ func TestNeo4jDownForAWhile(t *testing.T) {
 	r := e.start(e.js, sink, testRunnerConfig())
 	e.waitCheckpoint(e.hist.last)
 
-	proxy.Close()
+	proxy.Down()
 	e.appendEvents(300)
 	e.waitFor("readiness false while Neo4j is unreachable", func() bool {
 		return r.runner.Ready(e.ctx) != nil && metric(t, r.reg, "cim_projector_apply_errors_total") >= 2
@@ -149,7 +149,9 @@ func TestNeo4jDownForAWhile(t *testing.T) {
 		t.Fatalf("checkpoint %d reached the end while Neo4j was unreachable", cp)
 	}
 
-	proxy.Reopen()
+	if err := proxy.Up(); err != nil {
+		t.Fatal(err)
+	}
 	e.waitCheckpoint(e.hist.last)
 	e.waitFor("ready again", func() bool { return r.runner.Ready(e.ctx) == nil })
 	e.requireExactGraph()

@@ -9,6 +9,7 @@ import (
 	"github.com/cim-infra/registry/internal/ops"
 	"github.com/cim-infra/registry/internal/projector"
 	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/internal/retry"
 	"github.com/cim-infra/registry/internal/servicemain"
 	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/nats-io/nats.go"
@@ -166,7 +167,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 
 // project prepares the graph (schema, rebuild) and runs the runner until ctx is done.
 func project(ctx context.Context, cfg Config, driver neo4j.DriverWithContext, js jetstream.JetStream, runner *projector.Runner, log zerolog.Logger) error {
-	if err := retry(ctx, log, "create constraints and indexes", func() error {
+	if err := untilDone(ctx, log, "create constraints and indexes", func() error {
 		return EnsureSchema(ctx, driver, cfg.Neo4jDatabase)
 	}); err != nil {
 		return nil // ctx ended
@@ -175,7 +176,7 @@ func project(ctx context.Context, cfg Config, driver neo4j.DriverWithContext, js
 		return runner.Run(ctx)
 	}
 	err := runner.Rebuild(ctx, func(ctx context.Context) error {
-		if err := retry(ctx, log, "empty the graph for the rebuild", func() error {
+		if err := untilDone(ctx, log, "empty the graph for the rebuild", func() error {
 			return EmptyGraph(ctx, driver, cfg.Neo4jDatabase, ProjectorName)
 		}); err != nil {
 			return err
@@ -194,20 +195,13 @@ func project(ctx context.Context, cfg Config, driver neo4j.DriverWithContext, js
 	return nil
 }
 
-// retry runs fn until it succeeds or ctx ends (the error then), with a capped backoff.
-func retry(ctx context.Context, log zerolog.Logger, what string, fn func() error) error {
-	wait := 200 * time.Millisecond
-	for {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		log.Warn().Err(err).Dur("retry_in", wait).Msg(what + " failed; retrying")
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 10*time.Second)
-	}
+// untilDone runs fn until it succeeds or ctx ends (the error then): every error is retried, with
+// a capped backoff, as Neo4j may be down for a while.
+func untilDone(ctx context.Context, log zerolog.Logger, what string, fn func() error) error {
+	return retry.Do(ctx, retry.Policy{
+		Backoff: retry.Backoff{Next: 200 * time.Millisecond, Max: 10 * time.Second},
+		OnRetry: func(_ int, err error, pause time.Duration) {
+			log.Warn().Err(err).Dur("retry_in", pause).Msg(what + " failed; retrying")
+		},
+	}, fn)
 }

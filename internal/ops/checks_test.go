@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cim-infra/registry/internal/natstest"
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
@@ -40,9 +41,7 @@ func TestNATSAndStreamChecks(t *testing.T) {
 	}
 
 	n.Shutdown()
-	for nc.IsConnected() {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(t, ctx, "the client to lose the server", func() bool { return !nc.IsConnected() })
 	s.CheckTimeout = 200 * time.Millisecond
 	code, body := get(t, s.Handler(), PathReady)
 	r := readyReport(t, body)
@@ -54,9 +53,7 @@ func TestNATSAndStreamChecks(t *testing.T) {
 	}
 
 	n.Restart()
-	for !nc.IsConnected() {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(t, ctx, "the client to reconnect", nc.IsConnected)
 	s.CheckTimeout = 5 * time.Second
 	if code, body := get(t, s.Handler(), PathReady); code != http.StatusOK {
 		t.Fatalf("after restart: %d %s", code, body)

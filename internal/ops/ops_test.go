@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
@@ -144,9 +145,7 @@ func TestRunServesAndStopsGracefully(t *testing.T) {
 	go func() { code, _ := httpGet(t, "http://"+addr+PathReady); inFlight <- code }()
 	<-entered
 	cancel()
-	for !s.ShuttingDown() {
-		time.Sleep(time.Millisecond)
-	}
+	testkit.WaitFor(t, context.Background(), "the server to start its shutdown", s.ShuttingDown)
 	select {
 	case err := <-runErr:
 		t.Fatalf("Run returned (%v) with a request in flight", err)

@@ -15,6 +15,8 @@ import (
 	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/cim-infra/registry/internal/retry"
 )
 
 // Config is a projector's consumer and batching configuration.
@@ -291,7 +293,8 @@ func (r *Runner) fetch(ctx context.Context, cons jetstream.Consumer) ([]Delivery
 func (r *Runner) applyBatch(ctx context.Context, batch []Delivery) bool {
 	ctx, span := r.startBatch(ctx, batch)
 	defer span.End()
-	backoff := 100 * time.Millisecond
+	// Every error of the sink is retried, until ctx ends; a poison event is dead-lettered at once.
+	backoff := retry.Backoff{Next: 100 * time.Millisecond, Max: r.cfg.MaxBackoff}
 	deadLetters := 0
 	for {
 		start := time.Now()
@@ -334,17 +337,16 @@ func (r *Runner) applyBatch(ctx context.Context, batch []Delivery) bool {
 		}
 		r.setApplyErr(err)
 		if span.IsRecording() {
-			span.AddEvent("retry", trace.WithAttributes(attribute.String("cim.error", err.Error()), attribute.String("cim.retry_in", backoff.String())))
+			span.AddEvent("retry", trace.WithAttributes(attribute.String("cim.error", err.Error()), attribute.String("cim.retry_in", backoff.Next.String())))
 		}
 		r.log.Warn().Ctx(ctx).Err(err).Uint64("first_seq", batch[0].Sequence).Int("events", len(batch)).
-			Dur("retry_in", backoff).Msg("apply failed; retrying")
+			Dur("retry_in", backoff.Next).Msg("apply failed; retrying")
 		for _, d := range batch {
 			_ = d.msg.InProgress()
 		}
-		if !sleep(ctx, backoff) {
+		if !backoff.Wait(ctx) {
 			return false
 		}
-		backoff = min(backoff*2, r.cfg.MaxBackoff)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cim-infra/registry/internal/natstest"
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -102,16 +103,6 @@ func publishN(t *testing.T, ctx context.Context, js jetstream.JetStream, from, n
 	}
 }
 
-func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		if ctx.Err() != nil {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func startRunner(t *testing.T, ctx context.Context, js jetstream.JetStream, sink Sink, reg prometheus.Registerer) (*Runner, func()) {
 	t.Helper()
 	r, err := New(js, sink, Config{Name: "test", BatchSize: 16, FetchWait: 100 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}, zerolog.Nop(), NewMetrics(reg, "test"))
@@ -136,7 +127,7 @@ func TestRunnerAppliesEveryEventOnceInOrderAcrossRestarts(t *testing.T) {
 
 	reg := prometheus.NewRegistry()
 	r, stop := startRunner(t, ctx, js, sink, reg)
-	waitFor(t, ctx, "first 100 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 100 })
+	testkit.WaitFor(t, ctx, "first 100 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 100 })
 	if err := r.Ready(ctx); err != nil {
 		t.Fatalf("ready: %v", err)
 	}
@@ -144,7 +135,7 @@ func TestRunnerAppliesEveryEventOnceInOrderAcrossRestarts(t *testing.T) {
 
 	publishN(t, ctx, js, 100, 50)
 	_, stop = startRunner(t, ctx, js, sink, prometheus.NewRegistry())
-	waitFor(t, ctx, "150 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 150 })
+	testkit.WaitFor(t, ctx, "150 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 150 })
 	stop()
 
 	_, applied, order := sink.snapshot()
@@ -177,7 +168,7 @@ func TestRunnerRedeliveryBelowCheckpointIsSkipped(t *testing.T) {
 	}
 	sink.checkpoint = 10
 	_, stop := startRunner(t, ctx, js, sink, prometheus.NewRegistry())
-	waitFor(t, ctx, "20 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 20 })
+	testkit.WaitFor(t, ctx, "20 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 20 })
 	stop()
 	_, applied, _ := sink.snapshot()
 	for seq := uint64(1); seq <= 20; seq++ {
@@ -194,7 +185,7 @@ func TestRunnerDeadLettersPoisonAndGoesOn(t *testing.T) {
 	publishN(t, ctx, js, 0, 10)
 	reg := prometheus.NewRegistry()
 	r, stop := startRunner(t, ctx, js, sink, reg)
-	waitFor(t, ctx, "10 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 10 })
+	testkit.WaitFor(t, ctx, "10 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 10 })
 	stop()
 	_, applied, _ := sink.snapshot()
 	if len(applied) != 9 || applied[6] != 0 {
@@ -222,12 +213,12 @@ func TestRunnerRetriesTransientFailuresAndReportsNotReady(t *testing.T) {
 	sink.failures = 1 << 30 // down until told otherwise
 	publishN(t, ctx, js, 0, 5)
 	r, stop := startRunner(t, ctx, js, sink, prometheus.NewRegistry())
-	waitFor(t, ctx, "not ready", func() bool { return r.Ready(ctx) != nil && testutil.ToFloat64(r.metrics.applyErrors) > 2 })
+	testkit.WaitFor(t, ctx, "not ready", func() bool { return r.Ready(ctx) != nil && testutil.ToFloat64(r.metrics.applyErrors) > 2 })
 	sink.mu.Lock()
 	sink.failures = 0
 	sink.mu.Unlock()
-	waitFor(t, ctx, "5 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 5 })
-	waitFor(t, ctx, "ready", func() bool { return r.Ready(ctx) == nil })
+	testkit.WaitFor(t, ctx, "5 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 5 })
+	testkit.WaitFor(t, ctx, "ready", func() bool { return r.Ready(ctx) == nil })
 	stop()
 	if err := r.Ready(ctx); err == nil {
 		t.Error("ready after stop")
@@ -278,7 +269,7 @@ func TestRunnerDeadLettersEventsAppendedWithConditions(t *testing.T) {
 	}
 	publishN(t, ctx, js, 4, 3)
 	_, stop := startRunner(t, ctx, js, sink, prometheus.NewRegistry())
-	waitFor(t, ctx, "8 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 8 })
+	testkit.WaitFor(t, ctx, "8 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 8 })
 	stop()
 	dlq, err := js.Stream(ctx, "CIM_DLQ")
 	if err != nil {
@@ -324,7 +315,7 @@ func TestRunnerKeepsStreamOrderWhenADeadReplicaHeldEvents(t *testing.T) {
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(rctx) }()
-	waitFor(t, ctx, "40 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 40 })
+	testkit.WaitFor(t, ctx, "40 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 40 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cim-infra/registry/internal/natstest"
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -94,7 +95,7 @@ func TestRestartedRunnerGoesOnPastDeliveriesItsReadModelHolds(t *testing.T) {
 	killedHolder(t, ctx, srv, r, "", 10)
 	sink.checkpoint = 10 // committed before the kill
 	runWith(t, ctx, r, r.Run)
-	waitFor(t, ctx, "40 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 40 })
+	testkit.WaitFor(t, ctx, "40 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 40 })
 	requireFirstDeliveries(t, sink, 11, 40)
 }
 
@@ -111,7 +112,7 @@ func TestRestartedRunnerReclaimsDeliveriesOfAKilledProcess(t *testing.T) {
 	}
 	killedHolder(t, ctx, srv, r, "", 10)
 	runWith(t, ctx, r, r.Run)
-	waitFor(t, ctx, "40 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 40 })
+	testkit.WaitFor(t, ctx, "40 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 40 })
 	requireFirstDeliveries(t, sink, 1, 40)
 }
 
@@ -135,11 +136,11 @@ func TestStandbyTakesOverHeldEventsAfterThePinnedTTL(t *testing.T) {
 	}
 	killedHolder(t, ctx, srv, r, "g", 20)
 	runWith(t, ctx, r, r.Run)
-	waitFor(t, ctx, "ready", func() bool { return r.Ready(ctx) == nil })
+	testkit.WaitFor(t, ctx, "ready", func() bool { return r.Ready(ctx) == nil })
 	if role := r.Role(); role != RoleStandby {
 		t.Fatalf("role %s while the killed replica holds the pin, want standby", role)
 	}
-	waitFor(t, ctx, "20 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 20 })
+	testkit.WaitFor(t, ctx, "20 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 20 })
 	requireFirstDeliveries(t, sink, 1, 20)
 	if role := r.Role(); role != RoleActive {
 		t.Errorf("role %s after the take-over, want active", role)
@@ -170,10 +171,10 @@ func TestRolesOfTwoReplicas(t *testing.T) {
 		runners, sinks = append(runners, r), append(sinks, sink)
 	}
 	for _, r := range runners {
-		waitFor(t, ctx, "ready", func() bool { return r.Ready(ctx) == nil })
+		testkit.WaitFor(t, ctx, "ready", func() bool { return r.Ready(ctx) == nil })
 	}
 	publishN(t, ctx, js, 0, 30)
-	waitFor(t, ctx, "30 events", func() bool {
+	testkit.WaitFor(t, ctx, "30 events", func() bool {
 		a, _, _ := sinks[0].snapshot()
 		b, _, _ := sinks[1].snapshot()
 		return max(a, b) == 30
@@ -209,17 +210,17 @@ func TestUpIsZeroWhileNATSIsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	runWith(t, ctx, r, r.Run)
-	waitFor(t, ctx, "5 events and up", func() bool {
+	testkit.WaitFor(t, ctx, "5 events and up", func() bool {
 		cp, _, _ := sink.snapshot()
 		return cp == 5 && testutil.ToFloat64(r.metrics.up) == 1
 	})
 	srv.Shutdown()
-	waitFor(t, ctx, "up 0", func() bool { return testutil.ToFloat64(r.metrics.up) == 0 })
+	testkit.WaitFor(t, ctx, "up 0", func() bool { return testutil.ToFloat64(r.metrics.up) == 0 })
 	if err := r.Ready(ctx); !errors.Is(err, ErrNotConsuming) {
 		t.Errorf("ready = %v while NATS is down, want ErrNotConsuming", err)
 	}
 	srv.Restart()
-	waitFor(t, ctx, "up 1 again", func() bool { return testutil.ToFloat64(r.metrics.up) == 1 })
+	testkit.WaitFor(t, ctx, "up 1 again", func() bool { return testutil.ToFloat64(r.metrics.up) == 1 })
 }
 
 // After a restart, the last applied sequence is the read model's checkpoint before any new event.
@@ -228,12 +229,12 @@ func TestLastAppliedIsTheCheckpointFromTheStart(t *testing.T) {
 	publishN(t, ctx, js, 0, 30)
 	sink := newMemSink()
 	_, stop := startRunner(t, ctx, js, sink, prometheus.NewRegistry())
-	waitFor(t, ctx, "30 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 30 })
+	testkit.WaitFor(t, ctx, "30 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 30 })
 	stop()
 
 	r, stop := startRunner(t, ctx, js, sink, prometheus.NewRegistry())
 	defer stop()
-	waitFor(t, ctx, "ready", func() bool { return r.Ready(ctx) == nil })
+	testkit.WaitFor(t, ctx, "ready", func() bool { return r.Ready(ctx) == nil })
 	if got := testutil.ToFloat64(r.metrics.lastSeq); got != 30 {
 		t.Errorf("cim_projector_last_applied_sequence = %v after the restart, want the checkpoint, 30", got)
 	}

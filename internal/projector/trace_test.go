@@ -2,6 +2,7 @@ package projector
 
 import (
 	"fmt"
+	"github.com/cim-infra/registry/internal/testkit"
 	"testing"
 
 	"github.com/cim-infra/registry/internal/tracing"
@@ -35,7 +36,7 @@ func TestRunnerSpanPerBatchJoinsTheEventsTraces(t *testing.T) {
 		}
 	}
 	_, stop := startRunner(t, ctx, js, sink, prometheus.NewRegistry())
-	waitFor(t, ctx, "4 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 4 })
+	testkit.WaitFor(t, ctx, "4 events", func() bool { cp, _, _ := sink.snapshot(); return cp == 4 })
 	stop()
 
 	var spans []sdktrace.ReadOnlySpan

@@ -121,19 +121,16 @@ func startRegistry(t *testing.T) *registry {
 	return r
 }
 
-// waitReady polls a service's /readyz until it answers 200, for at most a minute.
+// waitReady polls a service's /readyz until it answers 200, for at most testkit.WaitTimeout.
 func waitReady(t *testing.T, tg scrapeTarget) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		code, body := testkit.HTTPGet("http://" + tg.addr + "/readyz")
-		if code == http.StatusOK {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready at %s within a minute: %d %s", tg.job, tg.addr, code, body)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var code int
+	var body string
+	if err := testkit.Poll(t.Context(), func() bool {
+		code, body = testkit.HTTPGet("http://" + tg.addr + "/readyz")
+		return code == http.StatusOK
+	}); err != nil {
+		t.Fatalf("%s not ready at %s (%v): %d %s", tg.job, tg.addr, err, code, body)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/cim-infra/registry/internal/natstest"
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/google/uuid"
@@ -203,9 +204,7 @@ func BenchmarkListSelective(b *testing.B) {
 		cancel()
 		<-done
 	}()
-	for svc.Ready(ctx) != nil {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(b, ctx, "the query service's readiness", func() bool { return svc.Ready(ctx) == nil })
 	fillModel(b, svc.Model(), n)
 	req, _ := json.Marshal(api.List{Filter: api.Filter{Metadata: []string{"batch=b" + strconv.Itoa(n/200)}}})
 	reply, err := nc.Request(api.QuerySubject(api.QueryList), req, 10*time.Second)

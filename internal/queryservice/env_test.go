@@ -11,6 +11,7 @@ import (
 	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/cim-infra/registry/internal/natstest"
 	"github.com/cim-infra/registry/internal/streamtest"
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/cim-infra/registry/internal/workload"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/cim-infra/registry/pkg/jetstore"
@@ -135,13 +136,7 @@ func (e *env) waitSeq(in *instance, seq uint64) {
 
 func (e *env) waitFor(what string, cond func() bool) {
 	e.t.Helper()
-	for !cond() {
-		select {
-		case <-e.ctx.Done():
-			e.t.Fatalf("timed out waiting for %s", what)
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	testkit.WaitFor(e.t, e.ctx, what, cond)
 }
 
 // request sends a query and decodes its reply into out, or returns the error reply.

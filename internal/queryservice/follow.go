@@ -11,6 +11,7 @@ import (
 
 	"github.com/cim-infra/registry/internal/projector"
 	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/internal/retry"
 	"github.com/cim-infra/registry/internal/tracing"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -158,19 +159,17 @@ func (f *follower) start(ctx context.Context) error {
 // run follows the stream until ctx is done; a failed read starts again from the model's
 // sequence after a pause.
 func (f *follower) run(ctx context.Context) error {
-	backoff := 100 * time.Millisecond
+	// Following has no end but ctx's, so not retry.Do: every return of follow is retried.
+	backoff := retry.Backoff{Next: 100 * time.Millisecond, Max: 10 * time.Second}
 	for {
 		err := f.follow(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		f.log.Warn().Err(err).Uint64("seq", f.model.Sequence()).Dur("retry_in", backoff).Msg("reading the stream failed; reading again from the model's sequence")
-		select {
-		case <-ctx.Done():
+		f.log.Warn().Err(err).Uint64("seq", f.model.Sequence()).Dur("retry_in", backoff.Next).Msg("reading the stream failed; reading again from the model's sequence")
+		if !backoff.Wait(ctx) {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 10*time.Second)
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package testkit holds the small helpers many packages' tests share: a free loopback address
-// outside the ephemeral port range, a plain HTTP GET, and a log buffer safe for concurrent
-// writers. (Embedded NATS servers are in internal/natstest.)
+// outside the ephemeral port range, a plain HTTP GET, a log buffer safe for concurrent writers,
+// and a poll with a deadline (WaitFor). (Embedded NATS servers are in internal/natstest.)
 package testkit
 
 import (

@@ -190,6 +190,9 @@ func (c *Client) Do(ctx context.Context, subject string, req, reply any) (err er
 	if err != nil {
 		return fmt.Errorf("api: encode request for %s: %w", subject, err)
 	}
+	// Retried: a Retryable error, at most c.retries times, after a doubling pause (backoffFor) with
+	// jitter. The loop is the client's own: pkg/api is public and imports no internal package
+	// (internal/retry), and its pauses have jitter, as many clients retry at once.
 	for attempt := 0; ; attempt++ {
 		err = c.attempt(ctx, subject, data, reply, newID && attempt == 0)
 		if err == nil || !Retryable(err) || attempt >= c.retries || ctx.Err() != nil {

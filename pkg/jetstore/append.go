@@ -102,6 +102,10 @@ func (s *Store) Append(ctx context.Context, agg AggregateRef, expected uint64, e
 	}
 
 	w := &write{agg: agg, subject: subject, events: events}
+	// Sent again, at once and at most maxKeyAttempts times, only when a key changed between its
+	// read and the send but is still claimable. The loop is the store's own: pkg/jetstore is public
+	// and imports no internal package (internal/retry), and whether to send again is known only
+	// after reading the keys again.
 	for attempt := 1; ; attempt++ {
 		var keys []keyMessage
 		if len(o.keys) > 0 {

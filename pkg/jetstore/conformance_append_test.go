@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/cim-infra/registry/pkg/jetstore"
 )
 
@@ -60,11 +61,11 @@ func testMessageHeaders(t *testing.T, e env) {
 		t.Fatal(err)
 	}
 	// The direct get may reach a replica that has not applied the append yet: poll.
-	m, err := str.GetMsg(ctxT(t), res.LastSequence)
-	for errors.Is(err, jetstream.ErrMsgNotFound) {
-		time.Sleep(time.Millisecond)
+	var m *jetstream.RawStreamMsg
+	testkit.WaitFor(t, ctxT(t), "the appended message on the replica that answers", func() bool {
 		m, err = str.GetMsg(ctxT(t), res.LastSequence)
-	}
+		return !errors.Is(err, jetstream.ErrMsgNotFound)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,9 +34,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cim-infra/registry/internal/faults"
 	"github.com/cim-infra/registry/internal/natstest"
 	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/internal/tcpproxy"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/nats-io/nats.go"
@@ -57,7 +57,7 @@ type Registry struct {
 	dir     string
 	nodes   []*natstest.Node
 	cluster *natstest.Cluster // nil for a single node
-	proxies []*faults.Proxy   // one per node, in front of it for the services' connections
+	proxies []*tcpproxy.Proxy // one per node, in front of it for the services' connections
 
 	conn   *nats.Conn
 	js     jetstream.JetStream
@@ -175,7 +175,7 @@ func (r *Registry) startServers() error {
 		r.nodes = []*natstest.Node{n}
 	}
 	for _, n := range r.nodes {
-		p, err := faults.NewProxy(strings.TrimPrefix(n.ClientURL(), "nats://"))
+		p, err := tcpproxy.New(strings.TrimPrefix(n.ClientURL(), "nats://"))
 		if err != nil {
 			return err
 		}
