@@ -36,19 +36,8 @@ func runQuery(ctx context.Context, e *env, res *ScenarioResult) error {
 	stream, prefix := st.Config().Stream, st.Config().SubjectPrefix
 
 	n := e.sz.replayEvents
-	h := newHistory(11, max(n/20, 10), prefix)
-	var genErr error
-	if err := publishAsync(ctx, js, n, func(int) *nats.Msg {
-		m, err := h.msg()
-		if err != nil && genErr == nil {
-			genErr = err
-		}
-		return m
-	}); err != nil {
-		return fmt.Errorf("fill: %w", err)
-	}
-	if genErr != nil {
-		return genErr
+	if err := fillHistory(ctx, js, 11, n, prefix); err != nil {
+		return err
 	}
 	head, err := st.LastSequence(ctx)
 	if err != nil {

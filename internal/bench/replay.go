@@ -29,19 +29,8 @@ func runReplay(ctx context.Context, e *env, res *ScenarioResult) error {
 	stream, prefix := st.Config().Stream, st.Config().SubjectPrefix
 
 	n := e.sz.replayEvents
-	h := newHistory(7, max(n/20, 10), prefix)
-	var genErr error
-	if err := publishAsync(ctx, js, n, func(int) *nats.Msg {
-		m, err := h.msg()
-		if err != nil && genErr == nil {
-			genErr = err
-		}
-		return m
-	}); err != nil {
-		return fmt.Errorf("fill: %w", err)
-	}
-	if genErr != nil {
-		return genErr
+	if err := fillHistory(ctx, js, 7, n, prefix); err != nil {
+		return err
 	}
 	head, err := st.LastSequence(ctx)
 	if err != nil {
@@ -171,4 +160,21 @@ func waitFor(ctx context.Context, stopped <-chan struct{}, reached func() (bool,
 		case <-tick.C:
 		}
 	}
+}
+
+// fillHistory publishes n events of a realistic history (seed, n/20 resources) on the stream
+// under prefix, as the command service stores them.
+func fillHistory(ctx context.Context, js jetstream.JetStream, seed uint64, n int, prefix string) error {
+	h := newHistory(seed, max(n/20, 10), prefix)
+	var genErr error
+	if err := publishAsync(ctx, js, n, func(int) *nats.Msg {
+		m, err := h.msg()
+		if err != nil && genErr == nil {
+			genErr = err
+		}
+		return m
+	}); err != nil {
+		return fmt.Errorf("fill: %w", err)
+	}
+	return genErr
 }
