@@ -1,8 +1,7 @@
 package accesscontrol
 
 import (
-	"bufio"
-	"os"
+	"github.com/cim-infra/registry/internal/mdtable"
 	"reflect"
 	"regexp"
 	"strings"
@@ -38,37 +37,14 @@ var backticked = regexp.MustCompile("`([^`]+)`")
 // file: | user | publish allow | publish deny | subscribe allow | subscribe deny | allow_responses |.
 func parseMarkdownTable(t *testing.T, path string) []User {
 	t.Helper()
-	f, err := os.Open(path)
+	rows, err := mdtable.Read(path, "## Permissions")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	var users []User
-	inSection, inTable := false, false
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "## ") {
-			inSection = line == "## Permissions"
-			continue
-		}
-		if !inSection {
-			continue
-		}
-		if !strings.HasPrefix(line, "|") {
-			if inTable {
-				break
-			}
-			continue
-		}
-		if strings.HasPrefix(line, "| user ") || strings.HasPrefix(line, "|---") {
-			inTable = true
-			continue
-		}
-		cells := strings.Split(strings.Trim(line, "|"), "|")
+	for _, cells := range rows {
 		if len(cells) != 6 {
-			t.Fatalf("%s: permission row with %d cells, want 6: %s", path, len(cells), line)
+			t.Fatalf("%s: permission row with %d cells, want 6: %v", path, len(cells), cells)
 		}
 		subjects := func(cell string) []string {
 			var out []string
@@ -79,7 +55,7 @@ func parseMarkdownTable(t *testing.T, path string) []User {
 		}
 		name := subjects(cells[0])
 		if len(name) != 1 {
-			t.Fatalf("%s: no user name in %s", path, line)
+			t.Fatalf("%s: no user name in %v", path, cells)
 		}
 		u := User{Name: name[0]}
 		if strings.TrimSpace(cells[1]) != unrestricted {
@@ -90,9 +66,6 @@ func parseMarkdownTable(t *testing.T, path string) []User {
 			}
 		}
 		users = append(users, u)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return users
 }

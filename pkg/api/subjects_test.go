@@ -1,7 +1,7 @@
 package api_test
 
 import (
-	"bufio"
+	"github.com/cim-infra/registry/internal/mdtable"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -80,39 +80,17 @@ func declaredKinds(t *testing.T) map[string]int {
 // | kind | code | when |.
 func documentedKinds(t *testing.T, path string) map[string]int {
 	t.Helper()
-	f, err := os.Open(path)
+	rows, err := mdtable.Read(path, "### Error kinds")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	kinds := map[string]int{}
-	inSection, inTable := false, false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			inSection = line == "### Error kinds"
-			continue
-		}
-		if !inSection {
-			continue
-		}
-		if !strings.HasPrefix(line, "|") {
-			if inTable {
-				break
-			}
-			continue
-		}
-		if strings.HasPrefix(line, "| kind ") || strings.HasPrefix(line, "|---") {
-			inTable = true
-			continue
-		}
-		cells := strings.Split(strings.Trim(line, "|"), "|")
+	for _, cells := range rows {
 		if len(cells) < 3 {
-			t.Fatalf("%s: error kind row with %d cells, want 3: %s", path, len(cells), line)
+			t.Fatalf("%s: error kind row with %d cells, want 3: %v", path, len(cells), cells)
 		}
-		kind := strings.Trim(strings.TrimSpace(cells[0]), "`")
-		code, err := strconv.Atoi(strings.TrimSpace(cells[1]))
+		kind := strings.Trim(cells[0], "`")
+		code, err := strconv.Atoi(cells[1])
 		if err != nil {
 			t.Fatalf("%s: kind %s: code %q is not a number", path, kind, cells[1])
 		}
@@ -120,12 +98,6 @@ func documentedKinds(t *testing.T, path string) map[string]int {
 			t.Errorf("%s: kind %q is listed twice", path, kind)
 		}
 		kinds[kind] = code
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if !inTable {
-		t.Fatalf("%s: no table in a section \"### Error kinds\"", path)
 	}
 	return kinds
 }
