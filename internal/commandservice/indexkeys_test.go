@@ -59,7 +59,7 @@ func TestIndexKeysReportsPlantedDuplicates(t *testing.T) {
 	plant(t, plain, "dup.example.com", "", true) // decommissioned: holds nothing
 	solo := plant(t, plain, "solo.example.com", "T-9", false)
 	tag1 := plant(t, plain, "t1.example.com", "T-dup", false)
-	tag2 := plant(t, plain, "t2.example.com", "T-dup", false)
+	tag2 := plant(t, plain, "t2.example.com", "t-DUP", false) // the same tag in another case
 	gone := plant(t, plain, "gone.example.com", "T-gone", true)
 
 	sorted := func(ids ...uuid.UUID) []uuid.UUID {
@@ -67,7 +67,7 @@ func TestIndexKeysReportsPlantedDuplicates(t *testing.T) {
 		return ids
 	}
 	wantDuplicates := []KeyDuplicate{
-		{Key: cr.Key{Space: cr.KeySpaceAssetTag, Value: "T-dup"}, Resources: sorted(tag1, tag2)},
+		{Key: cr.Key{Space: cr.KeySpaceAssetTag, Value: "t-dup"}, Resources: sorted(tag1, tag2)},
 		{Key: cr.Key{Space: cr.KeySpaceHostname, Value: "dup.example.com"}, Resources: sorted(dup1, dup2)},
 	}
 	js, err := jetstream.New(natstest.Connect(t, url))
@@ -85,13 +85,13 @@ func TestIndexKeysReportsPlantedDuplicates(t *testing.T) {
 		}
 	}
 	wantHolder(t, keyed, cr.KeySpaceHostname, "solo.example.com", solo.String())
-	wantHolder(t, keyed, cr.KeySpaceAssetTag, "T-9", solo.String())
+	wantHolder(t, keyed, cr.KeySpaceAssetTag, "t-9", solo.String())
 	wantHolder(t, keyed, cr.KeySpaceHostname, "t1.example.com", tag1.String())
 	wantHolder(t, keyed, cr.KeySpaceHostname, "t2.example.com", tag2.String())
 	wantHolder(t, keyed, cr.KeySpaceHostname, "dup.example.com", "")
-	wantHolder(t, keyed, cr.KeySpaceAssetTag, "T-dup", "")
+	wantHolder(t, keyed, cr.KeySpaceAssetTag, "t-dup", "")
 	wantHolder(t, keyed, cr.KeySpaceHostname, "gone.example.com", "")
-	wantHolder(t, keyed, cr.KeySpaceAssetTag, "T-gone", "")
+	wantHolder(t, keyed, cr.KeySpaceAssetTag, "t-gone", "")
 	_ = gone
 
 	// The claims are the service's: another register of an indexed hostname is refused, and
@@ -106,5 +106,5 @@ func TestIndexKeysReportsPlantedDuplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantHolder(t, keyed, cr.KeySpaceHostname, "solo.example.com", "")
-	wantHolder(t, keyed, cr.KeySpaceAssetTag, "T-9", "")
+	wantHolder(t, keyed, cr.KeySpaceAssetTag, "t-9", "")
 }

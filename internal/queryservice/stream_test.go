@@ -89,7 +89,7 @@ func TestServesOnlyOnceCaughtUp(t *testing.T) {
 	sawNotReady := false
 	for {
 		if err := in.svc.Ready(e.ctx); err != nil {
-			if !errors.Is(err, ErrNotCaughtUp) {
+			if !errors.Is(err, ErrNotCaughtUp) && !errors.Is(err, ErrNotServing) {
 				t.Fatalf("readiness: %v", err)
 			}
 			sawNotReady = true
