@@ -122,18 +122,19 @@ func checkMeta(meta map[string]string, id streamIdentity, head uint64) error {
 // save writes the model as v shows it and returns the encoded size.
 func (b *snapshots) save(ctx context.Context, v View, id streamIdentity) (int, error) {
 	snap := snapshotV1{Sequence: v.Sequence()}
-	it, err := v.txn.Get(tableResources, indexID+"_prefix", []byte{})
-	if err != nil {
-		return 0, err
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		r := raw.(*resource)
-		data, err := r.state.MarshalBinary()
-		if err != nil {
-			return 0, fmt.Errorf("queryservice: encode resource %s: %w", r.id, err)
+	var err error
+	v.each(func(r *resource) bool {
+		var data []byte
+		if data, err = r.state.MarshalBinary(); err != nil {
+			err = fmt.Errorf("queryservice: encode resource %s: %w", r.id, err)
+			return false
 		}
 		snap.States = append(snap.States, data)
 		snap.Versions = append(snap.Versions, r.version)
+		return true
+	})
+	if err != nil {
+		return 0, err
 	}
 	snap.Resources = len(snap.States)
 	for _, e := range v.trace.upTo(v.Sequence()) {
@@ -195,21 +196,20 @@ func (b *snapshots) load(ctx context.Context, m *Model, id streamIdentity, head 
 	return snap.Sequence, m.restore(snap)
 }
 
-// restore loads a snapshot into the empty model in one write.
+// restore loads a snapshot into the empty model in one write, each index built in bulk.
 func (m *Model) restore(snap snapshotV1) error {
-	txn := m.db.Txn(true)
-	defer txn.Abort()
+	rows := make([]*resource, len(snap.States))
 	texts := make([]textChange, 0, len(snap.States))
 	for i, data := range snap.States {
 		var st cr.State
 		if err := st.UnmarshalBinary(data); err != nil {
 			return fmt.Errorf("queryservice: snapshot resource %d: %w", i, err)
 		}
-		r := newResource(st, snap.Versions[i])
-		if err := txn.Insert(tableResources, r); err != nil {
-			return err
+		if !st.Registered() {
+			return fmt.Errorf("queryservice: snapshot resource %d is not registered", i)
 		}
-		texts = append(texts, textChange{id: r.id, new: r.text})
+		rows[i] = newResource(st, snap.Versions[i])
+		texts = append(texts, textChange{id: rows[i].id, new: rows[i].text})
 	}
 	events := make([]traceEvent, len(snap.Events))
 	for i, e := range snap.Events {
@@ -217,12 +217,11 @@ func (m *Model) restore(snap snapshotV1) error {
 			aggregateID: e.AggregateID, commandID: e.CommandID, correlationID: e.Correlation, causationID: e.Causation,
 			timestamp: e.Timestamp}
 	}
-	if err := txn.Insert(tablePosition, &position{seq: snap.Sequence}); err != nil {
-		return err
-	}
+	m.w.load(rows)
+	m.w.seq = snap.Sequence
 	m.text.stage(texts) // into the empty index: nothing to remove
 	m.trace.append(events)
-	txn.Commit()
+	m.cur.Store(m.w.copy())
 	m.mu.Lock()
 	m.applied = snap.Sequence
 	m.resources = len(snap.States)

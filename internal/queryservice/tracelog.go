@@ -10,7 +10,7 @@ import (
 // traceLog holds the events trace reports, in stream order, append-only: each event links to
 // the previous one of its correlation id, and a map gives the latest. Events are never changed
 // once appended, so a view reads the log as of its own sequence by skipping the later ones; the
-// log needs no versioned table (memdb's radix entries per event and index cost several times
+// log needs no versioned table (a versioned table's entries per event and index cost several times
 // the event).
 type traceLog struct {
 	mu     sync.RWMutex
