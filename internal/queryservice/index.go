@@ -88,7 +88,7 @@ func compareMeta(a, b metaEntry) int {
 
 func newTables() *tables {
 	t := &tables{
-		byID:    btree.NewBTreeGOptions(idField.less, btreeOptions),
+		byID:    btree.NewBTreeGOptions(func(a, b *resource) bool { return compareID(a, b) < 0 }, btreeOptions),
 		concept: btree.NewBTreeGOptions(conceptField.less, btreeOptions),
 		policy:  btree.NewBTreeGOptions(func(a, b policyEntry) bool { return comparePolicy(a, b) < 0 }, btreeOptions),
 		meta:    btree.NewBTreeGOptions(func(a, b metaEntry) bool { return compareMeta(a, b) < 0 }, btreeOptions),
@@ -111,8 +111,11 @@ func (t *tables) copy() *tables {
 
 // get returns the row of id.
 func (t *tables) get(id uuid.UUID) (*resource, bool) {
-	return t.byID.Get(pivot(id[:]))
+	return t.byID.Get(&resource{id: id})
 }
+
+// compareID orders rows by id: the order of byID, whose probes are rows with only an id.
+func compareID(a, b *resource) int { return bytes.Compare(a.id[:], b.id[:]) }
 
 // put replaces old (nil: none) by r in every index.
 func (t *tables) put(old, r *resource) {
@@ -163,12 +166,15 @@ func (t *tables) put(old, r *resource) {
 func (t *tables) load(rows []*resource) {
 	sorted := slices.Clone(rows)
 	fill := func(tree *btree.BTreeG[*resource], f sortField) {
-		slices.SortFunc(sorted, f.compare)
+		slices.SortFunc(sorted, f.compareRows)
 		for _, r := range sorted {
 			tree.Load(r)
 		}
 	}
-	fill(t.byID, idField)
+	slices.SortFunc(sorted, compareID)
+	for _, r := range sorted {
+		t.byID.Load(r)
+	}
 	fill(t.concept, conceptField)
 	for i, f := range sortFields {
 		fill(t.orders[i], f)
@@ -209,10 +215,11 @@ func (t *tables) order(name string) (*btree.BTreeG[*resource], sortField, bool) 
 
 // pivot is a probe of an index over rows: it compares by its key bytes (a row's key, or a
 // prefix of keys) against each row's key, so that an index can be entered at any key. A probe
-// is told from a row by its state, which is not registered (every row is).
+// is told from a row by its version, 0 (a row's is the stream sequence of its last event, at
+// least 1).
 func pivot(key []byte) *resource { return &resource{text: string(key)} }
 
-func isPivot(r *resource) bool { return !r.state.Registered() }
+func isPivot(r *resource) bool { return r.version == 0 }
 
 // compare orders rows by the field's value, then id; the same order as their keys (rowKey)
 // as bytes, which a pivot is compared by.
@@ -220,6 +227,11 @@ func (f sortField) compare(a, b *resource) int {
 	if isPivot(a) || isPivot(b) {
 		return bytes.Compare(f.keyOf(a), f.keyOf(b))
 	}
+	return f.compareRows(a, b)
+}
+
+// compareRows is compare for two rows (no pivot).
+func (f sortField) compareRows(a, b *resource) int {
 	if c := f.cmp(a, b); c != 0 {
 		return c
 	}
@@ -234,9 +246,6 @@ func (f sortField) keyOf(r *resource) []byte {
 	}
 	return rowKey(f, r)
 }
-
-// idField orders rows by id alone.
-var idField = sortField{name: "id", key: func(*resource) []byte { return nil }, cmp: func(a, b *resource) int { return 0 }}
 
 // conceptField orders rows by account concept.
 var conceptField = sortField{

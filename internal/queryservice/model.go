@@ -114,7 +114,6 @@ type traceEvent struct {
 	correlationID uuid.UUID
 	causationID   uuid.UUID
 	timestamp     time.Time
-	prev          uint32 // the previous event of the correlation id in the trace log, plus one; 0: none
 }
 
 // Model is the read model: every resource's state, with secondary indexes, and the events by

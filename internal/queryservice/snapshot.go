@@ -205,8 +205,8 @@ func (m *Model) restore(snap snapshotV1) error {
 		if err := st.UnmarshalBinary(data); err != nil {
 			return fmt.Errorf("queryservice: snapshot resource %d: %w", i, err)
 		}
-		if !st.Registered() {
-			return fmt.Errorf("queryservice: snapshot resource %d is not registered", i)
+		if !st.Registered() || snap.Versions[i] == 0 {
+			return fmt.Errorf("queryservice: snapshot resource %d is not registered or has no version", i)
 		}
 		rows[i] = newResource(st, snap.Versions[i])
 		texts = append(texts, textChange{id: rows[i].id, new: rows[i].text})
