@@ -43,11 +43,12 @@
 //
 // Snapshot: every -snapshot-interval an instance whose model is newer than the stored snapshot
 // writes it (each resource's state in the domain's binary encoding with its version, and the
-// trace events; gzip'd gob) to the Object Store bucket CIM_QUERY_SNAPSHOTS, with the stream's
-// name, creation time and sequence in the object's metadata. A new instance loads it and reads
-// the stream from its sequence on, instead of from the first event; a snapshot of another schema
-// version, of another stream (or one deleted and created again under the same name), or ahead of
-// the stream's head is ignored and the model built from the first event.
+// trace events as fixed-size binary records; gzip'd gob, schema SnapshotSchema) to the Object
+// Store bucket CIM_QUERY_SNAPSHOTS, with the stream's name, creation time and sequence in the
+// object's metadata. A new instance loads it, building each index in bulk (its rows sorted once),
+// and reads the stream from its sequence on, instead of from the first event; a snapshot of
+// another schema version, of another stream (or one deleted and created again under the same
+// name), or ahead of the stream's head is ignored and the model built from the first event.
 //
 // Events the model cannot decode are counted (cim_query_events_unapplied_total), logged and
 // dead-lettered to CIM_DLQ, subject cim.dlq.query-service, by the first instance that meets them
