@@ -102,11 +102,11 @@ func fillModel(b *testing.B, m *Model, n int) (jsonBytes int) {
 		b.Fatal(err)
 	}
 	v := m.View()
-	it, _ := v.txn.Get(tableResources, indexID+"_prefix", []byte{})
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		data, _ := json.Marshal(api.ResourceOf(raw.(*resource).state, raw.(*resource).version))
+	v.each(func(r *resource) bool {
+		data, _ := json.Marshal(api.ResourceOf(r.state, r.version))
 		jsonBytes += len(data)
-	}
+		return true
+	})
 	return jsonBytes
 }
 
@@ -153,12 +153,12 @@ func BenchmarkQ(b *testing.B) {
 		}
 		start = time.Now()
 		matches := 0
-		it, _ := v.txn.Get(tableResources, indexID+"_prefix", []byte{})
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			if f.match(raw.(*resource)) {
+		v.each(func(r *resource) bool {
+			if f.match(r) {
 				matches++
 			}
-		}
+			return true
+		})
 		scanTime += time.Since(start)
 		if matches != 100 {
 			b.Fatalf("scan: %d matches", matches)

@@ -10,18 +10,22 @@
 // decides with), so the model equals the fold by construction; the property test checks it
 // against the fold of random histories anyway.
 //
-// Engine: github.com/hashicorp/go-memdb, the in-memory database of Consul and Nomad, on
-// immutable radix trees. What it gives that maps under a lock would not: every read is a
-// snapshot (a View) that neither waits for the writer nor makes it wait, so a query scanning a
-// million rows never delays the model's updates, and a page, its total and its as_of_sequence
-// all come from one state; a write transaction becomes visible whole, so readers never see half
-// a batch; indexes are ordered, so a sort field's index gives rows in order (seeks for cursors,
-// prefixes for hostname_prefix) with no sort at query time. Each sort field has an index whose
-// key is the field's value and the row's id (memdb appends the primary key to the keys of a
-// non-unique index): a total order, which is what keeps cursors exact. Beside memdb, two
-// structures whose readers need no versioned table: trace's events in an append-only log in
-// stream order (each linked to the previous event of its correlation id; a view skips the events
-// after its sequence), and q's trigram index (see Queries).
+// Engine: the model's own tables (index.go) of copy-on-write B-trees (github.com/tidwall/btree):
+// the rows by id, one index per sort field and per filter field, each a B-tree of row pointers
+// ordered by (the field's value, the row's id), a total order, which is what keeps cursors
+// exact. Metadata and policies have B-trees of (key, value, row) and (policy, row) entries whose
+// strings are the row's own. The writer owns one set of trees and changes it in place; each
+// commit publishes a copy (O(1): the copies share their nodes, and the writer copies a shared
+// node before changing it). So every read is a snapshot (a View) that neither waits for the
+// writer nor makes it wait, and a query scanning a million rows never delays the model's
+// updates; a page, its total and its as_of_sequence all come from one state; readers never see
+// half a batch; a sort field's index gives rows in order (seeks for cursors, prefixes for
+// hostname_prefix) with no sort at query time. Why not github.com/hashicorp/go-memdb (Consul's and
+// Nomad's): its radix trees keep every index's key bytes per row, several hundred bytes per row
+// and index; here an index entry is one pointer, its order computed from the row's values. Beside
+// the tables, two structures whose readers need no versioned table: trace's events in an
+// append-only log in stream order (each linked to the previous event of its correlation id; a
+// view skips the events after its sequence), and q's trigram index (see Queries).
 //
 // Reading the stream: an ordered consumer (nats.go's: not durable, in memory, one replica,
 // recreated from the last sequence after a gap) from the model's sequence on, first to the
@@ -39,11 +43,12 @@
 //
 // Snapshot: every -snapshot-interval an instance whose model is newer than the stored snapshot
 // writes it (each resource's state in the domain's binary encoding with its version, and the
-// trace events; gzip'd gob) to the Object Store bucket CIM_QUERY_SNAPSHOTS, with the stream's
-// name, creation time and sequence in the object's metadata. A new instance loads it and reads
-// the stream from its sequence on, instead of from the first event; a snapshot of another schema
-// version, of another stream (or one deleted and created again under the same name), or ahead of
-// the stream's head is ignored and the model built from the first event.
+// trace events as fixed-size binary records; gzip'd gob, schema SnapshotSchema) to the Object
+// Store bucket CIM_QUERY_SNAPSHOTS, with the stream's name, creation time and sequence in the
+// object's metadata. A new instance loads it, building each index in bulk (its rows sorted once),
+// and reads the stream from its sequence on, instead of from the first event; a snapshot of
+// another schema version, of another stream (or one deleted and created again under the same
+// name), or ahead of the stream's head is ignored and the model built from the first event.
 //
 // Events the model cannot decode are counted (cim_query_events_unapplied_total), logged and
 // dead-lettered to CIM_DLQ, subject cim.dlq.query-service, by the first instance that meets them
@@ -69,7 +74,7 @@
 //
 // The free-text q is a substring test over each row's prepared lower-case text (its fields
 // joined by NUL, which q may not hold). A q of three bytes or more is answered by a trigram
-// index kept beside memdb: the rows holding every trigram of q are the candidates, and the test
+// index kept beside the tables: the rows holding every trigram of q are the candidates, and the test
 // runs on those only. A row's new trigrams enter the index before its batch commits and its lost
 // ones leave after; a view taken before such a removal tests every row instead, so the index
 // never hides a row a view holds.

@@ -2,6 +2,7 @@ package queryservice
 
 import (
 	"bytes"
+	"fmt"
 	"path"
 	"slices"
 	"strings"
@@ -31,10 +32,12 @@ type filter struct {
 	lookup *lookup
 }
 
-// lookup names an index and the keys (prefixes) whose rows together hold every match.
+// lookup names an index and the keys (prefixes) whose rows together hold every match; the
+// metadata indexes take a key (and a value) instead.
 type lookup struct {
-	index string
-	keys  [][]byte
+	index              string
+	keys               [][]byte
+	metaKey, metaValue string
 }
 
 // compileFilter checks f and compiles it; an invalid value is a 400 naming its field.
@@ -149,7 +152,7 @@ func nameSet(field string, values []string, parse func(string) (string, error)) 
 // nearly unique first, then the small pools (owners, policies, locations), then the fields
 // with few distinct values. Nil means no field has an index: every row is a candidate.
 func (c *filter) plan() *lookup {
-	str := func(index string, v *string) *lookup { return &lookup{index, [][]byte{stringKey(*v)}} }
+	str := func(index string, v *string) *lookup { return &lookup{index: index, keys: [][]byte{stringKey(*v)}} }
 	uuids := func(index string, set map[uuid.UUID]bool) *lookup {
 		l := &lookup{index: index}
 		for id := range set {
@@ -170,25 +173,25 @@ func (c *filter) plan() *lookup {
 	case c.assetTag != nil:
 		return str(api.OrderAssetTag, c.assetTag)
 	case c.hostname != "":
-		return &lookup{api.OrderHostname, [][]byte{stringKey(c.hostname)}}
+		return &lookup{index: api.OrderHostname, keys: [][]byte{stringKey(c.hostname)}}
 	case len(c.metaValues) > 0:
-		return &lookup{indexMetadataValue, [][]byte{metadataValueKey(c.metaValues[0][0], c.metaValues[0][1])}}
+		return &lookup{index: indexMetadataValue, metaKey: c.metaValues[0][0], metaValue: c.metaValues[0][1]}
 	case len(c.q) >= minIndexedQ:
 		return &lookup{index: indexText}
 	case c.hostnamePrefix != "":
-		return &lookup{api.OrderHostname, [][]byte{[]byte(c.hostnamePrefix)}}
+		return &lookup{index: api.OrderHostname, keys: [][]byte{[]byte(c.hostnamePrefix)}}
 	case len(c.owners) > 0:
 		return uuids(api.OrderOwnerID, c.owners)
 	case len(c.concepts) > 0:
 		return uuids(indexAccountConcept, c.concepts)
 	case len(c.policies) > 0:
-		return &lookup{indexPolicy, [][]byte{slices.Clone(c.policies[0][:])}}
+		return &lookup{index: indexPolicy, keys: [][]byte{slices.Clone(c.policies[0][:])}}
 	case len(c.locs) > 0:
 		return uuids(api.OrderLocationID, c.locs)
 	case len(c.orgs) > 0:
 		return uuids(api.OrderOrganizationID, c.orgs)
 	case len(c.metaKeys) > 0:
-		return &lookup{indexMetadataKey, [][]byte{stringKey(c.metaKeys[0])}}
+		return &lookup{index: indexMetadataKey, metaKey: c.metaKeys[0]}
 	case c.model != nil:
 		return str(api.OrderModel, c.model)
 	case c.manufacturer != nil:
@@ -285,21 +288,41 @@ func inRange(t time.Time, from, to *time.Time) bool {
 // each calls fn with every row of the view the filter matches, in no particular order (the
 // lookup's), until fn returns false.
 func (c *filter) each(v View, fn func(*resource) bool) error {
-	if c.lookup == nil {
+	l := c.lookup
+	if l == nil {
 		return c.scan(v, api.OrderHostname, false, nil, fn)
 	}
-	if c.lookup.index == indexText {
+	visit := func(r *resource) bool { return !c.match(r) || fn(r) }
+	switch l.index {
+	case indexText:
 		return c.eachText(v, fn)
+	case indexPolicy:
+		p := cr.PolicyID(l.keys[0])
+		v.t.policy.Ascend(policyEntry{p, pivot(nil)}, func(e policyEntry) bool {
+			return e.policy == p && visit(e.r)
+		})
+		return nil
+	case indexMetadataKey, indexMetadataValue:
+		v.t.meta.Ascend(metaEntry{l.metaKey, l.metaValue, pivot(nil)}, func(e metaEntry) bool {
+			return e.key == l.metaKey && (l.index == indexMetadataKey || e.value == l.metaValue) && visit(e.r)
+		})
+		return nil
 	}
-	for _, k := range c.lookup.keys {
-		it, err := v.txn.Get(tableResources, c.lookup.index+"_prefix", k)
-		if err != nil {
-			return err
-		}
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			if r := raw.(*resource); c.match(r) && !fn(r) {
-				return nil
+	tree, f, ok := v.t.order(l.index)
+	if !ok {
+		return fmt.Errorf("queryservice: no index %q", l.index)
+	}
+	for _, k := range l.keys {
+		stop := false
+		tree.Ascend(pivot(k), func(r *resource) bool {
+			if !bytes.HasPrefix(f.key(r), k) {
+				return false
 			}
+			stop = !visit(r)
+			return !stop
+		})
+		if stop {
+			return nil
 		}
 	}
 	return nil
@@ -322,40 +345,25 @@ func (c *filter) eachText(v View, fn func(*resource) bool) error {
 // scan calls fn with every matching row in the order of the sort field's index, from the first
 // row after the key `after` (nil: from the start), until fn returns false.
 func (c *filter) scan(v View, index string, desc bool, after []byte, fn func(*resource) bool) error {
-	f, _ := sortFieldNamed(index)
-	var next func() any
-	switch {
-	case !desc:
-		start := after
-		if start == nil {
-			start = []byte{}
-		}
-		it, err := v.txn.LowerBound(tableResources, index, start)
-		if err != nil {
-			return err
-		}
-		next = it.Next
-	case after == nil:
-		it, err := v.txn.GetReverse(tableResources, index+"_prefix", []byte{})
-		if err != nil {
-			return err
-		}
-		next = it.Next
-	default:
-		it, err := v.txn.ReverseLowerBound(tableResources, index, after)
-		if err != nil {
-			return err
-		}
-		next = it.Next
+	tree, f, ok := v.t.order(index)
+	if !ok {
+		return fmt.Errorf("queryservice: no index %q", index)
 	}
-	for raw := next(); raw != nil; raw = next() {
-		r := raw.(*resource)
+	visit := func(r *resource) bool {
 		if after != nil && bytes.Equal(rowKey(f, r), after) {
-			continue // the cursor's own row
+			return true // the cursor's own row
 		}
-		if c.match(r) && !fn(r) {
-			return nil
-		}
+		return !c.match(r) || fn(r)
+	}
+	switch {
+	case !desc && after == nil:
+		tree.Scan(visit)
+	case !desc:
+		tree.Ascend(pivot(after), visit)
+	case after == nil:
+		tree.Reverse(visit)
+	default:
+		tree.Descend(pivot(after), visit)
 	}
 	return nil
 }

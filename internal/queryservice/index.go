@@ -1,27 +1,23 @@
 package queryservice
 
 import (
+	"bytes"
 	"encoding/binary"
-	"fmt"
+	"slices"
 	"strings"
 
-	"github.com/hashicorp/go-memdb"
-)
-
-// Tables of the model.
-const (
-	tableResources = "resources"
-	tablePosition  = "position"
+	cr "github.com/cim-infra/registry/domain/computeresource"
+	"github.com/google/uuid"
+	"github.com/tidwall/btree"
 )
 
 // Index names that are not sort fields (the sort fields' indexes are named as api.OrderFields).
 const (
-	indexID             = "id"
 	indexPolicy         = "policy_id"
 	indexAccountConcept = "account_concept_id"
 	indexMetadataKey    = "metadata_key"
 	indexMetadataValue  = "metadata_kv"
-	// indexText is the text index of q, kept beside memdb (textIndex).
+	// indexText is the text index of q, kept beside the tables (textIndex).
 	indexText = "text"
 )
 
@@ -30,115 +26,234 @@ const (
 // filter's predicate then refuses.
 const sep = 0x00
 
-// keyIndex is a memdb indexer over keys computed from a row. memdb appends the row's primary
-// key (its 16 id bytes) to the keys of a non-unique index, so an index's order is (key, id): a
-// total order, which is what cursor paging relies on. Lookups pass the raw key bytes: FromArgs
-// and PrefixFromArgs take one []byte.
-type keyIndex[T any] struct {
-	keys func(T) [][]byte
-}
-
-func (x keyIndex[T]) FromObject(raw any) (bool, [][]byte, error) {
-	r, ok := raw.(T)
-	if !ok {
-		return false, nil, fmt.Errorf("queryservice: index of %T given a %T", *new(T), raw)
-	}
-	keys := x.keys(r)
-	return len(keys) > 0, keys, nil
-}
-
-func (keyIndex[T]) FromArgs(args ...any) ([]byte, error) {
-	if len(args) != 1 {
-		return nil, fmt.Errorf("queryservice: index lookup takes one key, got %d arguments", len(args))
-	}
-	k, ok := args[0].([]byte)
-	if !ok {
-		return nil, fmt.Errorf("queryservice: index lookup takes a []byte key, got %T", args[0])
-	}
-	return k, nil
-}
-
-func (x keyIndex[T]) PrefixFromArgs(args ...any) ([]byte, error) { return x.FromArgs(args...) }
-
-// one wraps a single key.
-func one(k []byte) [][]byte { return [][]byte{k} }
-
 // stringKey is s followed by sep.
 func stringKey(s string) []byte { return append([]byte(s), sep) }
 
 // uint64Key is n in big-endian order, so that byte order is numeric order.
 func uint64Key(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 
-// metadataValueKey is the key of one metadata entry in the key=value index.
-func metadataValueKey(k, v string) []byte {
-	return append(append(stringKey(k), v...), sep)
-}
-
 // lowerHostname is the case-insensitive form of a host name filter (stored names are canonical,
 // lower-case, already).
 func lowerHostname(s string) string { return strings.ToLower(strings.TrimSuffix(s, ".")) }
 
-// schema is the model's memdb schema: resources with one index per sort field and per filter
-// field, and the model's position (trace's events are in the traceLog).
-func schema() *memdb.DBSchema {
-	resIndexes := map[string]*memdb.IndexSchema{
-		indexID: {Name: indexID, Unique: true, Indexer: idIndex[*resource]{key: func(r *resource) []byte { return r.id[:] }}},
-		indexPolicy: {Name: indexPolicy, AllowMissing: true, Indexer: keyIndex[*resource]{keys: func(r *resource) [][]byte {
-			ps := r.state.Policies()
-			out := make([][]byte, len(ps))
-			for i, p := range ps {
-				out[i] = p[:]
-			}
-			return out
-		}}},
-		indexAccountConcept: {Name: indexAccountConcept, Indexer: keyIndex[*resource]{keys: func(r *resource) [][]byte {
-			id, _ := r.state.AccountConceptID()
-			return one(id[:])
-		}}},
-		indexMetadataKey: {Name: indexMetadataKey, AllowMissing: true, Indexer: keyIndex[*resource]{keys: func(r *resource) [][]byte {
-			md := r.state.Metadata()
-			out := make([][]byte, 0, len(md))
-			for k := range md {
-				out = append(out, stringKey(k))
-			}
-			return out
-		}}},
-		indexMetadataValue: {Name: indexMetadataValue, AllowMissing: true, Indexer: keyIndex[*resource]{keys: func(r *resource) [][]byte {
-			md := r.state.Metadata()
-			out := make([][]byte, 0, len(md))
-			for k, v := range md {
-				out = append(out, metadataValueKey(k, v))
-			}
-			return out
-		}}},
+// btreeOptions: the tables' trees are never locked. The writer mutates its own trees only;
+// readers read published copies, which nobody mutates (see tables).
+var btreeOptions = btree.Options{Degree: 64, NoLocks: true}
+
+// tables is the model at one sequence: the rows by id, one ordered index per sort field and
+// per filter field. Every index is a copy-on-write B-tree (github.com/tidwall/btree) of row
+// pointers ordered by (the field's value, id): a total order, which is what cursor paging
+// relies on. The writer owns one tables and changes it in place; each commit publishes a copy
+// (Copy is O(1): the trees then share their nodes, and the writer's next change to a shared
+// node copies it first), so a published tables never changes and readers need no lock.
+type tables struct {
+	seq     uint64
+	byID    *btree.BTreeG[*resource]
+	orders  []*btree.BTreeG[*resource] // one per sortFields, at the same position
+	concept *btree.BTreeG[*resource]
+	policy  *btree.BTreeG[policyEntry]
+	meta    *btree.BTreeG[metaEntry]
+}
+
+// policyEntry is one policy of a row.
+type policyEntry struct {
+	policy cr.PolicyID
+	r      *resource
+}
+
+// metaEntry is one metadata entry of a row; its strings are the row's own.
+type metaEntry struct {
+	key, value string
+	r          *resource
+}
+
+// comparePolicy orders policy entries by policy, then the row's id.
+func comparePolicy(a, b policyEntry) int {
+	if c := bytes.Compare(a.policy[:], b.policy[:]); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.r.id[:], b.r.id[:])
+}
+
+// compareMeta orders metadata entries by key, value, then the row's id.
+func compareMeta(a, b metaEntry) int {
+	if c := strings.Compare(a.key, b.key); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.value, b.value); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.r.id[:], b.r.id[:])
+}
+
+func newTables() *tables {
+	t := &tables{
+		byID:    btree.NewBTreeGOptions(func(a, b *resource) bool { return compareID(a, b) < 0 }, btreeOptions),
+		concept: btree.NewBTreeGOptions(conceptField.less, btreeOptions),
+		policy:  btree.NewBTreeGOptions(func(a, b policyEntry) bool { return comparePolicy(a, b) < 0 }, btreeOptions),
+		meta:    btree.NewBTreeGOptions(func(a, b metaEntry) bool { return compareMeta(a, b) < 0 }, btreeOptions),
 	}
 	for _, f := range sortFields {
-		resIndexes[f.name] = &memdb.IndexSchema{Name: f.name, Indexer: keyIndex[*resource]{keys: func(r *resource) [][]byte { return one(f.key(r)) }}}
+		t.orders = append(t.orders, btree.NewBTreeGOptions(f.less, btreeOptions))
 	}
-	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
-		tableResources: {Name: tableResources, Indexes: resIndexes},
-		tablePosition: {Name: tablePosition, Indexes: map[string]*memdb.IndexSchema{
-			indexID: {Name: indexID, Unique: true, Indexer: idIndex[*position]{key: func(*position) []byte { return positionKey }}},
-		}},
-	}}
+	return t
 }
 
-// idIndex is the primary index of a table: one key per row.
-type idIndex[T any] struct {
-	key func(T) []byte
-}
-
-func (x idIndex[T]) FromObject(raw any) (bool, []byte, error) {
-	r, ok := raw.(T)
-	if !ok {
-		return false, nil, fmt.Errorf("queryservice: index of %T given a %T", *new(T), raw)
+// copy returns a copy that shares every node with t; t stays the writer's.
+func (t *tables) copy() *tables {
+	c := &tables{seq: t.seq, byID: t.byID.Copy(), concept: t.concept.Copy(), policy: t.policy.Copy(), meta: t.meta.Copy()}
+	c.orders = make([]*btree.BTreeG[*resource], len(t.orders))
+	for i, o := range t.orders {
+		c.orders[i] = o.Copy()
 	}
-	return true, x.key(r), nil
+	return c
 }
 
-func (idIndex[T]) FromArgs(args ...any) ([]byte, error) { return keyIndex[T]{}.FromArgs(args...) }
+// get returns the row of id.
+func (t *tables) get(id uuid.UUID) (*resource, bool) {
+	return t.byID.Get(&resource{id: id})
+}
 
-func (idIndex[T]) PrefixFromArgs(args ...any) ([]byte, error) { return keyIndex[T]{}.FromArgs(args...) }
+// compareID orders rows by id: the order of byID, whose probes are rows with only an id.
+func compareID(a, b *resource) int { return bytes.Compare(a.id[:], b.id[:]) }
 
-// positionKey is the key of the position table's only row.
-var positionKey = []byte{0}
+// put replaces old (nil: none) by r in every index.
+func (t *tables) put(old, r *resource) {
+	if old == nil {
+		t.byID.Set(r)
+		t.concept.Set(r)
+		for _, o := range t.orders {
+			o.Set(r)
+		}
+		for _, p := range r.state.Policies() {
+			t.policy.Set(policyEntry{p, r})
+		}
+		for k, v := range r.state.Metadata() {
+			t.meta.Set(metaEntry{k, v, r})
+		}
+		return
+	}
+	t.byID.Set(r) // same id: replaces old
+	replace := func(tree *btree.BTreeG[*resource], f sortField) {
+		if f.cmp(old, r) != 0 {
+			tree.Delete(old)
+		}
+		tree.Set(r)
+	}
+	replace(t.concept, conceptField)
+	for i, f := range sortFields {
+		replace(t.orders[i], f)
+	}
+	for _, p := range old.state.Policies() {
+		if !r.state.HasPolicy(p) {
+			t.policy.Delete(policyEntry{p, old})
+		}
+	}
+	for _, p := range r.state.Policies() {
+		t.policy.Set(policyEntry{p, r})
+	}
+	for k, v := range old.state.Metadata() {
+		if nv, ok := r.state.MetadataValue(k); !ok || nv != v {
+			t.meta.Delete(metaEntry{k, v, old})
+		}
+	}
+	for k, v := range r.state.Metadata() {
+		t.meta.Set(metaEntry{k, v, r})
+	}
+}
+
+// load fills the empty t with rows in bulk: each index sorted once and loaded in order.
+func (t *tables) load(rows []*resource) {
+	sorted := slices.Clone(rows)
+	fill := func(tree *btree.BTreeG[*resource], f sortField) {
+		slices.SortFunc(sorted, f.compareRows)
+		for _, r := range sorted {
+			tree.Load(r)
+		}
+	}
+	slices.SortFunc(sorted, compareID)
+	for _, r := range sorted {
+		t.byID.Load(r)
+	}
+	fill(t.concept, conceptField)
+	for i, f := range sortFields {
+		fill(t.orders[i], f)
+	}
+	var policies []policyEntry
+	var meta []metaEntry
+	for _, r := range rows {
+		for _, p := range r.state.Policies() {
+			policies = append(policies, policyEntry{p, r})
+		}
+		for k, v := range r.state.Metadata() {
+			meta = append(meta, metaEntry{k, v, r})
+		}
+	}
+	slices.SortFunc(policies, comparePolicy)
+	for _, e := range policies {
+		t.policy.Load(e)
+	}
+	slices.SortFunc(meta, compareMeta)
+	for _, e := range meta {
+		t.meta.Load(e)
+	}
+}
+
+// order returns the tree and field of an index over rows named as a sort field or
+// indexAccountConcept.
+func (t *tables) order(name string) (*btree.BTreeG[*resource], sortField, bool) {
+	if name == indexAccountConcept {
+		return t.concept, conceptField, true
+	}
+	for i, f := range sortFields {
+		if f.name == name {
+			return t.orders[i], f, true
+		}
+	}
+	return nil, sortField{}, false
+}
+
+// pivot is a probe of an index over rows: it compares by its key bytes (a row's key, or a
+// prefix of keys) against each row's key, so that an index can be entered at any key. A probe
+// is told from a row by its version, 0 (a row's is the stream sequence of its last event, at
+// least 1).
+func pivot(key []byte) *resource { return &resource{text: string(key)} }
+
+func isPivot(r *resource) bool { return r.version == 0 }
+
+// compare orders rows by the field's value, then id; the same order as their keys (rowKey)
+// as bytes, which a pivot is compared by.
+func (f sortField) compare(a, b *resource) int {
+	if isPivot(a) || isPivot(b) {
+		return bytes.Compare(f.keyOf(a), f.keyOf(b))
+	}
+	return f.compareRows(a, b)
+}
+
+// compareRows is compare for two rows (no pivot).
+func (f sortField) compareRows(a, b *resource) int {
+	if c := f.cmp(a, b); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.id[:], b.id[:])
+}
+
+func (f sortField) less(a, b *resource) bool { return f.compare(a, b) < 0 }
+
+func (f sortField) keyOf(r *resource) []byte {
+	if isPivot(r) {
+		return []byte(r.text)
+	}
+	return rowKey(f, r)
+}
+
+// conceptField orders rows by account concept.
+var conceptField = sortField{
+	name: indexAccountConcept,
+	key:  func(r *resource) []byte { id, _ := r.state.AccountConceptID(); return id[:] },
+	cmp: func(a, b *resource) int {
+		x, _ := a.state.AccountConceptID()
+		y, _ := b.state.AccountConceptID()
+		return bytes.Compare(x[:], y[:])
+	},
+}

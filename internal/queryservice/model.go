@@ -1,8 +1,9 @@
 package queryservice
 
 import (
+	"bytes"
+	"cmp"
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,12 +12,11 @@ import (
 	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/google/uuid"
-	"github.com/hashicorp/go-memdb"
 )
 
 // resource is one row of the model: a resource's state, the fold of its events by the domain's
-// Apply, and the stream sequence of its last event. Rows are never changed once inserted (memdb
-// readers may hold them): an event replaces the row.
+// Apply, and the stream sequence of its last event. Rows are never changed once inserted (views
+// may hold them): an event replaces the row.
 type resource struct {
 	id      uuid.UUID
 	state   cr.State
@@ -45,28 +45,50 @@ func newResource(st cr.State, version uint64) *resource {
 	return &resource{id: st.ID(), state: st, version: version, text: b.String()}
 }
 
-// sortField is a field List can sort by, with its index key.
+// sortField is a field List can sort by: its index key (the order of its index, as bytes) and
+// the same order computed on the rows' values (cmp), which the index compares by.
 type sortField struct {
 	name string
 	key  func(*resource) []byte
+	cmp  func(a, b *resource) int
+}
+
+// stringField is a sort field over a string value: key is the value and sep, so that byte
+// order is the strings' order (values hold no NUL).
+func stringField(name string, value func(*resource) string) sortField {
+	return sortField{name: name, key: func(r *resource) []byte { return stringKey(value(r)) },
+		cmp: func(a, b *resource) int { return strings.Compare(value(a), value(b)) }}
+}
+
+// idValueField is a sort field over a 16-byte id.
+func idValueField(name string, value func(*resource) [16]byte) sortField {
+	return sortField{name: name, key: func(r *resource) []byte { v := value(r); return v[:] },
+		cmp: func(a, b *resource) int { x, y := value(a), value(b); return bytes.Compare(x[:], y[:]) }}
+}
+
+// timeField is a sort field over a time.
+func timeField(name string, value func(*resource) time.Time) sortField {
+	return sortField{name: name, key: func(r *resource) []byte { return timeKey(value(r)) },
+		cmp: func(a, b *resource) int { return cmp.Compare(value(a).UnixNano(), value(b).UnixNano()) }}
 }
 
 // sortFields are the fields of api.OrderFields; each has an index of the same name.
 var sortFields = []sortField{
-	{api.OrderHostname, func(r *resource) []byte { return stringKey(r.state.Hostname().String()) }},
-	{api.OrderCreatedAt, func(r *resource) []byte { return timeKey(r.state.CreatedAt()) }},
-	{api.OrderUpdatedAt, func(r *resource) []byte { return timeKey(r.state.UpdatedAt()) }},
-	{api.OrderStatus, func(r *resource) []byte { return stringKey(r.state.Status().String()) }},
-	{api.OrderResourceType, func(r *resource) []byte { return stringKey(r.state.Type().String()) }},
-	{api.OrderCategory, func(r *resource) []byte { return stringKey(r.state.Type().Category().String()) }},
-	{api.OrderOrganizationID, func(r *resource) []byte { id, _ := r.state.OrganizationID(); return id[:] }},
-	{api.OrderLocationID, func(r *resource) []byte { id, _ := r.state.LocationID(); return id[:] }},
-	{api.OrderOwnerID, func(r *resource) []byte { id, _ := r.state.OwnerID(); return id[:] }},
-	{api.OrderAssetTag, func(r *resource) []byte { v, _ := r.state.AssetTag(); return stringKey(v) }},
-	{api.OrderSerialNumber, func(r *resource) []byte { v, _ := r.state.SerialNumber(); return stringKey(v) }},
-	{api.OrderManufacturer, func(r *resource) []byte { v, _ := r.state.Manufacturer(); return stringKey(v) }},
-	{api.OrderModel, func(r *resource) []byte { v, _ := r.state.Model(); return stringKey(v) }},
-	{api.OrderVersion, func(r *resource) []byte { return uint64Key(r.version) }},
+	stringField(api.OrderHostname, func(r *resource) string { return r.state.Hostname().String() }),
+	timeField(api.OrderCreatedAt, func(r *resource) time.Time { return r.state.CreatedAt() }),
+	timeField(api.OrderUpdatedAt, func(r *resource) time.Time { return r.state.UpdatedAt() }),
+	stringField(api.OrderStatus, func(r *resource) string { return r.state.Status().String() }),
+	stringField(api.OrderResourceType, func(r *resource) string { return r.state.Type().String() }),
+	stringField(api.OrderCategory, func(r *resource) string { return r.state.Type().Category().String() }),
+	idValueField(api.OrderOrganizationID, func(r *resource) [16]byte { id, _ := r.state.OrganizationID(); return id }),
+	idValueField(api.OrderLocationID, func(r *resource) [16]byte { id, _ := r.state.LocationID(); return id }),
+	idValueField(api.OrderOwnerID, func(r *resource) [16]byte { id, _ := r.state.OwnerID(); return id }),
+	stringField(api.OrderAssetTag, func(r *resource) string { v, _ := r.state.AssetTag(); return v }),
+	stringField(api.OrderSerialNumber, func(r *resource) string { v, _ := r.state.SerialNumber(); return v }),
+	stringField(api.OrderManufacturer, func(r *resource) string { v, _ := r.state.Manufacturer(); return v }),
+	stringField(api.OrderModel, func(r *resource) string { v, _ := r.state.Model(); return v }),
+	{api.OrderVersion, func(r *resource) []byte { return uint64Key(r.version) },
+		func(a, b *resource) int { return cmp.Compare(a.version, b.version) }},
 }
 
 func sortFieldNamed(name string) (sortField, bool) {
@@ -92,19 +114,14 @@ type traceEvent struct {
 	correlationID uuid.UUID
 	causationID   uuid.UUID
 	timestamp     time.Time
-	prev          uint32 // the previous event of the correlation id in the trace log, plus one; 0: none
-}
-
-// position is the model's only row of its kind: the stream sequence it has applied.
-type position struct {
-	seq uint64
 }
 
 // Model is the read model: every resource's state, with secondary indexes, and the events by
 // correlation id, at one stream sequence. One writer (Update) and any number of readers (View),
 // which read a snapshot and never wait for the writer nor make it wait.
 type Model struct {
-	db    *memdb.MemDB
+	w     *tables                // the writer's tables, changed in place by Commit
+	cur   atomic.Pointer[tables] // the last committed tables, read by views, never changed
 	text  *textIndex
 	trace *traceLog
 
@@ -116,11 +133,9 @@ type Model struct {
 
 // NewModel returns an empty model.
 func NewModel() *Model {
-	db, err := memdb.NewMemDB(schema())
-	if err != nil {
-		panic(fmt.Sprintf("queryservice: model schema: %v", err)) // a programming error
-	}
-	return &Model{db: db, text: newTextIndex(), trace: newTraceLog(), changed: make(chan struct{})}
+	m := &Model{w: newTables(), text: newTextIndex(), trace: newTraceLog(), changed: make(chan struct{})}
+	m.cur.Store(m.w.copy())
+	return m
 }
 
 // Sequence is the stream sequence the model has applied.
@@ -132,8 +147,7 @@ func (m *Model) Sequence() uint64 {
 
 // View is a consistent read of the model at one sequence.
 type View struct {
-	txn     *memdb.Txn
-	seq     uint64
+	t       *tables
 	text    *textIndex
 	textGen uint64 // the text index's generation when the view was taken
 	trace   *traceLog
@@ -142,25 +156,17 @@ type View struct {
 // View returns a snapshot of the model as of now.
 func (m *Model) View() View {
 	textGen := m.text.gen.Load() // before the snapshot: see textIndex
-	txn := m.db.Txn(false)
-	var seq uint64
-	if p, err := txn.First(tablePosition, indexID, positionKey); err == nil && p != nil {
-		seq = p.(*position).seq
-	}
-	return View{txn: txn, seq: seq, text: m.text, textGen: textGen, trace: m.trace}
+	return View{t: m.cur.Load(), text: m.text, textGen: textGen, trace: m.trace}
 }
 
 // Sequence is the stream sequence the view stands for.
-func (v View) Sequence() uint64 { return v.seq }
+func (v View) Sequence() uint64 { return v.t.seq }
 
 // Resource returns the row of one resource, if the model has it.
-func (v View) Resource(id uuid.UUID) (*resource, bool) {
-	r, err := v.txn.First(tableResources, indexID, id[:])
-	if err != nil || r == nil {
-		return nil, false
-	}
-	return r.(*resource), true
-}
+func (v View) Resource(id uuid.UUID) (*resource, bool) { return v.t.get(id) }
+
+// each calls fn with every row in id order until fn returns false.
+func (v View) each(fn func(*resource) bool) { v.t.byID.Scan(fn) }
 
 // WaitFor waits until the model has applied sequence seq or ctx is done; it returns the
 // sequence applied then.
@@ -184,7 +190,6 @@ func (m *Model) WaitFor(ctx context.Context, seq uint64) uint64 {
 // once committed, all at once.
 type Batch struct {
 	m   *Model
-	txn *memdb.Txn
 	seq uint64
 	// pending holds the states the batch changed, written to the tables once at Commit: a
 	// resource's row and its indexes are replaced once per batch, not once per event, which
@@ -201,7 +206,7 @@ type pendingState struct {
 // Begin starts a batch. There is one writer: a second batch must not begin before the first
 // is committed.
 func (m *Model) Begin() *Batch {
-	return &Batch{m: m, txn: m.db.Txn(true), seq: m.Sequence(), pending: map[uuid.UUID]pendingState{}}
+	return &Batch{m: m, seq: m.Sequence(), pending: map[uuid.UUID]pendingState{}}
 }
 
 // Apply folds event e, stored at stream sequence seq, into its resource's state and records it
@@ -211,12 +216,8 @@ func (b *Batch) Apply(seq uint64, e cr.Event) error {
 	meta := e.Meta()
 	p, ok := b.pending[meta.AggregateID]
 	if !ok {
-		old, err := b.txn.First(tableResources, indexID, meta.AggregateID[:])
-		if err != nil {
-			return err
-		}
-		if old != nil {
-			p.state = old.(*resource).state
+		if old, ok := b.m.w.get(meta.AggregateID); ok {
+			p.state = old.state
 		}
 	}
 	b.pending[meta.AggregateID] = pendingState{state: cr.Apply(p.state, e), version: seq}
@@ -242,41 +243,31 @@ func (b *Batch) Skip(seq uint64) { b.seq = seq }
 
 // Commit makes the batch visible and wakes the readers waiting for a sequence.
 func (b *Batch) Commit() error {
+	m := b.m
 	added := 0
 	var texts []textChange
 	for id, p := range b.pending {
 		if !p.state.Registered() {
 			continue
 		}
-		old, err := b.txn.First(tableResources, indexID, id[:])
-		if err != nil {
-			b.txn.Abort()
-			return err
-		}
+		old, _ := m.w.get(id)
 		r := newResource(p.state, p.version)
 		change := textChange{id: id, new: r.text}
 		if old == nil {
 			added++
 		} else {
-			change.old = old.(*resource).text
+			change.old = old.text
 		}
 		if change.old != change.new {
 			texts = append(texts, change)
 		}
-		if err := b.txn.Insert(tableResources, r); err != nil {
-			b.txn.Abort()
-			return fmt.Errorf("queryservice: insert resource %s: %w", id, err)
-		}
+		m.w.put(old, r)
 	}
-	if err := b.txn.Insert(tablePosition, &position{seq: b.seq}); err != nil {
-		b.txn.Abort()
-		return fmt.Errorf("queryservice: position %d: %w", b.seq, err)
-	}
-	removals := b.m.text.stage(texts)
-	b.m.trace.append(b.events) // views skip events after their sequence
-	b.txn.Commit()
-	b.m.text.unstage(removals)
-	m := b.m
+	m.w.seq = b.seq
+	removals := m.text.stage(texts)
+	m.trace.append(b.events) // views skip events after their sequence
+	m.cur.Store(m.w.copy())
+	m.text.unstage(removals)
 	m.mu.Lock()
 	m.applied = b.seq
 	m.resources += added
@@ -286,8 +277,8 @@ func (b *Batch) Commit() error {
 	return nil
 }
 
-// Abort drops the batch.
-func (b *Batch) Abort() { b.txn.Abort() }
+// Abort drops the batch: nothing of it reached the tables.
+func (b *Batch) Abort() { b.pending = nil }
 
 // Resources is the number of resources in the model.
 func (m *Model) Resources() int {

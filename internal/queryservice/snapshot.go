@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"encoding/gob"
 	"errors"
 	"fmt"
@@ -18,7 +19,7 @@ import (
 
 // SnapshotSchema is the version of the model's snapshot encoding. A snapshot of another version
 // is ignored (the model is built from the stream), so changing the encoding needs no migration.
-const SnapshotSchema = 1
+const SnapshotSchema = 2
 
 // snapshotObject is the snapshot's name in the bucket.
 const snapshotObject = "model"
@@ -35,20 +36,52 @@ const (
 var errSnapshotMismatch = errors.New("snapshot does not match the stream")
 
 // snapshotV1 is the encoded model: each resource's state in the domain's binary encoding with
-// its version, and the trace events.
+// its version, and the trace events as fixed-size records in one byte slice (gob decodes a
+// byte slice at once, a struct field by field).
 type snapshotV1 struct {
 	Sequence  uint64
 	States    [][]byte
 	Versions  []uint64
-	Events    []snapshotEvent
+	Events    []byte   // eventRecord bytes per event
+	Names     []string // the event and aggregate type names the records number
 	Resources int
 }
 
-type snapshotEvent struct {
-	Seq                                                uint64
-	Type, AggregateType                                string
-	ID, AggregateID, CommandID, Correlation, Causation uuid.UUID
-	Timestamp                                          time.Time
+// eventRecord is the size of one event in snapshotV1.Events: sequence, time in nanoseconds,
+// the event, aggregate, command, correlation and causation ids, and the numbers of its type
+// and aggregate type names (two bytes each), big-endian.
+const eventRecord = 8 + 8 + 5*16 + 2 + 2
+
+func appendEventRecord(out []byte, e traceEvent, names map[string]uint16, list *[]string) []byte {
+	number := func(name string) uint16 {
+		n, ok := names[name]
+		if !ok {
+			n = uint16(len(*list))
+			names[name] = n
+			*list = append(*list, name)
+		}
+		return n
+	}
+	out = binary.BigEndian.AppendUint64(out, e.seq)
+	out = binary.BigEndian.AppendUint64(out, uint64(e.timestamp.UnixNano()))
+	for _, id := range []uuid.UUID{e.id, e.aggregateID, e.commandID, e.correlationID, e.causationID} {
+		out = append(out, id[:]...)
+	}
+	out = binary.BigEndian.AppendUint16(out, number(e.typ))
+	return binary.BigEndian.AppendUint16(out, number(e.aggregateType))
+}
+
+func readEventRecord(rec []byte, names []string) (traceEvent, error) {
+	typ, agg := binary.BigEndian.Uint16(rec[96:]), binary.BigEndian.Uint16(rec[98:])
+	if int(typ) >= len(names) || int(agg) >= len(names) {
+		return traceEvent{}, fmt.Errorf("queryservice: snapshot event names %d and %d of %d", typ, agg, len(names))
+	}
+	id := func(i int) uuid.UUID { return uuid.UUID(rec[16+16*i : 32+16*i]) }
+	return traceEvent{
+		seq: binary.BigEndian.Uint64(rec), timestamp: time.Unix(0, int64(binary.BigEndian.Uint64(rec[8:]))).UTC(),
+		id: id(0), aggregateID: id(1), commandID: id(2), correlationID: id(3), causationID: id(4),
+		typ: names[typ], aggregateType: names[agg],
+	}, nil
 }
 
 // snapshots keeps the model in a JetStream Object Store bucket (chunked, so a model of any size
@@ -122,23 +155,26 @@ func checkMeta(meta map[string]string, id streamIdentity, head uint64) error {
 // save writes the model as v shows it and returns the encoded size.
 func (b *snapshots) save(ctx context.Context, v View, id streamIdentity) (int, error) {
 	snap := snapshotV1{Sequence: v.Sequence()}
-	it, err := v.txn.Get(tableResources, indexID+"_prefix", []byte{})
-	if err != nil {
-		return 0, err
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		r := raw.(*resource)
-		data, err := r.state.MarshalBinary()
-		if err != nil {
-			return 0, fmt.Errorf("queryservice: encode resource %s: %w", r.id, err)
+	var err error
+	v.each(func(r *resource) bool {
+		var data []byte
+		if data, err = r.state.MarshalBinary(); err != nil {
+			err = fmt.Errorf("queryservice: encode resource %s: %w", r.id, err)
+			return false
 		}
 		snap.States = append(snap.States, data)
 		snap.Versions = append(snap.Versions, r.version)
+		return true
+	})
+	if err != nil {
+		return 0, err
 	}
 	snap.Resources = len(snap.States)
-	for _, e := range v.trace.upTo(v.Sequence()) {
-		snap.Events = append(snap.Events, snapshotEvent{Seq: e.seq, Type: e.typ, AggregateType: e.aggregateType, ID: e.id,
-			AggregateID: e.aggregateID, CommandID: e.commandID, Correlation: e.correlationID, Causation: e.causationID, Timestamp: e.timestamp})
+	events := v.trace.upTo(v.Sequence())
+	snap.Events = make([]byte, 0, len(events)*eventRecord)
+	names := map[string]uint16{}
+	for _, e := range events {
+		snap.Events = appendEventRecord(snap.Events, e, names, &snap.Names)
 	}
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
@@ -189,40 +225,40 @@ func (b *snapshots) load(ctx context.Context, m *Model, id streamIdentity, head 
 	if _, err := io.Copy(io.Discard, zr); err != nil {
 		return 0, fmt.Errorf("queryservice: read snapshot: %w", err)
 	}
-	if len(snap.Versions) != len(snap.States) || snap.Resources != len(snap.States) {
-		return 0, fmt.Errorf("queryservice: snapshot columns disagree: %d states, %d versions, %d resources", len(snap.States), len(snap.Versions), snap.Resources)
+	if len(snap.Versions) != len(snap.States) || snap.Resources != len(snap.States) || len(snap.Events)%eventRecord != 0 {
+		return 0, fmt.Errorf("queryservice: snapshot columns disagree: %d states, %d versions, %d resources, %d event bytes", len(snap.States), len(snap.Versions), snap.Resources, len(snap.Events))
 	}
 	return snap.Sequence, m.restore(snap)
 }
 
-// restore loads a snapshot into the empty model in one write.
+// restore loads a snapshot into the empty model in one write, each index built in bulk.
 func (m *Model) restore(snap snapshotV1) error {
-	txn := m.db.Txn(true)
-	defer txn.Abort()
+	rows := make([]*resource, len(snap.States))
 	texts := make([]textChange, 0, len(snap.States))
 	for i, data := range snap.States {
 		var st cr.State
 		if err := st.UnmarshalBinary(data); err != nil {
 			return fmt.Errorf("queryservice: snapshot resource %d: %w", i, err)
 		}
-		r := newResource(st, snap.Versions[i])
-		if err := txn.Insert(tableResources, r); err != nil {
+		if !st.Registered() || snap.Versions[i] == 0 {
+			return fmt.Errorf("queryservice: snapshot resource %d is not registered or has no version", i)
+		}
+		rows[i] = newResource(st, snap.Versions[i])
+		texts = append(texts, textChange{id: rows[i].id, new: rows[i].text})
+	}
+	events := make([]traceEvent, len(snap.Events)/eventRecord)
+	for i := range events {
+		e, err := readEventRecord(snap.Events[i*eventRecord:(i+1)*eventRecord], snap.Names)
+		if err != nil {
 			return err
 		}
-		texts = append(texts, textChange{id: r.id, new: r.text})
+		events[i] = e
 	}
-	events := make([]traceEvent, len(snap.Events))
-	for i, e := range snap.Events {
-		events[i] = traceEvent{seq: e.Seq, typ: e.Type, id: e.ID, aggregateType: e.AggregateType,
-			aggregateID: e.AggregateID, commandID: e.CommandID, correlationID: e.Correlation, causationID: e.Causation,
-			timestamp: e.Timestamp}
-	}
-	if err := txn.Insert(tablePosition, &position{seq: snap.Sequence}); err != nil {
-		return err
-	}
+	m.w.load(rows)
+	m.w.seq = snap.Sequence
 	m.text.stage(texts) // into the empty index: nothing to remove
 	m.trace.append(events)
-	txn.Commit()
+	m.cur.Store(m.w.copy())
 	m.mu.Lock()
 	m.applied = snap.Sequence
 	m.resources = len(snap.States)

@@ -89,6 +89,7 @@ func TestServesOnlyOnceCaughtUp(t *testing.T) {
 	sawNotReady := false
 	for {
 		if err := in.svc.Ready(e.ctx); err != nil {
+			// Caught up but not yet in the queue group is not ready either.
 			if !errors.Is(err, ErrNotCaughtUp) && !errors.Is(err, ErrNotServing) {
 				t.Fatalf("readiness: %v", err)
 			}

@@ -17,7 +17,7 @@ const minIndexedQ = 3
 // that contains q, so intersecting the trigrams' rows gives a superset of the matches, which
 // the filter's predicate then checks on the view's rows.
 //
-// The index is not part of memdb's versioned tables (a radix entry per trigram and row would
+// The index is not part of the versioned tables (a B-tree entry per trigram and row would
 // cost more than the row itself), so a view and the index may be at different sequences. Adding
 // a row's new trigrams before its commit keeps the index a superset of every later view; a
 // trigram a row no longer has is removed only after the commit, and each such removal bumps gen.

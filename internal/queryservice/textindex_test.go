@@ -82,12 +82,7 @@ func scanQ(t *testing.T, v View, q string) []uuid.UUID {
 	t.Helper()
 	q = strings.ToLower(q)
 	var out []uuid.UUID
-	it, err := v.txn.Get(tableResources, indexID+"_prefix", []byte{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		row := raw.(*resource)
+	v.each(func(row *resource) bool {
 		r := api.ResourceOf(row.state, row.version)
 		texts := []string{r.Hostname, r.AssetTag, r.SerialNumber, r.Model}
 		for _, v := range r.Metadata {
@@ -96,7 +91,8 @@ func scanQ(t *testing.T, v View, q string) []uuid.UUID {
 		if slices.ContainsFunc(texts, func(s string) bool { return strings.Contains(strings.ToLower(s), q) }) {
 			out = append(out, uuid.MustParse(r.ID))
 		}
-	}
+		return true
+	})
 	return out
 }
 
