@@ -1,7 +1,6 @@
 package accesscontrol
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -69,7 +68,7 @@ func TestQueryServiceRunsUnderItsPermissions(t *testing.T) {
 	w.commands(6, 7)
 	w.requireListed()
 	w.requireQueryDeadLetters(2)
-	w.requireLargeQuerySnapshot()
+	w.requireLargeSnapshot(UserQueryService, querySnapshots)
 	w.discoverQueryService()
 
 	if v := w.log.Violations(); len(v) > 0 {
@@ -209,32 +208,6 @@ func (w *world) deleteOrderedConsumers() {
 	}
 	if names.Err() != nil || deleted == 0 {
 		t.Fatalf("no ordered consumer of the query service to delete (%v)", names.Err())
-	}
-}
-
-// requireLargeQuerySnapshot writes, reads back and deletes a snapshot-sized object of several
-// megabytes in the query service's bucket, as query-service, with the object store calls the
-// service makes: a large model's snapshot is read with flow control, which this test's small
-// snapshots never need.
-func (w *world) requireLargeQuerySnapshot() {
-	t, ctx := w.t, w.ctx
-	obs, err := w.as[UserQueryService].js.ObjectStore(ctx, querySnapshots)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := make([]byte, 16<<20)
-	for i := range data {
-		data[i] = byte(i * 7)
-	}
-	if _, err := obs.PutBytes(ctx, "accesscontrol-large", data); err != nil {
-		t.Fatalf("put a large object as %s: %v", UserQueryService, err)
-	}
-	got, err := obs.GetBytes(ctx, "accesscontrol-large")
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("read a large object back as %s: %d bytes, %v", UserQueryService, len(got), err)
-	}
-	if err := obs.Delete(ctx, "accesscontrol-large"); err != nil {
-		t.Fatalf("delete a large object as %s: %v", UserQueryService, err)
 	}
 }
 

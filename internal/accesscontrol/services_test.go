@@ -132,7 +132,7 @@ func (w *world) runAll() {
 	// projector-metrics resumed from its snapshot, past both; the rebuild met them again.
 	w.requireDeadLetters(0, 2)
 	w.requireLeaderReads()
-	w.requireLargeSnapshot()
+	w.requireLargeSnapshot(UserProjectorMetrics, metricsprojector.DefaultBucket)
 	w.discover()
 }
 
@@ -148,12 +148,11 @@ func (w *world) discover() {
 }
 
 // requireLargeSnapshot writes, reads back and deletes a snapshot-sized object of several
-// megabytes in projector-metrics' bucket, as projector-metrics, with the object store calls the
-// projector makes: a large fleet's snapshot is read with flow control, which the small snapshots
-// of this test never need.
-func (w *world) requireLargeSnapshot() {
+// megabytes in bucket, as user, with the object store calls the services make: a large model's
+// snapshot is read with flow control, which this test's small snapshots never need.
+func (w *world) requireLargeSnapshot(user, bucket string) {
 	t, ctx := w.t, w.ctx
-	obs, err := w.as[UserProjectorMetrics].js.ObjectStore(ctx, metricsprojector.DefaultBucket)
+	obs, err := w.as[user].js.ObjectStore(ctx, bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,14 +161,14 @@ func (w *world) requireLargeSnapshot() {
 		data[i] = byte(i * 7)
 	}
 	if _, err := obs.PutBytes(ctx, "accesscontrol-large", data); err != nil {
-		t.Fatalf("put a large object as %s: %v", UserProjectorMetrics, err)
+		t.Fatalf("put a large object as %s: %v", user, err)
 	}
 	got, err := obs.GetBytes(ctx, "accesscontrol-large")
 	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("read a large object back as %s: %d bytes, %v", UserProjectorMetrics, len(got), err)
+		t.Fatalf("read a large object back as %s: %d bytes, %v", user, len(got), err)
 	}
 	if err := obs.Delete(ctx, "accesscontrol-large"); err != nil {
-		t.Fatalf("delete a large object as %s: %v", UserProjectorMetrics, err)
+		t.Fatalf("delete a large object as %s: %v", user, err)
 	}
 }
 
