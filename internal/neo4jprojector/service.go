@@ -134,6 +134,13 @@ func (c Config) NewDriver() (neo4j.DriverWithContext, error) {
 	if err != nil {
 		return nil, fmt.Errorf("neo4jprojector: driver for %s: %w", c.Neo4jURI, err)
 	}
+	// The driver (v5.28.4) sets up its connector on the first connection without a lock, so two
+	// first connections at once (the readiness check and the schema's creation) race. One
+	// connection attempt now, before anything else uses the driver, does that set-up alone; its
+	// outcome does not matter here (Neo4j being down at start is waited for).
+	warm, cancel := context.WithTimeout(context.Background(), time.Second)
+	_ = d.VerifyConnectivity(warm)
+	cancel()
 	return d, nil
 }
 
