@@ -13,7 +13,6 @@ import (
 	"github.com/cim-infra/registry/internal/queryservice"
 	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/cim-infra/registry/pkg/api"
-	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
@@ -28,19 +27,7 @@ import (
 // subject must be used, and then each forbidden action is refused. It needs no Neo4j, unlike
 // TestServicesRunUnderTheirPermissions, which runs the other services.
 func TestQueryServiceRunsUnderItsPermissions(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
-	defer cancel()
-	node, log := startServer(t)
-	w := &world{t: t, ctx: ctx, url: node.ClientURL(), log: log, as: map[string]*conn{}, org: uuid.NewString()}
-	for _, u := range Table() {
-		w.as[u.Name] = connectAs(t, w.url, u.Name)
-	}
-	client, err := api.NewClient(w.as[UserClient].nc, api.WithTimeout(20*time.Second), api.WithRetries(50),
-		api.WithRetryBackoff(20*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.client = client
+	w := newWorldOn(t, nil)
 	logs := serviceLogs(t)
 	w.startCommandService(logs)
 	w.commands(0, 2)

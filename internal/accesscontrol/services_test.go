@@ -65,8 +65,10 @@ func TestServicesRunUnderTheirPermissions(t *testing.T) {
 	t.Run("refused", w.checkRefusals)
 }
 
-func newWorld(t *testing.T) *world {
-	driver := neo4jtest.Acquire(t)
+func newWorld(t *testing.T) *world { return newWorldOn(t, neo4jtest.Acquire(t)) }
+
+// newWorldOn is newWorld with the Neo4j driver given: nil for a world without projector-neo4j.
+func newWorldOn(t *testing.T, driver neo4j.DriverWithContext) *world {
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	t.Cleanup(cancel)
 	node, log := startServer(t)

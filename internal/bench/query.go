@@ -36,10 +36,7 @@ func runQuery(ctx context.Context, e *env, res *ScenarioResult) error {
 	stream, prefix := st.Config().Stream, st.Config().SubjectPrefix
 
 	n := e.sz.replayEvents
-	if err := fillHistory(ctx, js, 11, n, prefix); err != nil {
-		return err
-	}
-	head, err := st.LastSequence(ctx)
+	head, err := fillHistory(ctx, js, st, 11, n)
 	if err != nil {
 		return err
 	}

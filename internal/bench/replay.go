@@ -29,15 +29,9 @@ func runReplay(ctx context.Context, e *env, res *ScenarioResult) error {
 	stream, prefix := st.Config().Stream, st.Config().SubjectPrefix
 
 	n := e.sz.replayEvents
-	if err := fillHistory(ctx, js, 7, n, prefix); err != nil {
-		return err
-	}
-	head, err := st.LastSequence(ctx)
+	head, err := fillHistory(ctx, js, st, 7, n)
 	if err != nil {
 		return err
-	}
-	if head != uint64(n) {
-		return fmt.Errorf("stream holds %d events, want %d", head, n)
 	}
 
 	ordered := func() (loadResult, error) { return orderedRead(ctx, js, stream, "", n) }
@@ -162,10 +156,10 @@ func waitFor(ctx context.Context, stopped <-chan struct{}, reached func() (bool,
 	}
 }
 
-// fillHistory publishes n events of a realistic history (seed, n/20 resources) on the stream
-// under prefix, as the command service stores them.
-func fillHistory(ctx context.Context, js jetstream.JetStream, seed uint64, n int, prefix string) error {
-	h := newHistory(seed, max(n/20, 10), prefix)
+// fillHistory publishes n events of a realistic history (seed, n/20 resources) on st's stream,
+// as the command service stores them, and returns the stream's head: the n-th event.
+func fillHistory(ctx context.Context, js jetstream.JetStream, st *jetstore.Store, seed uint64, n int) (uint64, error) {
+	h := newHistory(seed, max(n/20, 10), st.Config().SubjectPrefix)
 	var genErr error
 	if err := publishAsync(ctx, js, n, func(int) *nats.Msg {
 		m, err := h.msg()
@@ -174,7 +168,17 @@ func fillHistory(ctx context.Context, js jetstream.JetStream, seed uint64, n int
 		}
 		return m
 	}); err != nil {
-		return fmt.Errorf("fill: %w", err)
+		return 0, fmt.Errorf("fill: %w", err)
 	}
-	return genErr
+	if genErr != nil {
+		return 0, genErr
+	}
+	head, err := st.LastSequence(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if head != uint64(n) {
+		return 0, fmt.Errorf("stream holds %d events, want %d", head, n)
+	}
+	return head, nil
 }
