@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"time"
 
-	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -155,20 +154,11 @@ func checkMeta(meta map[string]string, id streamIdentity, head uint64) error {
 // save writes the model as v shows it and returns the encoded size.
 func (b *snapshots) save(ctx context.Context, v View, id streamIdentity) (int, error) {
 	snap := snapshotV1{Sequence: v.Sequence()}
-	var err error
 	v.each(func(r *resource) bool {
-		var data []byte
-		if data, err = r.state.MarshalBinary(); err != nil {
-			err = fmt.Errorf("queryservice: encode resource %s: %w", r.id, err)
-			return false
-		}
-		snap.States = append(snap.States, data)
+		snap.States = append(snap.States, []byte(r.data)) // a row is its state's encoding
 		snap.Versions = append(snap.Versions, r.version)
 		return true
 	})
-	if err != nil {
-		return 0, err
-	}
 	snap.Resources = len(snap.States)
 	events := v.trace.upTo(v.Sequence())
 	snap.Events = make([]byte, 0, len(events)*eventRecord)
@@ -184,7 +174,7 @@ func (b *snapshots) save(ctx context.Context, v View, id streamIdentity) (int, e
 	if err := zw.Close(); err != nil {
 		return 0, fmt.Errorf("queryservice: compress snapshot: %w", err)
 	}
-	_, err = b.obs.Put(ctx, jetstream.ObjectMeta{Name: snapshotObject, Metadata: map[string]string{
+	_, err := b.obs.Put(ctx, jetstream.ObjectMeta{Name: snapshotObject, Metadata: map[string]string{
 		metaSchema: strconv.Itoa(SnapshotSchema), metaStream: id.name,
 		metaStreamCreated: id.created.UTC().Format(time.RFC3339Nano), metaSequence: strconv.FormatUint(snap.Sequence, 10),
 	}}, &buf)
@@ -236,15 +226,15 @@ func (m *Model) restore(snap snapshotV1) error {
 	rows := make([]*resource, len(snap.States))
 	texts := make([]textChange, 0, len(snap.States))
 	for i, data := range snap.States {
-		var st cr.State
-		if err := st.UnmarshalBinary(data); err != nil {
+		if snap.Versions[i] == 0 {
+			return fmt.Errorf("queryservice: snapshot resource %d has no version", i)
+		}
+		r, err := rowOf(string(data), snap.Versions[i])
+		if err != nil {
 			return fmt.Errorf("queryservice: snapshot resource %d: %w", i, err)
 		}
-		if !st.Registered() || snap.Versions[i] == 0 {
-			return fmt.Errorf("queryservice: snapshot resource %d is not registered or has no version", i)
-		}
-		rows[i] = newResource(st, snap.Versions[i])
-		texts = append(texts, textChange{id: rows[i].id, new: rows[i].text})
+		rows[i] = r
+		texts = append(texts, textChange{id: r.id(), new: r.text()})
 	}
 	events := make([]traceEvent, len(snap.Events)/eventRecord)
 	for i := range events {
