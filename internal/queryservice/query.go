@@ -138,44 +138,40 @@ func listRows(v View, p *listPlan) ([]*resource, api.ResourcePage, error) {
 			return nil, page, err
 		}
 	} else {
-		// An index gives the candidates: sort the matches by the order's key.
-		type keyed struct {
-			key []byte
-			r   *resource
-		}
-		var all []keyed
+		// An index gives the candidates: sort the matches in the order's order (that of their
+		// keys, rowKey), then start after the cursor's key.
+		var all []*resource
 		err := p.filter.each(v, func(r *resource) bool {
-			all = append(all, keyed{rowKey(p.order, r), r})
+			all = append(all, r)
 			return true
 		})
 		if err != nil {
 			return nil, page, err
 		}
 		page.Total = len(all)
-		slices.SortFunc(all, func(a, b keyed) int {
-			if p.desc {
-				return bytes.Compare(b.key, a.key)
-			}
-			return bytes.Compare(a.key, b.key)
-		})
+		compare := p.order.compareRows
+		if p.desc {
+			compare = func(a, b *resource) int { return p.order.compareRows(b, a) }
+		}
+		slices.SortFunc(all, compare)
 		start := 0
 		if p.after != nil {
-			start, _ = slices.BinarySearchFunc(all, p.after, func(k keyed, after []byte) int {
+			start, _ = slices.BinarySearchFunc(all, p.after, func(r *resource, after []byte) int {
 				if p.desc {
-					return bytes.Compare(after, k.key)
+					return bytes.Compare(after, rowKey(p.order, r))
 				}
-				return bytes.Compare(k.key, after)
+				return bytes.Compare(rowKey(p.order, r), after)
 			})
-			if start < len(all) && bytes.Equal(all[start].key, p.after) {
+			if start < len(all) && bytes.Equal(rowKey(p.order, all[start]), p.after) {
 				start++
 			}
 		}
-		for _, k := range all[start:] {
+		for _, r := range all[start:] {
 			if len(rows) == p.limit {
 				more = true
 				break
 			}
-			rows = append(rows, k.r)
+			rows = append(rows, r)
 		}
 	}
 	if more {
