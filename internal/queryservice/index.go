@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 	"github.com/tidwall/btree"
@@ -277,4 +279,152 @@ var conceptField = sortField{
 		x, y := a.accountConceptID(), b.accountConceptID()
 		return bytes.Compare(x[:], y[:])
 	},
+}
+
+// rowTrees are t's indexes over rows other than byID, in the order a snapshot stores them.
+func (t *tables) rowTrees() []*btree.BTreeG[*resource] {
+	return append([]*btree.BTreeG[*resource]{t.concept}, t.orders...)
+}
+
+// rowFields are the fields of rowTrees, at the same positions.
+func rowFields() []sortField { return append([]sortField{conceptField}, sortFields...) }
+
+// appendOrders appends, for a snapshot, each index's entries in its order: the row numbers
+// (number, the rows' positions in id order) of each index over rows (rowTrees), then the
+// policy and the metadata entries, each as its count and (row number, position) pairs; all
+// little-endian uint32.
+func (t *tables) appendOrders(b []byte, number map[*resource]uint32) []byte {
+	for _, tree := range t.rowTrees() {
+		tree.Scan(func(r *resource) bool {
+			b = binary.LittleEndian.AppendUint32(b, number[r])
+			return true
+		})
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(t.policy.Len()))
+	t.policy.Scan(func(e policyEntry) bool {
+		b = binary.LittleEndian.AppendUint32(b, number[e.r])
+		b = binary.LittleEndian.AppendUint32(b, e.at)
+		return true
+	})
+	b = binary.LittleEndian.AppendUint32(b, uint32(t.meta.Len()))
+	t.meta.Scan(func(e metaEntry) bool {
+		b = binary.LittleEndian.AppendUint32(b, number[e.r])
+		b = binary.LittleEndian.AppendUint32(b, e.at)
+		return true
+	})
+	return b
+}
+
+// loadOrdered fills the empty t with rows (in id order) and each index in the order a
+// snapshot stored (appendOrders). Orders that do not check out (another version's, or corrupt)
+// are ignored: load sorts then. The indexes are loaded in parallel: they share nothing.
+func (t *tables) loadOrdered(rows []*resource, orders []byte) {
+	trees, policies, meta, ok := readOrders(rows, orders)
+	if !ok {
+		t.load(rows)
+		return
+	}
+	tasks := []func(){
+		func() { loadAll(t.byID, rows) },
+		func() { loadAll(t.policy, policies) },
+		func() { loadAll(t.meta, meta) },
+	}
+	for i, tree := range t.rowTrees() {
+		tasks = append(tasks, func() { loadAll(tree, trees[i]) })
+	}
+	parallel(tasks)
+}
+
+// loadAll loads items into the empty tree. Items out of order are still inserted where they
+// belong (Load falls back to Set), only more slowly.
+func loadAll[T any](tree *btree.BTreeG[T], items []T) {
+	for _, it := range items {
+		tree.Load(it)
+	}
+}
+
+// parallel runs the tasks on GOMAXPROCS goroutines and returns when all are done.
+func parallel(tasks []func()) {
+	next := make(chan func())
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(tasks)) {
+		wg.Go(func() {
+			for task := range next {
+				task()
+			}
+		})
+	}
+	for _, task := range tasks {
+		next <- task
+	}
+	close(next)
+	wg.Wait()
+}
+
+// readOrders reads what appendOrders wrote, checking that each index over rows holds every row
+// once and that the policy and metadata entries are the rows' own, each once (in order: an
+// entry equal to the one before is a repeat). An index's order is not checked: out of order,
+// Load inserts in place all the same.
+func readOrders(rows []*resource, b []byte) (trees [][]*resource, policies []policyEntry, meta []metaEntry, ok bool) {
+	n := len(rows)
+	fields := rowFields()
+	if len(b) < 4*n*len(fields) {
+		return nil, nil, nil, false
+	}
+	seen := make([]bool, n)
+	u32 := func() uint32 { v := binary.LittleEndian.Uint32(b); b = b[4:]; return v }
+	for range fields {
+		clear(seen)
+		order := make([]*resource, n)
+		for i := range order {
+			k := u32()
+			if int(k) >= n || seen[k] {
+				return nil, nil, nil, false
+			}
+			seen[k] = true
+			order[i] = rows[k]
+		}
+		trees = append(trees, order)
+	}
+	// entries reads one entry index: its count, then (row, position) pairs, each position one
+	// of the row's own entries (from each), in the order of compare.
+	entries := func(each func(*resource, func(uint32)), add func(r *resource, at uint32) bool) bool {
+		if len(b) < 4 {
+			return false
+		}
+		count := int(u32())
+		if count > len(b)/8 {
+			return false
+		}
+		for range count {
+			k, at := u32(), u32()
+			if int(k) >= n {
+				return false
+			}
+			own := false
+			each(rows[k], func(p uint32) { own = own || p == at })
+			if !own || !add(rows[k], at) {
+				return false
+			}
+		}
+		return true
+	}
+	if !entries(func(r *resource, fn func(uint32)) { r.policies(func(_ [16]byte, at uint32) { fn(at) }) },
+		func(r *resource, at uint32) bool {
+			e := policyEntry{r, at}
+			policies = append(policies, e)
+			return len(policies) == 1 || comparePolicy(policies[len(policies)-2], e) < 0
+		}) {
+		return nil, nil, nil, false
+	}
+	if !entries(func(r *resource, fn func(uint32)) {
+		r.metadata(func(_, _ string, at uint32) bool { fn(at); return true })
+	}, func(r *resource, at uint32) bool {
+		e := metaEntry{r, at}
+		meta = append(meta, e)
+		return len(meta) == 1 || compareMeta(meta[len(meta)-2], e) < 0
+	}) {
+		return nil, nil, nil, false
+	}
+	return trees, policies, meta, len(b) == 0
 }
