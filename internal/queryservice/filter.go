@@ -214,9 +214,9 @@ func (c *filter) match(r *resource) bool {
 		c.concepts != nil && !c.concepts[r.accountConceptID()] {
 		return false
 	}
-	if c.statuses != nil && !c.statuses[r.statusValue().String()] ||
-		c.types != nil && !c.types[r.resourceType().String()] ||
-		c.categories != nil && !c.categories[r.resourceType().Category().String()] {
+	if c.statuses != nil && !c.statuses[r.statusName()] ||
+		c.types != nil && !c.types[r.typeName()] ||
+		c.categories != nil && !c.categories[r.categoryName()] {
 		return false
 	}
 	for _, p := range c.policies {

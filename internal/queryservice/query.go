@@ -184,9 +184,9 @@ func listRows(v View, p *listPlan) ([]*resource, api.ResourcePage, error) {
 
 // countBy gives a row's value of a Count.By field.
 var countBy = map[string]func(*resource) string{
-	api.CountByStatus:         func(r *resource) string { return r.statusValue().String() },
-	api.CountByResourceType:   func(r *resource) string { return r.resourceType().String() },
-	api.CountByCategory:       func(r *resource) string { return r.resourceType().Category().String() },
+	api.CountByStatus:         (*resource).statusName,
+	api.CountByResourceType:   (*resource).typeName,
+	api.CountByCategory:       (*resource).categoryName,
 	api.CountByOrganizationID: func(r *resource) string { return idOrEmpty(r.organizationID()) },
 	api.CountByLocationID:     func(r *resource) string { return idOrEmpty(r.locationID()) },
 }

@@ -59,7 +59,19 @@ var (
 	statuses      = cr.Statuses()
 	typeNumber    = numbers(resourceTypes)
 	statusNumber  = numbers(statuses)
+	// The names by number, which the indexes compare and replies carry.
+	typeNames     = names(resourceTypes, cr.ResourceType.String)
+	categoryNames = names(resourceTypes, func(t cr.ResourceType) string { return t.Category().String() })
+	statusNames   = names(statuses, cr.Status.String)
 )
+
+func names[T any](values []T, name func(T) string) []string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = name(v)
+	}
+	return out
+}
 
 func numbers[T fmt.Stringer](values []T) map[string]uint8 {
 	out := make(map[string]uint8, len(values))
@@ -244,9 +256,11 @@ func (r *resource) id() uuid.UUID { return uuid.UUID([]byte(r.data[1:hostnameAt]
 
 func (r *resource) hostname() string { s, _ := stringAt(r.data, hostnameAt); return s }
 
-func (r *resource) resourceType() cr.ResourceType { return resourceTypes[r.typ] }
+func (r *resource) typeName() string { return typeNames[r.typ] }
 
-func (r *resource) statusValue() cr.Status { return statuses[r.status] }
+func (r *resource) categoryName() string { return categoryNames[r.typ] }
+
+func (r *resource) statusName() string { return statusNames[r.status] }
 
 // idAt is the id at position i of the encoding (zero: none).
 func (r *resource) idAt(i uint32) [16]byte { return [16]byte([]byte(r.data[i : i+16])) }
@@ -410,10 +424,9 @@ func (r *resource) appendJSON(b []byte) []byte {
 	o.Name("id")
 	o.B = jsonappend.UUID(o.B, r.id())
 	o.String("hostname", r.hostname())
-	typ := r.resourceType()
-	o.String("resource_type", typ.String())
-	o.String("category", typ.Category().String())
-	o.String("status", r.statusValue().String())
+	o.String("resource_type", r.typeName())
+	o.String("category", r.categoryName())
+	o.String("status", r.statusName())
 	for _, f := range [...]struct {
 		name string
 		id   [16]byte
