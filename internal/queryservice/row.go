@@ -28,9 +28,9 @@ type resource struct {
 	created int64
 	updated int64
 	// off is where fields start in data: the organization id (location, owner and account
-	// concept ids, then the policies, follow at fixed distances), the manufacturer, model and
-	// serial number (their presence byte), the asset tag, the metadata (its count) and the
-	// created time.
+	// concept ids, then the policies, follow at fixed distances), the manufacturer (its presence
+	// byte; the model and serial number follow), the asset tag, the metadata (its count) and the
+	// created time. (Each position kept costs 4 bytes a row, and the struct is 64 bytes.)
 	off         [offCount]uint32
 	typ, status uint8 // positions in resourceTypes and statuses
 }
@@ -39,8 +39,6 @@ type resource struct {
 const (
 	offIDs = iota
 	offManufacturer
-	offModel
-	offSerial
 	offAssetTag
 	offMetadata
 	offCreated
@@ -120,8 +118,8 @@ func rowOf(data string, version uint64) (*resource, error) {
 	r.off[offIDs] = p.pos()
 	p.skip(4 * 16)
 	p.skip(16 * p.count(16))
-	for _, o := range []int{offManufacturer, offModel, offSerial} {
-		r.off[o] = p.pos()
+	r.off[offManufacturer] = p.pos()
+	for range 3 { // manufacturer, model, serial number
 		switch p.byte() {
 		case 0:
 		case 1:
@@ -290,21 +288,29 @@ func (r *resource) hasPolicy(p [16]byte) bool {
 	return found
 }
 
-// optional is the string whose presence byte is at off[o].
-func (r *resource) optional(o int) (string, bool) {
-	i := r.off[o]
-	if r.data[i] == 0 {
-		return "", false
+// optional is the n-th optional string (0: manufacturer, 1: model, 2: serial number): a
+// presence byte, then the string when present.
+func (r *resource) optional(n int) (string, bool) {
+	i := r.off[offManufacturer]
+	for {
+		present := r.data[i] == 1
+		s, end := "", i+1
+		if present {
+			s, end = stringAt(r.data, i+1)
+		}
+		if n == 0 {
+			return s, present
+		}
+		n--
+		i = end
 	}
-	s, _ := stringAt(r.data, i+1)
-	return s, true
 }
 
-func (r *resource) manufacturer() (string, bool) { return r.optional(offManufacturer) }
+func (r *resource) manufacturer() (string, bool) { return r.optional(0) }
 
-func (r *resource) model() (string, bool) { return r.optional(offModel) }
+func (r *resource) model() (string, bool) { return r.optional(1) }
 
-func (r *resource) serialNumber() (string, bool) { return r.optional(offSerial) }
+func (r *resource) serialNumber() (string, bool) { return r.optional(2) }
 
 func (r *resource) assetTag() string { s, _ := stringAt(r.data, r.off[offAssetTag]); return s }
 
