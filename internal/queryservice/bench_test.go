@@ -103,7 +103,11 @@ func fillModel(b *testing.B, m *Model, n int) (jsonBytes int) {
 	}
 	v := m.View()
 	v.each(func(r *resource) bool {
-		data, _ := json.Marshal(api.ResourceOf(r.state, r.version))
+		st, err := r.state()
+		if err != nil {
+			b.Fatal(err)
+		}
+		data, _ := json.Marshal(api.ResourceOf(st, r.version))
 		jsonBytes += len(data)
 		return true
 	})

@@ -42,11 +42,11 @@
 // -ready-max-lag events behind (cim_query_model_lag_events).
 //
 // Snapshot: every -snapshot-interval an instance whose model is newer than the stored snapshot
-// writes it (each resource's state in the domain's binary encoding with its version, and the
-// trace events as fixed-size binary records; gzip'd gob, schema SnapshotSchema) to the Object
-// Store bucket CIM_QUERY_SNAPSHOTS, with the stream's name, creation time and sequence in the
-// object's metadata. A new instance loads it, building each index in bulk (its rows sorted once),
-// and reads the stream from its sequence on, instead of from the first event; a snapshot of
+// writes it (each resource's state in the domain's binary encoding with its version, each
+// index's order, and the trace events as fixed-size binary records; S2-compressed gob, schema
+// SnapshotSchema) to the Object Store bucket CIM_QUERY_SNAPSHOTS, with the stream's name,
+// creation time and sequence in the object's metadata. A new instance loads it, each index in
+// the order stored (no sort), the indexes in parallel, and reads the stream from its sequence on, instead of from the first event; a snapshot of
 // another schema version, of another stream (or one deleted and created again under the same
 // name), or ahead of the stream's head is ignored and the model built from the first event.
 //

@@ -16,7 +16,7 @@ import (
 // filter is an api.Filter checked and compiled: a predicate over rows, and the index lookups
 // that find every row it can match (lookup), when one of its fields has an index.
 type filter struct {
-	orgs, locs, owners, concepts map[uuid.UUID]bool
+	orgs, locs, owners, concepts map[[16]byte]bool
 	statuses, types, categories  map[string]bool
 	policies                     []cr.PolicyID
 	hostname, hostnamePrefix     string
@@ -118,11 +118,11 @@ func optional(s string) *string {
 	return &s
 }
 
-func uuidSet(field string, values []string) (map[uuid.UUID]bool, error) {
+func uuidSet(field string, values []string) (map[[16]byte]bool, error) {
 	if len(values) == 0 {
 		return nil, nil
 	}
-	set := make(map[uuid.UUID]bool, len(values))
+	set := make(map[[16]byte]bool, len(values))
 	for _, v := range values {
 		id, err := uuid.Parse(v)
 		if err != nil {
@@ -153,7 +153,7 @@ func nameSet(field string, values []string, parse func(string) (string, error)) 
 // with few distinct values. Nil means no field has an index: every row is a candidate.
 func (c *filter) plan() *lookup {
 	str := func(index string, v *string) *lookup { return &lookup{index: index, keys: [][]byte{stringKey(*v)}} }
-	uuids := func(index string, set map[uuid.UUID]bool) *lookup {
+	uuids := func(index string, set map[[16]byte]bool) *lookup {
 		l := &lookup{index: index}
 		for id := range set {
 			l.keys = append(l.keys, slices.Clone(id[:]))
@@ -208,38 +208,23 @@ func (c *filter) plan() *lookup {
 
 // match reports whether r passes every condition of the filter.
 func (c *filter) match(r *resource) bool {
-	st := &r.state
-	if c.orgs != nil {
-		if id, _ := st.OrganizationID(); !c.orgs[uuid.UUID(id)] {
-			return false
-		}
+	if c.orgs != nil && !c.orgs[r.organizationID()] ||
+		c.locs != nil && !c.locs[r.locationID()] ||
+		c.owners != nil && !c.owners[r.ownerID()] ||
+		c.concepts != nil && !c.concepts[r.accountConceptID()] {
+		return false
 	}
-	if c.locs != nil {
-		if id, _ := st.LocationID(); !c.locs[uuid.UUID(id)] {
-			return false
-		}
-	}
-	if c.owners != nil {
-		if id, _ := st.OwnerID(); !c.owners[uuid.UUID(id)] {
-			return false
-		}
-	}
-	if c.concepts != nil {
-		if id, _ := st.AccountConceptID(); !c.concepts[uuid.UUID(id)] {
-			return false
-		}
-	}
-	if c.statuses != nil && !c.statuses[st.Status().String()] ||
-		c.types != nil && !c.types[st.Type().String()] ||
-		c.categories != nil && !c.categories[st.Type().Category().String()] {
+	if c.statuses != nil && !c.statuses[r.statusName()] ||
+		c.types != nil && !c.types[r.typeName()] ||
+		c.categories != nil && !c.categories[r.categoryName()] {
 		return false
 	}
 	for _, p := range c.policies {
-		if !st.HasPolicy(p) {
+		if !r.hasPolicy([16]byte(p)) {
 			return false
 		}
 	}
-	host := st.Hostname().String()
+	host := r.hostname()
 	if c.hostname != "" && host != c.hostname ||
 		c.hostnamePrefix != "" && !strings.HasPrefix(host, c.hostnamePrefix) {
 		return false
@@ -249,27 +234,24 @@ func (c *filter) match(r *resource) bool {
 			return false
 		}
 	}
-	if !equalOptional(c.assetTag, st.AssetTag) || !equalOptional(c.manufacturer, st.Manufacturer) ||
-		!equalOptional(c.model, st.Model) || !equalOptional(c.serial, st.SerialNumber) {
+	if c.assetTag != nil && r.assetTag() != *c.assetTag || !equalOptional(c.manufacturer, r.manufacturer) ||
+		!equalOptional(c.model, r.model) || !equalOptional(c.serial, r.serialNumber) {
 		return false
 	}
 	for _, k := range c.metaKeys {
-		if _, ok := st.MetadataValue(k); !ok {
+		if _, ok := r.metadataValue(k); !ok {
 			return false
 		}
 	}
 	for _, kv := range c.metaValues {
-		if v, ok := st.MetadataValue(kv[0]); !ok || v != kv[1] {
+		if v, ok := r.metadataValue(kv[0]); !ok || v != kv[1] {
 			return false
 		}
 	}
-	if !inRange(st.CreatedAt(), c.createdFrom, c.createdTo) || !inRange(st.UpdatedAt(), c.updatedFrom, c.updatedTo) {
+	if !inRange(r.created, c.createdFrom, c.createdTo) || !inRange(r.updated, c.updatedFrom, c.updatedTo) {
 		return false
 	}
-	if c.q != "" && !strings.Contains(r.text, c.q) {
-		return false
-	}
-	return true
+	return c.q == "" || r.containsText(c.q)
 }
 
 func equalOptional(want *string, get func() (string, bool)) bool {
@@ -281,8 +263,8 @@ func equalOptional(want *string, get func() (string, bool)) bool {
 }
 
 // inRange: from inclusive, to exclusive; nil bounds are open.
-func inRange(t time.Time, from, to *time.Time) bool {
-	return (from == nil || !t.Before(*from)) && (to == nil || t.Before(*to))
+func inRange(nanos int64, from, to *time.Time) bool {
+	return (from == nil || nanos >= from.UnixNano()) && (to == nil || nanos < to.UnixNano())
 }
 
 // each calls fn with every row of the view the filter matches, in no particular order (the
@@ -297,14 +279,15 @@ func (c *filter) each(v View, fn func(*resource) bool) error {
 	case indexText:
 		return c.eachText(v, fn)
 	case indexPolicy:
-		p := cr.PolicyID(l.keys[0])
-		v.t.policy.Ascend(policyEntry{p, pivot(nil)}, func(e policyEntry) bool {
-			return e.policy == p && visit(e.r)
+		p := [16]byte(l.keys[0])
+		v.t.policy.Ascend(policyProbe(p), func(e policyEntry) bool {
+			return e.policy() == p && visit(e.r)
 		})
 		return nil
 	case indexMetadataKey, indexMetadataValue:
-		v.t.meta.Ascend(metaEntry{l.metaKey, l.metaValue, pivot(nil)}, func(e metaEntry) bool {
-			return e.key == l.metaKey && (l.index == indexMetadataKey || e.value == l.metaValue) && visit(e.r)
+		v.t.meta.Ascend(metaProbe(l.metaKey, l.metaValue), func(e metaEntry) bool {
+			key, value := e.entry()
+			return key == l.metaKey && (l.index == indexMetadataKey || value == l.metaValue) && visit(e.r)
 		})
 		return nil
 	}
@@ -370,5 +353,5 @@ func (c *filter) scan(v View, index string, desc bool, after []byte, fn func(*re
 
 // rowKey is r's key in the sort field's index: the field's key and the id.
 func rowKey(f sortField, r *resource) []byte {
-	return append(f.key(r), r.id[:]...)
+	return append(f.key(r), r.data[1:hostnameAt]...)
 }

@@ -2,11 +2,13 @@ package queryservice
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
-	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/google/uuid"
 	"github.com/tidwall/btree"
 )
@@ -55,35 +57,55 @@ type tables struct {
 	meta    *btree.BTreeG[metaEntry]
 }
 
-// policyEntry is one policy of a row.
+// policyEntry is one policy of a row: where its id is in the row's encoding. A probe (a pivot
+// row) holds the policy id as its data, at 0.
 type policyEntry struct {
-	policy cr.PolicyID
-	r      *resource
+	r  *resource
+	at uint32
 }
 
-// metaEntry is one metadata entry of a row; its strings are the row's own.
+func (e policyEntry) policy() [16]byte { return e.r.idAt(e.at) }
+
+// policyProbe is the first entry of policy p.
+func policyProbe(p [16]byte) policyEntry { return policyEntry{r: pivot(p[:])} }
+
+// metaEntry is one metadata entry of a row: where it is in the row's encoding. A probe (a pivot
+// row) holds a key and a value encoded as in a state, at 0.
 type metaEntry struct {
-	key, value string
-	r          *resource
+	r  *resource
+	at uint32
 }
 
-// comparePolicy orders policy entries by policy, then the row's id.
+func (e metaEntry) entry() (key, value string) { return e.r.metadataAt(e.at) }
+
+// metaProbe is the first entry of key and value.
+func metaProbe(key, value string) metaEntry {
+	b := binary.AppendUvarint(nil, uint64(len(key)))
+	b = append(b, key...)
+	b = binary.AppendUvarint(b, uint64(len(value)))
+	return metaEntry{r: pivot(append(b, value...))}
+}
+
+// comparePolicy orders policy entries by policy, then the row's id (a probe first).
 func comparePolicy(a, b policyEntry) int {
-	if c := bytes.Compare(a.policy[:], b.policy[:]); c != 0 {
+	x, y := a.policy(), b.policy()
+	if c := bytes.Compare(x[:], y[:]); c != 0 {
 		return c
 	}
-	return bytes.Compare(a.r.id[:], b.r.id[:])
+	return compareID(a.r, b.r)
 }
 
-// compareMeta orders metadata entries by key, value, then the row's id.
+// compareMeta orders metadata entries by key, value, then the row's id (a probe first).
 func compareMeta(a, b metaEntry) int {
-	if c := strings.Compare(a.key, b.key); c != 0 {
+	ak, av := a.entry()
+	bk, bv := b.entry()
+	if c := strings.Compare(ak, bk); c != 0 {
 		return c
 	}
-	if c := strings.Compare(a.value, b.value); c != 0 {
+	if c := strings.Compare(av, bv); c != 0 {
 		return c
 	}
-	return bytes.Compare(a.r.id[:], b.r.id[:])
+	return compareID(a.r, b.r)
 }
 
 func newTables() *tables {
@@ -111,11 +133,22 @@ func (t *tables) copy() *tables {
 
 // get returns the row of id.
 func (t *tables) get(id uuid.UUID) (*resource, bool) {
-	return t.byID.Get(&resource{id: id})
+	return t.byID.Get(idProbe(id))
 }
 
-// compareID orders rows by id: the order of byID, whose probes are rows with only an id.
-func compareID(a, b *resource) int { return bytes.Compare(a.id[:], b.id[:]) }
+// idProbe is a probe of byID: a row whose encoding holds only the format byte and id.
+func idProbe(id uuid.UUID) *resource {
+	return &resource{data: string(append([]byte{stateFormat}, id[:]...)), version: 1}
+}
+
+// compareID orders rows by id: the order of byID. A pivot comes before every row.
+func compareID(a, b *resource) int {
+	switch {
+	case isPivot(a) || isPivot(b):
+		return cmp.Compare(a.version, b.version)
+	}
+	return strings.Compare(a.data[1:hostnameAt], b.data[1:hostnameAt])
+}
 
 // put replaces old (nil: none) by r in every index.
 func (t *tables) put(old, r *resource) {
@@ -125,12 +158,8 @@ func (t *tables) put(old, r *resource) {
 		for _, o := range t.orders {
 			o.Set(r)
 		}
-		for _, p := range r.state.Policies() {
-			t.policy.Set(policyEntry{p, r})
-		}
-		for k, v := range r.state.Metadata() {
-			t.meta.Set(metaEntry{k, v, r})
-		}
+		r.policies(func(_ [16]byte, at uint32) { t.policy.Set(policyEntry{r, at}) })
+		r.metadata(func(_, _ string, at uint32) bool { t.meta.Set(metaEntry{r, at}); return true })
 		return
 	}
 	t.byID.Set(r) // same id: replaces old
@@ -144,22 +173,21 @@ func (t *tables) put(old, r *resource) {
 	for i, f := range sortFields {
 		replace(t.orders[i], f)
 	}
-	for _, p := range old.state.Policies() {
-		if !r.state.HasPolicy(p) {
-			t.policy.Delete(policyEntry{p, old})
+	// An entry of old that r keeps (same policy, same key and value) is replaced by r's, as it
+	// compares equal; the others are deleted.
+	old.policies(func(p [16]byte, at uint32) {
+		if !r.hasPolicy(p) {
+			t.policy.Delete(policyEntry{old, at})
 		}
-	}
-	for _, p := range r.state.Policies() {
-		t.policy.Set(policyEntry{p, r})
-	}
-	for k, v := range old.state.Metadata() {
-		if nv, ok := r.state.MetadataValue(k); !ok || nv != v {
-			t.meta.Delete(metaEntry{k, v, old})
+	})
+	r.policies(func(_ [16]byte, at uint32) { t.policy.Set(policyEntry{r, at}) })
+	old.metadata(func(k, v string, at uint32) bool {
+		if nv, ok := r.metadataValue(k); !ok || nv != v {
+			t.meta.Delete(metaEntry{old, at})
 		}
-	}
-	for k, v := range r.state.Metadata() {
-		t.meta.Set(metaEntry{k, v, r})
-	}
+		return true
+	})
+	r.metadata(func(_, _ string, at uint32) bool { t.meta.Set(metaEntry{r, at}); return true })
 }
 
 // load fills the empty t with rows in bulk: each index sorted once and loaded in order.
@@ -182,12 +210,8 @@ func (t *tables) load(rows []*resource) {
 	var policies []policyEntry
 	var meta []metaEntry
 	for _, r := range rows {
-		for _, p := range r.state.Policies() {
-			policies = append(policies, policyEntry{p, r})
-		}
-		for k, v := range r.state.Metadata() {
-			meta = append(meta, metaEntry{k, v, r})
-		}
+		r.policies(func(_ [16]byte, at uint32) { policies = append(policies, policyEntry{r, at}) })
+		r.metadata(func(_, _ string, at uint32) bool { meta = append(meta, metaEntry{r, at}); return true })
 	}
 	slices.SortFunc(policies, comparePolicy)
 	for _, e := range policies {
@@ -217,7 +241,7 @@ func (t *tables) order(name string) (*btree.BTreeG[*resource], sortField, bool) 
 // prefix of keys) against each row's key, so that an index can be entered at any key. A probe
 // is told from a row by its version, 0 (a row's is the stream sequence of its last event, at
 // least 1).
-func pivot(key []byte) *resource { return &resource{text: string(key)} }
+func pivot(key []byte) *resource { return &resource{data: string(key)} }
 
 func isPivot(r *resource) bool { return r.version == 0 }
 
@@ -235,14 +259,14 @@ func (f sortField) compareRows(a, b *resource) int {
 	if c := f.cmp(a, b); c != 0 {
 		return c
 	}
-	return bytes.Compare(a.id[:], b.id[:])
+	return compareID(a, b)
 }
 
 func (f sortField) less(a, b *resource) bool { return f.compare(a, b) < 0 }
 
 func (f sortField) keyOf(r *resource) []byte {
 	if isPivot(r) {
-		return []byte(r.text)
+		return []byte(r.data)
 	}
 	return rowKey(f, r)
 }
@@ -250,10 +274,157 @@ func (f sortField) keyOf(r *resource) []byte {
 // conceptField orders rows by account concept.
 var conceptField = sortField{
 	name: indexAccountConcept,
-	key:  func(r *resource) []byte { id, _ := r.state.AccountConceptID(); return id[:] },
+	key:  func(r *resource) []byte { id := r.accountConceptID(); return id[:] },
 	cmp: func(a, b *resource) int {
-		x, _ := a.state.AccountConceptID()
-		y, _ := b.state.AccountConceptID()
+		x, y := a.accountConceptID(), b.accountConceptID()
 		return bytes.Compare(x[:], y[:])
 	},
+}
+
+// rowTrees are t's indexes over rows other than byID, in the order a snapshot stores them.
+func (t *tables) rowTrees() []*btree.BTreeG[*resource] {
+	return append([]*btree.BTreeG[*resource]{t.concept}, t.orders...)
+}
+
+// rowFields are the fields of rowTrees, at the same positions.
+func rowFields() []sortField { return append([]sortField{conceptField}, sortFields...) }
+
+// appendOrders appends, for a snapshot, each index's entries in its order: the row numbers
+// (number, the rows' positions in id order) of each index over rows (rowTrees), then the
+// policy and the metadata entries, each as its count and (row number, position) pairs; all
+// little-endian uint32.
+func (t *tables) appendOrders(b []byte, number map[*resource]uint32) []byte {
+	for _, tree := range t.rowTrees() {
+		tree.Scan(func(r *resource) bool {
+			b = binary.LittleEndian.AppendUint32(b, number[r])
+			return true
+		})
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(t.policy.Len()))
+	t.policy.Scan(func(e policyEntry) bool {
+		b = binary.LittleEndian.AppendUint32(b, number[e.r])
+		b = binary.LittleEndian.AppendUint32(b, e.at)
+		return true
+	})
+	b = binary.LittleEndian.AppendUint32(b, uint32(t.meta.Len()))
+	t.meta.Scan(func(e metaEntry) bool {
+		b = binary.LittleEndian.AppendUint32(b, number[e.r])
+		b = binary.LittleEndian.AppendUint32(b, e.at)
+		return true
+	})
+	return b
+}
+
+// loadOrdered fills the empty t with rows (in id order) and each index in the order a
+// snapshot stored (appendOrders). Orders that do not check out (another version's, or corrupt)
+// are ignored: load sorts then. The indexes are loaded in parallel: they share nothing.
+func (t *tables) loadOrdered(rows []*resource, orders []byte) {
+	trees, policies, meta, ok := readOrders(rows, orders)
+	if !ok {
+		t.load(rows)
+		return
+	}
+	tasks := []func(){
+		func() { loadAll(t.byID, rows) },
+		func() { loadAll(t.policy, policies) },
+		func() { loadAll(t.meta, meta) },
+	}
+	for i, tree := range t.rowTrees() {
+		tasks = append(tasks, func() { loadAll(tree, trees[i]) })
+	}
+	parallel(tasks)
+}
+
+// loadAll loads items into the empty tree. Items out of order are still inserted where they
+// belong (Load falls back to Set), only more slowly.
+func loadAll[T any](tree *btree.BTreeG[T], items []T) {
+	for _, it := range items {
+		tree.Load(it)
+	}
+}
+
+// parallel runs the tasks on GOMAXPROCS goroutines and returns when all are done.
+func parallel(tasks []func()) {
+	next := make(chan func())
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(tasks)) {
+		wg.Go(func() {
+			for task := range next {
+				task()
+			}
+		})
+	}
+	for _, task := range tasks {
+		next <- task
+	}
+	close(next)
+	wg.Wait()
+}
+
+// readOrders reads what appendOrders wrote, checking that each index over rows holds every row
+// once and that the policy and metadata entries are the rows' own, each once (in order: an
+// entry equal to the one before is a repeat). An index's order is not checked: out of order,
+// Load inserts in place all the same.
+func readOrders(rows []*resource, b []byte) (trees [][]*resource, policies []policyEntry, meta []metaEntry, ok bool) {
+	n := len(rows)
+	fields := rowFields()
+	if len(b) < 4*n*len(fields) {
+		return nil, nil, nil, false
+	}
+	seen := make([]bool, n)
+	u32 := func() uint32 { v := binary.LittleEndian.Uint32(b); b = b[4:]; return v }
+	for range fields {
+		clear(seen)
+		order := make([]*resource, n)
+		for i := range order {
+			k := u32()
+			if int(k) >= n || seen[k] {
+				return nil, nil, nil, false
+			}
+			seen[k] = true
+			order[i] = rows[k]
+		}
+		trees = append(trees, order)
+	}
+	// entries reads one entry index: its count, then (row, position) pairs, each position one
+	// of the row's own entries (from each), in the order of compare.
+	entries := func(each func(*resource, func(uint32)), add func(r *resource, at uint32) bool) bool {
+		if len(b) < 4 {
+			return false
+		}
+		count := int(u32())
+		if count > len(b)/8 {
+			return false
+		}
+		for range count {
+			k, at := u32(), u32()
+			if int(k) >= n {
+				return false
+			}
+			own := false
+			each(rows[k], func(p uint32) { own = own || p == at })
+			if !own || !add(rows[k], at) {
+				return false
+			}
+		}
+		return true
+	}
+	if !entries(func(r *resource, fn func(uint32)) { r.policies(func(_ [16]byte, at uint32) { fn(at) }) },
+		func(r *resource, at uint32) bool {
+			e := policyEntry{r, at}
+			policies = append(policies, e)
+			return len(policies) == 1 || comparePolicy(policies[len(policies)-2], e) < 0
+		}) {
+		return nil, nil, nil, false
+	}
+	if !entries(func(r *resource, fn func(uint32)) {
+		r.metadata(func(_, _ string, at uint32) bool { fn(at); return true })
+	}, func(r *resource, at uint32) bool {
+		e := metaEntry{r, at}
+		meta = append(meta, e)
+		return len(meta) == 1 || compareMeta(meta[len(meta)-2], e) < 0
+	}) {
+		return nil, nil, nil, false
+	}
+	return trees, policies, meta, len(b) == 0
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,37 +14,6 @@ import (
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/google/uuid"
 )
-
-// resource is one row of the model: a resource's state, the fold of its events by the domain's
-// Apply, and the stream sequence of its last event. Rows are never changed once inserted (views
-// may hold them): an event replaces the row.
-type resource struct {
-	id      uuid.UUID
-	state   cr.State
-	version uint64
-	// text is what the free-text filter q searches, lower-case, fields separated by sep.
-	text string
-	// encoded is the row's JSON form once a reply needed it (rowJSON).
-	encoded atomic.Pointer[[]byte]
-}
-
-func newResource(st cr.State, version uint64) *resource {
-	var b strings.Builder
-	add := func(s string, ok bool) {
-		if ok && s != "" {
-			b.WriteString(strings.ToLower(s))
-			b.WriteByte(sep)
-		}
-	}
-	add(st.Hostname().String(), true)
-	add(st.AssetTag())
-	add(st.SerialNumber())
-	add(st.Model())
-	for _, v := range st.Metadata() {
-		add(v, true)
-	}
-	return &resource{id: st.ID(), state: st, version: version, text: b.String()}
-}
 
 // sortField is a field List can sort by: its index key (the order of its index, as bytes) and
 // the same order computed on the rows' values (cmp), which the index compares by.
@@ -66,27 +36,27 @@ func idValueField(name string, value func(*resource) [16]byte) sortField {
 		cmp: func(a, b *resource) int { x, y := value(a), value(b); return bytes.Compare(x[:], y[:]) }}
 }
 
-// timeField is a sort field over a time.
-func timeField(name string, value func(*resource) time.Time) sortField {
+// timeField is a sort field over a time in nanoseconds.
+func timeField(name string, value func(*resource) int64) sortField {
 	return sortField{name: name, key: func(r *resource) []byte { return timeKey(value(r)) },
-		cmp: func(a, b *resource) int { return cmp.Compare(value(a).UnixNano(), value(b).UnixNano()) }}
+		cmp: func(a, b *resource) int { return cmp.Compare(value(a), value(b)) }}
 }
 
 // sortFields are the fields of api.OrderFields; each has an index of the same name.
 var sortFields = []sortField{
-	stringField(api.OrderHostname, func(r *resource) string { return r.state.Hostname().String() }),
-	timeField(api.OrderCreatedAt, func(r *resource) time.Time { return r.state.CreatedAt() }),
-	timeField(api.OrderUpdatedAt, func(r *resource) time.Time { return r.state.UpdatedAt() }),
-	stringField(api.OrderStatus, func(r *resource) string { return r.state.Status().String() }),
-	stringField(api.OrderResourceType, func(r *resource) string { return r.state.Type().String() }),
-	stringField(api.OrderCategory, func(r *resource) string { return r.state.Type().Category().String() }),
-	idValueField(api.OrderOrganizationID, func(r *resource) [16]byte { id, _ := r.state.OrganizationID(); return id }),
-	idValueField(api.OrderLocationID, func(r *resource) [16]byte { id, _ := r.state.LocationID(); return id }),
-	idValueField(api.OrderOwnerID, func(r *resource) [16]byte { id, _ := r.state.OwnerID(); return id }),
-	stringField(api.OrderAssetTag, func(r *resource) string { v, _ := r.state.AssetTag(); return v }),
-	stringField(api.OrderSerialNumber, func(r *resource) string { v, _ := r.state.SerialNumber(); return v }),
-	stringField(api.OrderManufacturer, func(r *resource) string { v, _ := r.state.Manufacturer(); return v }),
-	stringField(api.OrderModel, func(r *resource) string { v, _ := r.state.Model(); return v }),
+	stringField(api.OrderHostname, (*resource).hostname),
+	timeField(api.OrderCreatedAt, func(r *resource) int64 { return r.created }),
+	timeField(api.OrderUpdatedAt, func(r *resource) int64 { return r.updated }),
+	stringField(api.OrderStatus, (*resource).statusName),
+	stringField(api.OrderResourceType, (*resource).typeName),
+	stringField(api.OrderCategory, (*resource).categoryName),
+	idValueField(api.OrderOrganizationID, (*resource).organizationID),
+	idValueField(api.OrderLocationID, (*resource).locationID),
+	idValueField(api.OrderOwnerID, (*resource).ownerID),
+	stringField(api.OrderAssetTag, (*resource).assetTag),
+	stringField(api.OrderSerialNumber, func(r *resource) string { v, _ := r.serialNumber(); return v }),
+	stringField(api.OrderManufacturer, func(r *resource) string { v, _ := r.manufacturer(); return v }),
+	stringField(api.OrderModel, func(r *resource) string { v, _ := r.model(); return v }),
 	{api.OrderVersion, func(r *resource) []byte { return uint64Key(r.version) },
 		func(a, b *resource) int { return cmp.Compare(a.version, b.version) }},
 }
@@ -101,7 +71,7 @@ func sortFieldNamed(name string) (sortField, bool) {
 }
 
 // timeKey orders times as bytes: nanoseconds since the epoch with the sign bit flipped.
-func timeKey(t time.Time) []byte { return uint64Key(uint64(t.UnixNano()) ^ (1 << 63)) }
+func timeKey(nanos int64) []byte { return uint64Key(uint64(nanos) ^ (1 << 63)) }
 
 // traceEvent is one event of the stream as trace reports it.
 type traceEvent struct {
@@ -217,7 +187,11 @@ func (b *Batch) Apply(seq uint64, e cr.Event) error {
 	p, ok := b.pending[meta.AggregateID]
 	if !ok {
 		if old, ok := b.m.w.get(meta.AggregateID); ok {
-			p.state = old.state
+			st, err := old.state()
+			if err != nil {
+				return fmt.Errorf("queryservice: resource %s: %w", meta.AggregateID, err)
+			}
+			p.state = st
 		}
 	}
 	b.pending[meta.AggregateID] = pendingState{state: cr.Apply(p.state, e), version: seq}
@@ -252,11 +226,11 @@ func (b *Batch) Commit() error {
 		}
 		old, _ := m.w.get(id)
 		r := newResource(p.state, p.version)
-		change := textChange{id: id, new: r.text}
+		change := textChange{id: id, new: r.text()}
 		if old == nil {
 			added++
 		} else {
-			change.old = old.text
+			change.old = old.text()
 		}
 		if change.old != change.new {
 			texts = append(texts, change)

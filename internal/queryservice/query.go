@@ -2,7 +2,6 @@ package queryservice
 
 import (
 	"bytes"
-	"encoding/json"
 	"maps"
 	"slices"
 	"strconv"
@@ -69,7 +68,11 @@ func list(v View, p *listPlan) (api.ResourcePage, error) {
 	}
 	page.Resources = make([]api.Resource, len(rows))
 	for i, r := range rows {
-		page.Resources[i] = api.ResourceOf(r.state, r.version)
+		st, err := r.state()
+		if err != nil {
+			return page, err
+		}
+		page.Resources[i] = api.ResourceOf(st, r.version)
 	}
 	return page, nil
 }
@@ -77,8 +80,8 @@ func list(v View, p *listPlan) (api.ResourcePage, error) {
 // encodedReply is a reply body already in its JSON form.
 type encodedReply []byte
 
-// listJSON answers one page of p from view v in the JSON form of an api.ResourcePage, made of
-// the rows' encodings (rowJSON): the bytes encoding/json writes for list's page.
+// listJSON answers one page of p from view v in the JSON form of an api.ResourcePage, each row
+// written by appendJSON: the bytes encoding/json writes for list's page.
 func listJSON(v View, p *listPlan) (encodedReply, error) {
 	rows, page, err := listRows(v, p)
 	if err != nil {
@@ -86,7 +89,7 @@ func listJSON(v View, p *listPlan) (encodedReply, error) {
 	}
 	size := 100
 	for _, r := range rows {
-		size += len(rowJSON(r)) + 1
+		size += 2 * len(r.data)
 	}
 	out := make([]byte, 0, size)
 	out = append(out, `{"resources":[`...)
@@ -94,7 +97,7 @@ func listJSON(v View, p *listPlan) (encodedReply, error) {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out = append(out, rowJSON(r)...)
+		out = r.appendJSON(out)
 	}
 	out = append(out, `],"total":`...)
 	out = strconv.AppendInt(out, int64(page.Total), 10)
@@ -107,17 +110,6 @@ func listJSON(v View, p *listPlan) (encodedReply, error) {
 	out = append(out, `,"as_of_sequence":`...)
 	out = strconv.AppendUint(out, page.AsOfSequence, 10)
 	return append(out, '}'), nil
-}
-
-// rowJSON is r's wire form (api.ResourceOf) in JSON, encoded at its first use and kept with the row: a
-// row never changes, and encoding is most of a page's cost.
-func rowJSON(r *resource) []byte {
-	if data := r.encoded.Load(); data != nil {
-		return *data
-	}
-	data, _ := json.Marshal(api.ResourceOf(r.state, r.version)) // cannot fail: strings, a map of strings, times and a number
-	r.encoded.Store(&data)
-	return data
 }
 
 // listRows finds one page of p in view v: its rows, and the page without them.
@@ -146,44 +138,40 @@ func listRows(v View, p *listPlan) ([]*resource, api.ResourcePage, error) {
 			return nil, page, err
 		}
 	} else {
-		// An index gives the candidates: sort the matches by the order's key.
-		type keyed struct {
-			key []byte
-			r   *resource
-		}
-		var all []keyed
+		// An index gives the candidates: sort the matches in the order's order (that of their
+		// keys, rowKey), then start after the cursor's key.
+		var all []*resource
 		err := p.filter.each(v, func(r *resource) bool {
-			all = append(all, keyed{rowKey(p.order, r), r})
+			all = append(all, r)
 			return true
 		})
 		if err != nil {
 			return nil, page, err
 		}
 		page.Total = len(all)
-		slices.SortFunc(all, func(a, b keyed) int {
-			if p.desc {
-				return bytes.Compare(b.key, a.key)
-			}
-			return bytes.Compare(a.key, b.key)
-		})
+		compare := p.order.compareRows
+		if p.desc {
+			compare = func(a, b *resource) int { return p.order.compareRows(b, a) }
+		}
+		slices.SortFunc(all, compare)
 		start := 0
 		if p.after != nil {
-			start, _ = slices.BinarySearchFunc(all, p.after, func(k keyed, after []byte) int {
+			start, _ = slices.BinarySearchFunc(all, p.after, func(r *resource, after []byte) int {
 				if p.desc {
-					return bytes.Compare(after, k.key)
+					return bytes.Compare(after, rowKey(p.order, r))
 				}
-				return bytes.Compare(k.key, after)
+				return bytes.Compare(rowKey(p.order, r), after)
 			})
-			if start < len(all) && bytes.Equal(all[start].key, p.after) {
+			if start < len(all) && bytes.Equal(rowKey(p.order, all[start]), p.after) {
 				start++
 			}
 		}
-		for _, k := range all[start:] {
+		for _, r := range all[start:] {
 			if len(rows) == p.limit {
 				more = true
 				break
 			}
-			rows = append(rows, k.r)
+			rows = append(rows, r)
 		}
 	}
 	if more {
@@ -196,21 +184,19 @@ func listRows(v View, p *listPlan) ([]*resource, api.ResourcePage, error) {
 
 // countBy gives a row's value of a Count.By field.
 var countBy = map[string]func(*resource) string{
-	api.CountByStatus:       func(r *resource) string { return r.state.Status().String() },
-	api.CountByResourceType: func(r *resource) string { return r.state.Type().String() },
-	api.CountByCategory:     func(r *resource) string { return r.state.Type().Category().String() },
-	api.CountByOrganizationID: func(r *resource) string {
-		if id, ok := r.state.OrganizationID(); ok {
-			return id.String()
-		}
+	api.CountByStatus:         (*resource).statusName,
+	api.CountByResourceType:   (*resource).typeName,
+	api.CountByCategory:       (*resource).categoryName,
+	api.CountByOrganizationID: func(r *resource) string { return idOrEmpty(r.organizationID()) },
+	api.CountByLocationID:     func(r *resource) string { return idOrEmpty(r.locationID()) },
+}
+
+// idOrEmpty is id's text form, empty for none.
+func idOrEmpty(id [16]byte) string {
+	if id == [16]byte{} {
 		return ""
-	},
-	api.CountByLocationID: func(r *resource) string {
-		if id, ok := r.state.LocationID(); ok {
-			return id.String()
-		}
-		return ""
-	},
+	}
+	return uuid.UUID(id).String()
 }
 
 type countPlan struct {

@@ -2,7 +2,6 @@ package queryservice
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"encoding/gob"
@@ -12,14 +11,14 @@ import (
 	"strconv"
 	"time"
 
-	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/google/uuid"
+	"github.com/klauspost/compress/s2"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // SnapshotSchema is the version of the model's snapshot encoding. A snapshot of another version
 // is ignored (the model is built from the stream), so changing the encoding needs no migration.
-const SnapshotSchema = 2
+const SnapshotSchema = 3
 
 // snapshotObject is the snapshot's name in the bucket.
 const snapshotObject = "model"
@@ -35,13 +34,19 @@ const (
 // errSnapshotMismatch: the stored snapshot is not one this instance may start from.
 var errSnapshotMismatch = errors.New("snapshot does not match the stream")
 
-// snapshotV1 is the encoded model: each resource's state in the domain's binary encoding with
-// its version, and the trace events as fixed-size records in one byte slice (gob decodes a
-// byte slice at once, a struct field by field).
+// snapshotV1 is the encoded model, in gob (which decodes a byte slice at once, a slice of
+// slices element by element, so the large parts are flat byte slices):
+//   - States: each row's state (the domain's binary encoding, as the row holds it), uvarint
+//     length first, in id order; Versions: each row's version, in the same order.
+//   - Orders: each index's entries in the index's order (orderedTrees), as row numbers
+//     (little-endian uint32), with the entry's position in the row for the policy and metadata
+//     indexes: loading an index is then a check of its order, not a sort.
+//   - Events: the trace log, eventRecord bytes per event, with the type names they number.
 type snapshotV1 struct {
 	Sequence  uint64
-	States    [][]byte
+	States    []byte
 	Versions  []uint64
+	Orders    []byte
 	Events    []byte   // eventRecord bytes per event
 	Names     []string // the event and aggregate type names the records number
 	Resources int
@@ -155,21 +160,16 @@ func checkMeta(meta map[string]string, id streamIdentity, head uint64) error {
 // save writes the model as v shows it and returns the encoded size.
 func (b *snapshots) save(ctx context.Context, v View, id streamIdentity) (int, error) {
 	snap := snapshotV1{Sequence: v.Sequence()}
-	var err error
+	number := map[*resource]uint32{}
 	v.each(func(r *resource) bool {
-		var data []byte
-		if data, err = r.state.MarshalBinary(); err != nil {
-			err = fmt.Errorf("queryservice: encode resource %s: %w", r.id, err)
-			return false
-		}
-		snap.States = append(snap.States, data)
+		number[r] = uint32(len(snap.Versions))
+		snap.States = binary.AppendUvarint(snap.States, uint64(len(r.data))) // a row is its state's encoding
+		snap.States = append(snap.States, r.data...)
 		snap.Versions = append(snap.Versions, r.version)
 		return true
 	})
-	if err != nil {
-		return 0, err
-	}
-	snap.Resources = len(snap.States)
+	snap.Resources = len(snap.Versions)
+	snap.Orders = v.t.appendOrders(snap.Orders, number)
 	events := v.trace.upTo(v.Sequence())
 	snap.Events = make([]byte, 0, len(events)*eventRecord)
 	names := map[string]uint16{}
@@ -177,21 +177,22 @@ func (b *snapshots) save(ctx context.Context, v View, id streamIdentity) (int, e
 		snap.Events = appendEventRecord(snap.Events, e, names, &snap.Names)
 	}
 	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	zw := s2.NewWriter(&buf)
 	if err := gob.NewEncoder(zw).Encode(&snap); err != nil {
 		return 0, fmt.Errorf("queryservice: encode snapshot: %w", err)
 	}
 	if err := zw.Close(); err != nil {
 		return 0, fmt.Errorf("queryservice: compress snapshot: %w", err)
 	}
-	_, err = b.obs.Put(ctx, jetstream.ObjectMeta{Name: snapshotObject, Metadata: map[string]string{
+	size := buf.Len() // before Put reads buf
+	_, err := b.obs.Put(ctx, jetstream.ObjectMeta{Name: snapshotObject, Metadata: map[string]string{
 		metaSchema: strconv.Itoa(SnapshotSchema), metaStream: id.name,
 		metaStreamCreated: id.created.UTC().Format(time.RFC3339Nano), metaSequence: strconv.FormatUint(snap.Sequence, 10),
 	}}, &buf)
 	if err != nil {
 		return 0, fmt.Errorf("queryservice: write snapshot at sequence %d: %w", snap.Sequence, err)
 	}
-	return buf.Len(), nil
+	return size, nil
 }
 
 // load fills the empty model m from the stored snapshot when it matches the stream (id, at or
@@ -214,10 +215,7 @@ func (b *snapshots) load(ctx context.Context, m *Model, id streamIdentity, head 
 		return 0, fmt.Errorf("queryservice: read snapshot: %w", err)
 	}
 	defer res.Close()
-	zr, err := gzip.NewReader(res)
-	if err != nil {
-		return 0, fmt.Errorf("queryservice: decompress snapshot: %w", err)
-	}
+	zr := s2.NewReader(res)
 	var snap snapshotV1
 	if err := gob.NewDecoder(zr).Decode(&snap); err != nil {
 		return 0, fmt.Errorf("queryservice: decode snapshot: %w", err)
@@ -225,26 +223,36 @@ func (b *snapshots) load(ctx context.Context, m *Model, id streamIdentity, head 
 	if _, err := io.Copy(io.Discard, zr); err != nil {
 		return 0, fmt.Errorf("queryservice: read snapshot: %w", err)
 	}
-	if len(snap.Versions) != len(snap.States) || snap.Resources != len(snap.States) || len(snap.Events)%eventRecord != 0 {
-		return 0, fmt.Errorf("queryservice: snapshot columns disagree: %d states, %d versions, %d resources, %d event bytes", len(snap.States), len(snap.Versions), snap.Resources, len(snap.Events))
+	if snap.Resources != len(snap.Versions) || len(snap.Events)%eventRecord != 0 {
+		return 0, fmt.Errorf("queryservice: snapshot columns disagree: %d versions, %d resources, %d event bytes", len(snap.Versions), snap.Resources, len(snap.Events))
 	}
 	return snap.Sequence, m.restore(snap)
 }
 
 // restore loads a snapshot into the empty model in one write, each index built in bulk.
 func (m *Model) restore(snap snapshotV1) error {
-	rows := make([]*resource, len(snap.States))
-	texts := make([]textChange, 0, len(snap.States))
-	for i, data := range snap.States {
-		var st cr.State
-		if err := st.UnmarshalBinary(data); err != nil {
+	rows := make([]*resource, len(snap.Versions))
+	states := snap.States
+	for i := range rows {
+		n, k := binary.Uvarint(states)
+		if k <= 0 || n > uint64(len(states)-k) {
+			return fmt.Errorf("queryservice: snapshot resource %d: truncated", i)
+		}
+		if snap.Versions[i] == 0 {
+			return fmt.Errorf("queryservice: snapshot resource %d has no version", i)
+		}
+		r, err := rowOf(string(states[k:k+int(n)]), snap.Versions[i])
+		if err != nil {
 			return fmt.Errorf("queryservice: snapshot resource %d: %w", i, err)
 		}
-		if !st.Registered() || snap.Versions[i] == 0 {
-			return fmt.Errorf("queryservice: snapshot resource %d is not registered or has no version", i)
+		if i > 0 && compareID(rows[i-1], r) >= 0 {
+			return fmt.Errorf("queryservice: snapshot resource %d is out of id order", i)
 		}
-		rows[i] = newResource(st, snap.Versions[i])
-		texts = append(texts, textChange{id: rows[i].id, new: rows[i].text})
+		states = states[k+int(n):]
+		rows[i] = r
+	}
+	if len(states) != 0 {
+		return fmt.Errorf("queryservice: %d bytes after the snapshot's resources", len(states))
 	}
 	events := make([]traceEvent, len(snap.Events)/eventRecord)
 	for i := range events {
@@ -254,14 +262,24 @@ func (m *Model) restore(snap snapshotV1) error {
 		}
 		events[i] = e
 	}
-	m.w.load(rows)
+	// The text index and the trace log are filled while the tables load.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		texts := make([]textChange, len(rows))
+		for i, r := range rows {
+			texts[i] = textChange{id: r.id(), new: r.text()}
+		}
+		m.text.stage(texts) // into the empty index: nothing to remove
+		m.trace.append(events)
+	}()
+	m.w.loadOrdered(rows, snap.Orders)
 	m.w.seq = snap.Sequence
-	m.text.stage(texts) // into the empty index: nothing to remove
-	m.trace.append(events)
+	<-done
 	m.cur.Store(m.w.copy())
 	m.mu.Lock()
 	m.applied = snap.Sequence
-	m.resources = len(snap.States)
+	m.resources = len(rows)
 	close(m.changed)
 	m.changed = make(chan struct{})
 	m.mu.Unlock()

@@ -131,7 +131,7 @@ func listIDs(t *testing.T, v View, f api.Filter, order sortField, desc bool) []u
 			t.Fatal(err)
 		}
 		for _, r := range rows {
-			out = append(out, r.id)
+			out = append(out, r.id())
 		}
 		if page.NextCursor == "" {
 			return out
@@ -169,7 +169,7 @@ func scanIDs(t *testing.T, v View, f api.Filter, order sortField, desc bool) []u
 	})
 	out := make([]uuid.UUID, len(rows))
 	for i, r := range rows {
-		out[i] = r.id
+		out[i] = r.id()
 	}
 	return out
 }

@@ -83,7 +83,11 @@ func scanQ(t *testing.T, v View, q string) []uuid.UUID {
 	q = strings.ToLower(q)
 	var out []uuid.UUID
 	v.each(func(row *resource) bool {
-		r := api.ResourceOf(row.state, row.version)
+		st, err := row.state()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := api.ResourceOf(st, row.version)
 		texts := []string{r.Hostname, r.AssetTag, r.SerialNumber, r.Model}
 		for _, v := range r.Metadata {
 			texts = append(texts, v)
@@ -103,7 +107,7 @@ func indexQ(t *testing.T, v View, q string) (ids []uuid.UUID, indexed bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.each(v, func(r *resource) bool { ids = append(ids, r.id); return true }); err != nil {
+	if err := f.each(v, func(r *resource) bool { ids = append(ids, r.id()); return true }); err != nil {
 		t.Fatal(err)
 	}
 	_, indexed = v.text.candidates(f.q, v.textGen)
@@ -133,8 +137,9 @@ func TestTextIndexEqualsScan(t *testing.T) {
 					if r == nil {
 						continue
 					}
-					from := x.rng.IntN(len(r.text))
-					q = strings.ToUpper(r.text[from:min(len(r.text), from+1+x.rng.IntN(6))])
+					text := r.text()
+					from := x.rng.IntN(len(text))
+					q = strings.ToUpper(text[from:min(len(text), from+1+x.rng.IntN(6))])
 					q = strings.ReplaceAll(q, string(rune(sep)), "")
 					if q == "" {
 						continue

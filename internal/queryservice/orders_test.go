@@ -1,0 +1,107 @@
+package queryservice
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	cr "github.com/cim-infra/registry/domain/computeresource"
+	"github.com/google/uuid"
+)
+
+// TestLoadOrdered: tables loaded from a snapshot's stored orders (appendOrders, loadOrdered) hold
+// every index exactly as tables built by sorting (load), and so do tables loaded from orders that
+// are truncated, name a row twice, point into no entry of their row, or are out of order.
+func TestLoadOrdered(t *testing.T) {
+	x := &textModel{t: t, rng: rand.New(rand.NewPCG(3, 9)), m: NewModel(), ts: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	x.batch(300, 900)
+	b := x.m.Begin()
+	policies := []cr.PolicyID{cr.PolicyID(uuid.New()), cr.PolicyID(uuid.New()), cr.PolicyID(uuid.New())}
+	for i, id := range x.ids {
+		for _, p := range policies[:i%4] {
+			x.apply(b, id, func(m cr.EventMeta) cr.Event { return cr.PolicyAdded{EventMeta: m, PolicyID: p} })
+		}
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	v := x.m.View()
+	var rows []*resource
+	number := map[*resource]uint32{}
+	v.each(func(r *resource) bool { number[r] = uint32(len(rows)); rows = append(rows, r); return true })
+	orders := v.t.appendOrders(nil, number)
+	want := newTables()
+	want.load(rows)
+
+	swapped := slices.Clone(orders)
+	copy(swapped[0:4], orders[4:8]) // the concept index's first two rows swapped
+	copy(swapped[4:8], orders[0:4])
+	twice := slices.Clone(orders)
+	copy(twice[4:8], orders[0:4]) // the first row twice, the second never
+	wrongAt := slices.Clone(orders)
+	end := len(wrongAt) - 4 // the last metadata entry's position
+	binary.LittleEndian.PutUint32(wrongAt[end:], binary.LittleEndian.Uint32(wrongAt[end:])+1)
+	for name, o := range map[string][]byte{
+		"as stored": orders, "truncated": orders[:len(orders)-8], "a row twice": twice,
+		"another position": wrongAt, "out of order": swapped, "with bytes after": append(slices.Clone(orders), 0, 0, 0, 0),
+	} {
+		got := newTables()
+		got.loadOrdered(rows, o)
+		for i, tree := range got.rowTrees() {
+			if g, w := tree.Items(), want.rowTrees()[i].Items(); !slices.Equal(g, w) {
+				t.Fatalf("%s: index %s differs: %d rows, want %d", name, rowFields()[i].name, len(g), len(w))
+			}
+		}
+		if g, w := got.byID.Items(), want.byID.Items(); !slices.Equal(g, w) {
+			t.Fatalf("%s: byID differs", name)
+		}
+		if g, w := got.policy.Items(), want.policy.Items(); !slices.Equal(g, w) || len(w) != 300/4*(0+1+2+3) {
+			t.Fatalf("%s: policy entries differ: %d, want %d", name, len(g), len(w))
+		}
+		if g, w := got.meta.Items(), want.meta.Items(); !slices.Equal(g, w) || len(w) == 0 {
+			t.Fatalf("%s: metadata entries differ: %d, want %d", name, len(g), len(w))
+		}
+	}
+}
+
+// TestRowOfRefusesCorruptStates: a row is never read from bytes that are not a state's
+// encoding: each cut of a state's encoding, a wrong format byte and an unknown status are
+// errors, not rows.
+func TestRowOfRefusesCorruptStates(t *testing.T) {
+	fleet := newBenchFleet()
+	var st cr.State
+	for _, e := range fleet.history(t, 7) {
+		st = cr.Apply(st, e)
+	}
+	data, err := st.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := rowOf(string(data), 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := r.state()
+	if err != nil || !back.Equal(st) {
+		t.Fatalf("row's state differs: %v", err)
+	}
+	for n := range len(data) {
+		if _, err := rowOf(string(data[:n]), 9); err == nil {
+			t.Fatalf("the first %d of %d bytes read as a row", n, len(data))
+		}
+	}
+	if _, err := rowOf(string(append([]byte{2}, data[1:]...)), 9); err == nil {
+		t.Fatal("format 2 read as a row")
+	}
+	if _, err := rowOf(string(append(slices.Clone(data), 0)), 9); err == nil {
+		t.Fatal("a byte after the state read as a row")
+	}
+	bad := slices.Clone(data)
+	bad[bytes.Index(bad, []byte("decommissioned"))] = 'x'
+	if _, err := rowOf(string(bad), 9); err == nil {
+		t.Fatal("an unknown status read as a row")
+	}
+}
