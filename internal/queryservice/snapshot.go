@@ -13,13 +13,12 @@ import (
 	"time"
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
-	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // SnapshotSchema is the version of the model's snapshot encoding. A snapshot of another version
 // is ignored (the model is built from the stream), so changing the encoding needs no migration.
-const SnapshotSchema = 2
+const SnapshotSchema = 3
 
 // snapshotObject is the snapshot's name in the bucket.
 const snapshotObject = "model"
@@ -36,52 +35,27 @@ const (
 var errSnapshotMismatch = errors.New("snapshot does not match the stream")
 
 // snapshotV1 is the encoded model: each resource's state in the domain's binary encoding with
-// its version, and the trace events as fixed-size records in one byte slice (gob decodes a
-// byte slice at once, a struct field by field).
+// its version, and the trace index's entries as fixed-size records in one byte slice (gob
+// decodes a byte slice at once, a struct field by field).
 type snapshotV1 struct {
 	Sequence  uint64
 	States    [][]byte
 	Versions  []uint64
-	Events    []byte   // eventRecord bytes per event
-	Names     []string // the event and aggregate type names the records number
+	Trace     []byte // traceRecord bytes per event
 	Resources int
 }
 
-// eventRecord is the size of one event in snapshotV1.Events: sequence, time in nanoseconds,
-// the event, aggregate, command, correlation and causation ids, and the numbers of its type
-// and aggregate type names (two bytes each), big-endian.
-const eventRecord = 8 + 8 + 5*16 + 2 + 2
+// traceRecord is the size of one trace index entry in snapshotV1.Trace: the correlation id's
+// key and the stream sequence, big-endian.
+const traceRecord = 16
 
-func appendEventRecord(out []byte, e traceEvent, names map[string]uint16, list *[]string) []byte {
-	number := func(name string) uint16 {
-		n, ok := names[name]
-		if !ok {
-			n = uint16(len(*list))
-			names[name] = n
-			*list = append(*list, name)
-		}
-		return n
-	}
-	out = binary.BigEndian.AppendUint64(out, e.seq)
-	out = binary.BigEndian.AppendUint64(out, uint64(e.timestamp.UnixNano()))
-	for _, id := range []uuid.UUID{e.id, e.aggregateID, e.commandID, e.correlationID, e.causationID} {
-		out = append(out, id[:]...)
-	}
-	out = binary.BigEndian.AppendUint16(out, number(e.typ))
-	return binary.BigEndian.AppendUint16(out, number(e.aggregateType))
+func appendTraceRecord(out []byte, e traceEntry) []byte {
+	out = binary.BigEndian.AppendUint64(out, e.key)
+	return binary.BigEndian.AppendUint64(out, e.seq)
 }
 
-func readEventRecord(rec []byte, names []string) (traceEvent, error) {
-	typ, agg := binary.BigEndian.Uint16(rec[96:]), binary.BigEndian.Uint16(rec[98:])
-	if int(typ) >= len(names) || int(agg) >= len(names) {
-		return traceEvent{}, fmt.Errorf("queryservice: snapshot event names %d and %d of %d", typ, agg, len(names))
-	}
-	id := func(i int) uuid.UUID { return uuid.UUID(rec[16+16*i : 32+16*i]) }
-	return traceEvent{
-		seq: binary.BigEndian.Uint64(rec), timestamp: time.Unix(0, int64(binary.BigEndian.Uint64(rec[8:]))).UTC(),
-		id: id(0), aggregateID: id(1), commandID: id(2), correlationID: id(3), causationID: id(4),
-		typ: names[typ], aggregateType: names[agg],
-	}, nil
+func readTraceRecord(rec []byte) traceEntry {
+	return traceEntry{key: binary.BigEndian.Uint64(rec), seq: binary.BigEndian.Uint64(rec[8:])}
 }
 
 // snapshots keeps the model in a JetStream Object Store bucket (chunked, so a model of any size
@@ -170,11 +144,10 @@ func (b *snapshots) save(ctx context.Context, v View, id streamIdentity) (int, e
 		return 0, err
 	}
 	snap.Resources = len(snap.States)
-	events := v.trace.upTo(v.Sequence())
-	snap.Events = make([]byte, 0, len(events)*eventRecord)
-	names := map[string]uint16{}
-	for _, e := range events {
-		snap.Events = appendEventRecord(snap.Events, e, names, &snap.Names)
+	entries := v.trace.upTo(v.Sequence())
+	snap.Trace = make([]byte, 0, len(entries)*traceRecord)
+	for _, e := range entries {
+		snap.Trace = appendTraceRecord(snap.Trace, e)
 	}
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
@@ -225,8 +198,8 @@ func (b *snapshots) load(ctx context.Context, m *Model, id streamIdentity, head 
 	if _, err := io.Copy(io.Discard, zr); err != nil {
 		return 0, fmt.Errorf("queryservice: read snapshot: %w", err)
 	}
-	if len(snap.Versions) != len(snap.States) || snap.Resources != len(snap.States) || len(snap.Events)%eventRecord != 0 {
-		return 0, fmt.Errorf("queryservice: snapshot columns disagree: %d states, %d versions, %d resources, %d event bytes", len(snap.States), len(snap.Versions), snap.Resources, len(snap.Events))
+	if len(snap.Versions) != len(snap.States) || snap.Resources != len(snap.States) || len(snap.Trace)%traceRecord != 0 {
+		return 0, fmt.Errorf("queryservice: snapshot columns disagree: %d states, %d versions, %d resources, %d trace bytes", len(snap.States), len(snap.Versions), snap.Resources, len(snap.Trace))
 	}
 	return snap.Sequence, m.restore(snap)
 }
@@ -246,18 +219,17 @@ func (m *Model) restore(snap snapshotV1) error {
 		rows[i] = newResource(st, snap.Versions[i])
 		texts = append(texts, textChange{id: rows[i].id, new: rows[i].text})
 	}
-	events := make([]traceEvent, len(snap.Events)/eventRecord)
-	for i := range events {
-		e, err := readEventRecord(snap.Events[i*eventRecord:(i+1)*eventRecord], snap.Names)
-		if err != nil {
-			return err
+	entries := make([]traceEntry, len(snap.Trace)/traceRecord)
+	for i := range entries {
+		entries[i] = readTraceRecord(snap.Trace[i*traceRecord:])
+		if entries[i].seq > snap.Sequence {
+			return fmt.Errorf("queryservice: snapshot at sequence %d has a trace entry at sequence %d", snap.Sequence, entries[i].seq)
 		}
-		events[i] = e
 	}
 	m.w.load(rows)
 	m.w.seq = snap.Sequence
 	m.text.stage(texts) // into the empty index: nothing to remove
-	m.trace.append(events)
+	m.trace.load(entries)
 	m.cur.Store(m.w.copy())
 	m.mu.Lock()
 	m.applied = snap.Sequence
