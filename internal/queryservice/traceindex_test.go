@@ -1,6 +1,7 @@
 package queryservice
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"sync"
@@ -8,9 +9,15 @@ import (
 	"time"
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
+	"github.com/cim-infra/registry/internal/natstest"
+	"github.com/cim-infra/registry/internal/resourcestore"
+	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/cim-infra/registry/pkg/api"
+	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 )
 
 // TestTraceAsOfView: the trace index on a view gives the events up to the view's sequence only,
@@ -191,4 +198,60 @@ func TestTraceOfUnreadableEvents(t *testing.T) {
 	}
 	_, err = readEvents(e.ctx, other, []uint64{2})
 	expectUnavailable("a deleted stream", err)
+}
+
+// TestTraceOnReplicatedStream: on a stream of three replicas, where a direct get may be answered
+// by a replica that has not stored the latest events yet, a trace asked with min_sequence at
+// an event's sequence right after its write finds the event, every time.
+func TestTraceOnReplicatedStream(t *testing.T) {
+	c := natstest.RunCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	js, err := jetstream.New(natstest.Connect(t, c.ClientURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := jetstore.New(js, jetstore.Config{Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.EnsureStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := New(natstest.Connect(t, c.ClientURL()), Options{NoSnapshots: true, DefaultWait: 10 * time.Second}, zerolog.Nop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	testkit.WaitFor(t, ctx, "the query service's readiness", func() bool { return svc.Ready(ctx) == nil })
+	client := natstest.Connect(t, c.ClientURL())
+	for i := range 30 {
+		correlation := uuid.New()
+		events := tracedHistory(t, correlation)[:2]
+		stored, err := resourcestore.ToStore(events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		written, err := store.Append(ctx, resourcestore.Ref(events[0].Meta().AggregateID), 0, stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tr api.TraceReply
+		apiErr, err := request(ctx, client, api.QueryTrace, api.Trace{CorrelationID: correlation.String(),
+			Consistency: api.Consistency{MinSequence: written.LastSequence}}, &tr)
+		if err != nil || apiErr != nil {
+			t.Fatalf("trace %d: %v %v", i, err, apiErr)
+		}
+		if len(tr.Events) != 2 || tr.Events[0].Sequence != written.FirstSequence || tr.Events[1].Sequence != written.LastSequence {
+			t.Fatalf("trace %d: %+v, want the events at %d and %d", i, tr.Events, written.FirstSequence, written.LastSequence)
+		}
+	}
 }
