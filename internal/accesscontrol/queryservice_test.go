@@ -13,6 +13,7 @@ import (
 	"github.com/cim-infra/registry/internal/queryservice"
 	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/cim-infra/registry/pkg/api"
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
@@ -23,7 +24,7 @@ import (
 // built and followed, dead letters in the catch-up and in the live tail, snapshots written and
 // replaced, an ordered consumer replaced after the operator deleted it, a restart from the
 // snapshot behind earlier dead letters, a snapshot large enough to be read with flow control,
-// queries and micro discovery by the client. The server must refuse nothing, every allowed
+// queries (trace reads its events from the stream) and micro discovery by the client. The server must refuse nothing, every allowed
 // subject must be used, and then each forbidden action is refused. It needs no Neo4j, unlike
 // TestServicesRunUnderTheirPermissions, which runs the other services.
 func TestQueryServiceRunsUnderItsPermissions(t *testing.T) {
@@ -35,6 +36,7 @@ func TestQueryServiceRunsUnderItsPermissions(t *testing.T) {
 
 	q := w.startQueryService(logs)
 	w.requireListed()
+	w.requireTraced()
 	w.commands(2, 3)
 	w.garbage() // met in the live tail
 	w.commands(3, 4)
@@ -54,6 +56,7 @@ func TestQueryServiceRunsUnderItsPermissions(t *testing.T) {
 	w.startQueryService(logs) // from the snapshot, behind the last dead letter
 	w.commands(6, 7)
 	w.requireListed()
+	w.requireTraced()
 	w.requireQueryDeadLetters(2)
 	w.requireLargeSnapshot(UserQueryService, querySnapshots)
 	w.discoverQueryService()
@@ -95,7 +98,10 @@ func queryServiceRefusals() []refusal {
 	}
 	return append(out, sendCommand, publishEvent, claimKey, deleteEvents, purgeEvents, deleteEvent, reconfigEvents,
 		newConsumer, deleteDLQ, purgeDLQ,
-		publishes("read events around the model", "$JS.API.DIRECT.GET."+events, rawAPI("$JS.API.DIRECT.GET."+events, `{"seq":1}`)),
+		publishes("read the last event of a subject", "$JS.API.DIRECT.GET."+events+".cim.evt.computeresource.x",
+			rawAPI("$JS.API.DIRECT.GET."+events+".cim.evt.computeresource.x", ``)),
+		publishes("read events through the stream leader", "$JS.API.STREAM.MSG.GET."+events,
+			rawAPI("$JS.API.STREAM.MSG.GET."+events, `{"seq":1}`)),
 		publishes("answer in the command service's place", "cim.qry.computeresource.get", rawAPI("cim.qry.computeresource.get", `{}`)),
 		publishes("forge a command result", "$KV.CIM_COMMAND_RESULTS.", rawAPI("$KV.CIM_COMMAND_RESULTS.a.b", `{}`)),
 		publishes("write the other services' dead letters", "cim.dlq.neo4j", rawAPI("cim.dlq.neo4j", `{}`)),
@@ -135,6 +141,27 @@ func (w *world) requireListed() {
 	}
 	if len(rows) != len(w.ids) {
 		t.Fatalf("list as %s: %d resources, want %d", UserClient, len(rows), len(w.ids))
+	}
+}
+
+// requireTraced registers a resource outside the organization under a correlation id of its
+// own, as the client, and requires trace to give its event, read by the query service from the
+// stream.
+func (w *world) requireTraced() {
+	t := w.t
+	correlation := uuid.NewString()
+	reg, err := w.client.Register(w.ctx, api.Register{Envelope: api.Envelope{CorrelationID: correlation},
+		Hostname: "traced-" + strconv.Itoa(len(w.ids)) + ".example.com", ResourceType: "virtual_machine"})
+	if err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	tr, err := w.client.Trace(w.ctx, api.Trace{CorrelationID: correlation,
+		Consistency: api.Consistency{MinSequence: reg.Version, WaitMillis: 10000}})
+	if err != nil {
+		t.Fatalf("trace as %s: %v (server refusals: %v)", UserClient, err, w.log.Violations())
+	}
+	if len(tr.Events) != 1 || tr.Events[0].AggregateID != reg.AggregateID || tr.Events[0].Sequence != reg.Version {
+		t.Fatalf("trace as %s: %+v, want the registration of %s at %d", UserClient, tr, reg.AggregateID, reg.Version)
 	}
 }
 

@@ -221,6 +221,8 @@ func queryService() *Permissions {
 		PublishAllow: []string{
 			// The stream's head at start-up.
 			"$JS.API.STREAM.INFO." + eventStream,
+			// trace reads its events by sequence (direct get; not the last-by-subject form).
+			"$JS.API.DIRECT.GET." + eventStream,
 			// The ordered consumers: created with the filter cim.evt.> (the API subject carries
 			// it), pulled from, and deleted when nats.go replaces one after a gap.
 			"$JS.API.CONSUMER.CREATE" + anyConsumer + ".cim.evt.>",

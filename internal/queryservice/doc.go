@@ -23,9 +23,10 @@
 // hostname_prefix) with no sort at query time. Why not github.com/hashicorp/go-memdb (Consul's and
 // Nomad's): its radix trees keep every index's key bytes per row, several hundred bytes per row
 // and index; here an index entry is one pointer, its order computed from the row's values. Beside
-// the tables, two structures whose readers need no versioned table: trace's events in an
-// append-only log in stream order (each linked to the previous event of its correlation id; a
-// view skips the events after its sequence), and q's trigram index (see Queries).
+// the tables, two structures whose readers need no versioned table: trace's index of the stream
+// sequences of each correlation id's events (traceindex.go; a view skips the entries after its
+// sequence; trace reads the events themselves from the stream), and q's trigram index (see
+// Queries).
 //
 // Reading the stream: an ordered consumer (nats.go's: not durable, in memory, one replica,
 // recreated from the last sequence after a gap) from the model's sequence on, first to the
@@ -43,10 +44,11 @@
 //
 // Snapshot: every -snapshot-interval an instance whose model is newer than the stored snapshot
 // writes it (each resource's state in the domain's binary encoding with its version, each
-// index's order, and the trace events as fixed-size binary records; S2-compressed gob, schema
-// SnapshotSchema) to the Object Store bucket CIM_QUERY_SNAPSHOTS, with the stream's name,
+// index's order, and the trace index's entries as fixed-size binary records; S2-compressed gob,
+// schema SnapshotSchema) to the Object Store bucket CIM_QUERY_SNAPSHOTS, with the stream's name,
 // creation time and sequence in the object's metadata. A new instance loads it, each index in
-// the order stored (no sort), the indexes in parallel, and reads the stream from its sequence on, instead of from the first event; a snapshot of
+// the order stored (no sort), the indexes in parallel, and reads the stream from its sequence
+// on, instead of from the first event; a snapshot of
 // another schema version, of another stream (or one deleted and created again under the same
 // name), or ahead of the stream's head is ignored and the model built from the first event.
 //

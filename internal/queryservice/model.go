@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/cim-infra/registry/pkg/api"
@@ -73,27 +72,15 @@ func sortFieldNamed(name string) (sortField, bool) {
 // timeKey orders times as bytes: nanoseconds since the epoch with the sign bit flipped.
 func timeKey(nanos int64) []byte { return uint64Key(uint64(nanos) ^ (1 << 63)) }
 
-// traceEvent is one event of the stream as trace reports it.
-type traceEvent struct {
-	seq           uint64
-	typ           string
-	id            uuid.UUID
-	aggregateType string
-	aggregateID   uuid.UUID
-	commandID     uuid.UUID
-	correlationID uuid.UUID
-	causationID   uuid.UUID
-	timestamp     time.Time
-}
-
-// Model is the read model: every resource's state, with secondary indexes, and the events by
-// correlation id, at one stream sequence. One writer (Update) and any number of readers (View),
-// which read a snapshot and never wait for the writer nor make it wait.
+// Model is the read model: every resource's state, with secondary indexes, and where the
+// events of each correlation id are in the stream, at one stream sequence. One writer (Update)
+// and any number of readers (View), which read a snapshot and never wait for the writer nor
+// make it wait.
 type Model struct {
 	w     *tables                // the writer's tables, changed in place by Commit
 	cur   atomic.Pointer[tables] // the last committed tables, read by views, never changed
 	text  *textIndex
-	trace *traceLog
+	trace *traceIndex
 
 	mu        sync.Mutex
 	applied   uint64
@@ -103,7 +90,7 @@ type Model struct {
 
 // NewModel returns an empty model.
 func NewModel() *Model {
-	m := &Model{w: newTables(), text: newTextIndex(), trace: newTraceLog(), changed: make(chan struct{})}
+	m := &Model{w: newTables(), text: newTextIndex(), trace: newTraceIndex(), changed: make(chan struct{})}
 	m.cur.Store(m.w.copy())
 	return m
 }
@@ -120,7 +107,7 @@ type View struct {
 	t       *tables
 	text    *textIndex
 	textGen uint64 // the text index's generation when the view was taken
-	trace   *traceLog
+	trace   *traceIndex
 }
 
 // View returns a snapshot of the model as of now.
@@ -165,7 +152,7 @@ type Batch struct {
 	// resource's row and its indexes are replaced once per batch, not once per event, which
 	// during a catch-up (several events of a resource in one batch) is most of the work.
 	pending map[uuid.UUID]pendingState
-	events  []traceEvent // for the trace log, at Commit
+	events  []traceEntry // for the trace index, at Commit
 }
 
 type pendingState struct {
@@ -195,18 +182,7 @@ func (b *Batch) Apply(seq uint64, e cr.Event) error {
 		}
 	}
 	b.pending[meta.AggregateID] = pendingState{state: cr.Apply(p.state, e), version: seq}
-	causation := meta.CausationID
-	if causation == uuid.Nil {
-		causation = meta.CommandID
-	}
-	correlation := meta.CorrelationID
-	if correlation == uuid.Nil {
-		correlation = meta.CommandID
-	}
-	b.events = append(b.events, traceEvent{
-		seq: seq, typ: e.EventType(), id: meta.EventID, aggregateType: aggregateType, aggregateID: meta.AggregateID,
-		commandID: meta.CommandID, correlationID: correlation, causationID: causation, timestamp: meta.Timestamp,
-	})
+	b.events = append(b.events, traceEntry{key: correlationKey(correlationOf(meta)), seq: seq})
 	b.seq = seq
 	return nil
 }
@@ -239,7 +215,7 @@ func (b *Batch) Commit() error {
 	}
 	m.w.seq = b.seq
 	removals := m.text.stage(texts)
-	m.trace.append(b.events) // views skip events after their sequence
+	m.trace.append(b.events) // views skip entries after their sequence
 	m.cur.Store(m.w.copy())
 	m.text.unstage(removals)
 	m.mu.Lock()

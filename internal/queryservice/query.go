@@ -236,22 +236,3 @@ func count(v View, p *countPlan) (api.Counts, error) {
 	}
 	return out, nil
 }
-
-func trace(v View, correlation uuid.UUID) (api.TraceReply, error) {
-	out := api.TraceReply{CorrelationID: correlation.String(), Events: []api.TraceEvent{}, AsOfSequence: v.Sequence()}
-	for _, e := range v.trace.correlated(correlation, v.Sequence()) {
-		out.Events = append(out.Events, api.TraceEvent{
-			Sequence: e.seq, Type: e.typ, ID: e.id.String(), AggregateType: e.aggregateType,
-			AggregateID: e.aggregateID.String(), CommandID: nilEmpty(e.commandID), CausationID: nilEmpty(e.causationID),
-			Timestamp: e.timestamp,
-		})
-	}
-	return out, nil
-}
-
-func nilEmpty(id uuid.UUID) string {
-	if id == uuid.Nil {
-		return ""
-	}
-	return id.String()
-}

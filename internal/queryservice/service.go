@@ -32,6 +32,7 @@ type Service struct {
 	nc       *nats.Conn
 	model    *Model
 	follower *follower
+	events   jetstream.Stream // the stream trace reads the events from
 	opts     Options
 	log      zerolog.Logger
 	metrics  *metrics
@@ -99,6 +100,11 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.follower.start(ctx); err != nil {
 		return err
 	}
+	events, err := s.follower.js.Stream(ctx, s.opts.Stream)
+	if err != nil {
+		return fmt.Errorf("queryservice: stream %s: %w", s.opts.Stream, err)
+	}
+	s.events = events
 	followCtx, stopFollowing := context.WithCancel(ctx)
 	defer stopFollowing()
 	followed := make(chan error, 1)
@@ -269,7 +275,7 @@ func (s *Service) trace(ctx context.Context, data []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return trace(v, id)
+	return trace(ctx, v, s.events, id)
 }
 
 // finish records the outcome, then sends the reply or the error reply: a client that got the

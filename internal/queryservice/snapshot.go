@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/klauspost/compress/s2"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -41,52 +40,27 @@ var errSnapshotMismatch = errors.New("snapshot does not match the stream")
 //   - Orders: each index's entries in the index's order (orderedTrees), as row numbers
 //     (little-endian uint32), with the entry's position in the row for the policy and metadata
 //     indexes: loading an index is then a check of its order, not a sort.
-//   - Events: the trace log, eventRecord bytes per event, with the type names they number.
+//   - Trace: the trace index's entries, traceRecord bytes each.
 type snapshotV1 struct {
 	Sequence  uint64
 	States    []byte
 	Versions  []uint64
 	Orders    []byte
-	Events    []byte   // eventRecord bytes per event
-	Names     []string // the event and aggregate type names the records number
+	Trace     []byte // traceRecord bytes per entry
 	Resources int
 }
 
-// eventRecord is the size of one event in snapshotV1.Events: sequence, time in nanoseconds,
-// the event, aggregate, command, correlation and causation ids, and the numbers of its type
-// and aggregate type names (two bytes each), big-endian.
-const eventRecord = 8 + 8 + 5*16 + 2 + 2
+// traceRecord is the size of one trace index entry in snapshotV1.Trace: the correlation id's
+// key and the stream sequence, big-endian.
+const traceRecord = 16
 
-func appendEventRecord(out []byte, e traceEvent, names map[string]uint16, list *[]string) []byte {
-	number := func(name string) uint16 {
-		n, ok := names[name]
-		if !ok {
-			n = uint16(len(*list))
-			names[name] = n
-			*list = append(*list, name)
-		}
-		return n
-	}
-	out = binary.BigEndian.AppendUint64(out, e.seq)
-	out = binary.BigEndian.AppendUint64(out, uint64(e.timestamp.UnixNano()))
-	for _, id := range []uuid.UUID{e.id, e.aggregateID, e.commandID, e.correlationID, e.causationID} {
-		out = append(out, id[:]...)
-	}
-	out = binary.BigEndian.AppendUint16(out, number(e.typ))
-	return binary.BigEndian.AppendUint16(out, number(e.aggregateType))
+func appendTraceRecord(out []byte, e traceEntry) []byte {
+	out = binary.BigEndian.AppendUint64(out, e.key)
+	return binary.BigEndian.AppendUint64(out, e.seq)
 }
 
-func readEventRecord(rec []byte, names []string) (traceEvent, error) {
-	typ, agg := binary.BigEndian.Uint16(rec[96:]), binary.BigEndian.Uint16(rec[98:])
-	if int(typ) >= len(names) || int(agg) >= len(names) {
-		return traceEvent{}, fmt.Errorf("queryservice: snapshot event names %d and %d of %d", typ, agg, len(names))
-	}
-	id := func(i int) uuid.UUID { return uuid.UUID(rec[16+16*i : 32+16*i]) }
-	return traceEvent{
-		seq: binary.BigEndian.Uint64(rec), timestamp: time.Unix(0, int64(binary.BigEndian.Uint64(rec[8:]))).UTC(),
-		id: id(0), aggregateID: id(1), commandID: id(2), correlationID: id(3), causationID: id(4),
-		typ: names[typ], aggregateType: names[agg],
-	}, nil
+func readTraceRecord(rec []byte) traceEntry {
+	return traceEntry{key: binary.BigEndian.Uint64(rec), seq: binary.BigEndian.Uint64(rec[8:])}
 }
 
 // snapshots keeps the model in a JetStream Object Store bucket (chunked, so a model of any size
@@ -170,11 +144,10 @@ func (b *snapshots) save(ctx context.Context, v View, id streamIdentity) (int, e
 	})
 	snap.Resources = len(snap.Versions)
 	snap.Orders = v.t.appendOrders(snap.Orders, number)
-	events := v.trace.upTo(v.Sequence())
-	snap.Events = make([]byte, 0, len(events)*eventRecord)
-	names := map[string]uint16{}
-	for _, e := range events {
-		snap.Events = appendEventRecord(snap.Events, e, names, &snap.Names)
+	entries := v.trace.upTo(v.Sequence())
+	snap.Trace = make([]byte, 0, len(entries)*traceRecord)
+	for _, e := range entries {
+		snap.Trace = appendTraceRecord(snap.Trace, e)
 	}
 	var buf bytes.Buffer
 	zw := s2.NewWriter(&buf)
@@ -223,8 +196,8 @@ func (b *snapshots) load(ctx context.Context, m *Model, id streamIdentity, head 
 	if _, err := io.Copy(io.Discard, zr); err != nil {
 		return 0, fmt.Errorf("queryservice: read snapshot: %w", err)
 	}
-	if snap.Resources != len(snap.Versions) || len(snap.Events)%eventRecord != 0 {
-		return 0, fmt.Errorf("queryservice: snapshot columns disagree: %d versions, %d resources, %d event bytes", len(snap.Versions), snap.Resources, len(snap.Events))
+	if snap.Resources != len(snap.Versions) || len(snap.Trace)%traceRecord != 0 {
+		return 0, fmt.Errorf("queryservice: snapshot columns disagree: %d versions, %d resources, %d trace bytes", len(snap.Versions), snap.Resources, len(snap.Trace))
 	}
 	return snap.Sequence, m.restore(snap)
 }
@@ -254,13 +227,12 @@ func (m *Model) restore(snap snapshotV1) error {
 	if len(states) != 0 {
 		return fmt.Errorf("queryservice: %d bytes after the snapshot's resources", len(states))
 	}
-	events := make([]traceEvent, len(snap.Events)/eventRecord)
-	for i := range events {
-		e, err := readEventRecord(snap.Events[i*eventRecord:(i+1)*eventRecord], snap.Names)
-		if err != nil {
-			return err
+	entries := make([]traceEntry, len(snap.Trace)/traceRecord)
+	for i := range entries {
+		entries[i] = readTraceRecord(snap.Trace[i*traceRecord:])
+		if entries[i].seq > snap.Sequence {
+			return fmt.Errorf("queryservice: snapshot at sequence %d has a trace entry at sequence %d", snap.Sequence, entries[i].seq)
 		}
-		events[i] = e
 	}
 	// The text index and the trace log are filled while the tables load.
 	done := make(chan struct{})
@@ -271,7 +243,7 @@ func (m *Model) restore(snap snapshotV1) error {
 			texts[i] = textChange{id: r.id(), new: r.text()}
 		}
 		m.text.stage(texts) // into the empty index: nothing to remove
-		m.trace.append(events)
+		m.trace.load(entries)
 	}()
 	m.w.loadOrdered(rows, snap.Orders)
 	m.w.seq = snap.Sequence

@@ -86,7 +86,8 @@ const (
 // Kinds of a request the service could not serve now. Send it again, with the same command id.
 const (
 	// KindUnavailable (503): the store did not answer in time; the command may have been
-	// written (a re-send with the same command id then answers "duplicate").
+	// written (a re-send with the same command id then answers "duplicate"). From the query
+	// service's trace: one of the events could not be read from the stream.
 	KindUnavailable = "unavailable"
 	// KindDeadlineExceeded (503): the request's HeaderDeadline had passed before the command's
 	// events could be written. Nothing was written; sending it again, with the same command id
