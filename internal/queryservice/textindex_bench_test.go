@@ -1,0 +1,37 @@
+package queryservice
+
+import (
+	"runtime"
+	"slices"
+	"testing"
+)
+
+// BenchmarkTextIndexMemory reports the heap the text index of q holds per row over the benchmark
+// fleet's texts (benchFleet), built in batches of a thousand rows as the model's commits build
+// it, next to the length of the rows' texts.
+func BenchmarkTextIndexMemory(b *testing.B) {
+	n := benchResources(b)
+	m := NewModel()
+	fillModel(b, m, n)
+	texts := make([]textChange, 0, n)
+	textBytes := 0
+	m.View().each(func(r *resource) bool {
+		texts = append(texts, textChange{id: r.id, new: r.text})
+		textBytes += len(r.text)
+		return true
+	})
+	for range b.N {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		x := newTextIndex()
+		for chunk := range slices.Chunk(texts, 1000) {
+			x.unstage(x.stage(chunk))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "heap-B/row")
+		b.ReportMetric(float64(textBytes)/float64(n), "text-B/row")
+		runtime.KeepAlive(x)
+	}
+}
