@@ -1,10 +1,12 @@
 package queryservice
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"sync/atomic"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/google/uuid"
 )
 
@@ -23,17 +25,22 @@ const minIndexedQ = 3
 // trigram a row no longer has is removed only after the commit, and each such removal bumps gen.
 // A view remembers gen from before it was taken: when gen has moved on, the index may lack
 // trigrams of the view's rows, and the query checks every row instead.
+//
+// A trigram's rows are a compressed bitmap of slots (a row's number in arrival order): a
+// trigram most rows hold costs a bit per row, a rare one two bytes per row holding it, and q's
+// trigrams intersect container by container. The bitmaps are not safe for concurrent use: the
+// writer changes them under mu's write lock, readers intersect them under its read lock.
 type textIndex struct {
 	gen atomic.Uint64
 
 	mu       sync.RWMutex
-	slots    map[uuid.UUID]uint32 // a row's slot: its number in the postings
-	ids      []uuid.UUID          // the row of each slot
-	postings map[uint32][]uint32  // trigram to the slots holding it, ascending
+	slots    map[uuid.UUID]uint32       // a row's slot: its number in the postings
+	ids      []uuid.UUID                // the row of each slot
+	postings map[uint32]*roaring.Bitmap // trigram to the slots holding it, never empty
 }
 
 func newTextIndex() *textIndex {
-	return &textIndex{slots: map[uuid.UUID]uint32{}, postings: map[uint32][]uint32{}}
+	return &textIndex{slots: map[uuid.UUID]uint32{}, postings: map[uint32]*roaring.Bitmap{}}
 }
 
 // textChange is one row's text before and after a batch.
@@ -63,7 +70,12 @@ func (x *textIndex) stage(changes []textChange) []textRemoval {
 		}
 		added, removed := diffSorted(trigrams(c.new), trigrams(c.old))
 		for _, t := range added {
-			x.postings[t] = insertSorted(x.postings[t], slot)
+			p := x.postings[t]
+			if p == nil {
+				p = roaring.New()
+				x.postings[t] = p
+			}
+			p.Add(slot)
 		}
 		if len(removed) > 0 {
 			removals = append(removals, textRemoval{slot: slot, trigrams: removed})
@@ -82,14 +94,11 @@ func (x *textIndex) unstage(removals []textRemoval) {
 	x.gen.Add(1)
 	for _, r := range removals {
 		for _, t := range r.trigrams {
-			p := x.postings[t]
-			if i, found := slices.BinarySearch(p, r.slot); found {
-				p = slices.Delete(p, i, i+1)
-			}
-			if len(p) == 0 {
-				delete(x.postings, t)
-			} else {
-				x.postings[t] = p
+			if p := x.postings[t]; p != nil {
+				p.Remove(r.slot)
+				if p.IsEmpty() {
+					delete(x.postings, t)
+				}
 			}
 		}
 	}
@@ -102,31 +111,41 @@ func (x *textIndex) candidates(q string, gen uint64) (ids []uuid.UUID, ok bool) 
 	if len(q) < minIndexedQ {
 		return nil, false
 	}
+	qt := trigrams(q)
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if x.gen.Load() != gen {
 		return nil, false
 	}
-	qt := trigrams(q)
-	lists := make([][]uint32, len(qt))
+	type posting struct {
+		slots *roaring.Bitmap
+		n     uint64
+	}
+	lists := make([]posting, len(qt))
 	for i, t := range qt {
-		if lists[i] = x.postings[t]; len(lists[i]) == 0 {
+		p := x.postings[t]
+		if p == nil {
 			return nil, true
 		}
+		lists[i] = posting{p, p.GetCardinality()}
 	}
-	slices.SortFunc(lists, func(a, b []uint32) int { return len(a) - len(b) })
-	for _, slot := range lists[0] {
-		in := true
-		for _, l := range lists[1:] {
-			if _, found := slices.BinarySearch(l, slot); !found {
-				in = false
+	// The rarest first: every intersection is then at most its size.
+	slices.SortFunc(lists, func(a, b posting) int { return cmp.Compare(a.n, b.n) })
+	slots := lists[0].slots
+	if len(lists) > 1 {
+		slots = roaring.And(slots, lists[1].slots)
+		for _, l := range lists[2:] {
+			if slots.IsEmpty() {
 				break
 			}
-		}
-		if in {
-			ids = append(ids, x.ids[slot])
+			slots.And(l.slots)
 		}
 	}
+	ids = make([]uuid.UUID, 0, slots.GetCardinality())
+	slots.Iterate(func(slot uint32) bool {
+		ids = append(ids, x.ids[slot])
+		return true
+	})
 	return ids, true
 }
 
@@ -160,17 +179,4 @@ func diffSorted(a, b []uint32) (onlyA, onlyB []uint32) {
 		}
 	}
 	return onlyA, onlyB
-}
-
-// insertSorted inserts v into the ascending list p unless it is there; new rows take the
-// highest slot, so building the index appends.
-func insertSorted(p []uint32, v uint32) []uint32 {
-	if n := len(p); n == 0 || p[n-1] < v {
-		return append(p, v)
-	}
-	i, found := slices.BinarySearch(p, v)
-	if found {
-		return p
-	}
-	return slices.Insert(p, i, v)
 }

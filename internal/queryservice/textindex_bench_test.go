@@ -1,6 +1,7 @@
 package queryservice
 
 import (
+	"fmt"
 	"runtime"
 	"slices"
 	"testing"
@@ -33,5 +34,22 @@ func BenchmarkTextIndexMemory(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "heap-B/row")
 		b.ReportMetric(float64(textBytes)/float64(n), "text-B/row")
 		runtime.KeepAlive(x)
+	}
+}
+
+// BenchmarkTextCandidates reports the time the text index takes to give q's candidates over the
+// benchmark fleet (BenchmarkQ's q: 100 host names share it), without the rows' lookup and check.
+func BenchmarkTextCandidates(b *testing.B) {
+	n := benchResources(b)
+	m := NewModel()
+	fillModel(b, m, n)
+	v := m.View()
+	q := fmt.Sprintf("host-%05d", n/200)
+	b.ResetTimer()
+	for range b.N {
+		ids, ok := v.text.candidates(q, v.textGen)
+		if !ok || len(ids) < 100 {
+			b.Fatalf("q %q: %d candidates, indexed %v", q, len(ids), ok)
+		}
 	}
 }
