@@ -33,14 +33,18 @@ const minIndexedQ = 3
 type textIndex struct {
 	gen atomic.Uint64
 
+	// ids is the row of each slot. Only the writer changes it: it reads it without the lock,
+	// appends past the length readers see, and publishes the new length under mu; a slot's id
+	// never changes.
+	ids   []uuid.UUID
+	slots slotTable // a row's slot from its id, the writer's alone
+
 	mu       sync.RWMutex
-	slots    map[uuid.UUID]uint32       // a row's slot: its number in the postings
-	ids      []uuid.UUID                // the row of each slot
 	postings map[uint32]*roaring.Bitmap // trigram to the slots holding it, never empty
 }
 
 func newTextIndex() *textIndex {
-	return &textIndex{slots: map[uuid.UUID]uint32{}, postings: map[uint32]*roaring.Bitmap{}}
+	return &textIndex{slots: newSlotTable(), postings: map[uint32]*roaring.Bitmap{}}
 }
 
 // textChange is one row's text before and after a batch.
@@ -56,29 +60,42 @@ type textRemoval struct {
 }
 
 // stage adds the trigrams each row gained and returns the removals to pass to unstage once the
-// rows' new texts are committed.
+// rows' new texts are committed. Readers wait only while the postings change, not while the
+// rows' trigrams are computed.
 func (x *textIndex) stage(changes []textChange) []textRemoval {
+	type addition struct {
+		slot     uint32
+		trigrams []uint32
+	}
+	var additions []addition
 	var removals []textRemoval
-	x.mu.Lock()
-	defer x.mu.Unlock()
+	ids := x.ids
 	for _, c := range changes {
-		slot, ok := x.slots[c.id]
+		slot, ok := x.slots.find(ids, c.id)
 		if !ok {
-			slot = uint32(len(x.ids))
-			x.slots[c.id] = slot
-			x.ids = append(x.ids, c.id)
+			slot = uint32(len(ids))
+			ids = append(ids, c.id)
+			x.slots.insert(ids, slot)
 		}
 		added, removed := diffSorted(trigrams(c.new), trigrams(c.old))
-		for _, t := range added {
+		if len(added) > 0 {
+			additions = append(additions, addition{slot: slot, trigrams: added})
+		}
+		if len(removed) > 0 {
+			removals = append(removals, textRemoval{slot: slot, trigrams: removed})
+		}
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.ids = ids
+	for _, a := range additions {
+		for _, t := range a.trigrams {
 			p := x.postings[t]
 			if p == nil {
 				p = roaring.New()
 				x.postings[t] = p
 			}
-			p.Add(slot)
-		}
-		if len(removed) > 0 {
-			removals = append(removals, textRemoval{slot: slot, trigrams: removed})
+			p.Add(a.slot)
 		}
 	}
 	return removals
@@ -112,10 +129,26 @@ func (x *textIndex) candidates(q string, gen uint64) (ids []uuid.UUID, ok bool) 
 		return nil, false
 	}
 	qt := trigrams(q)
+	slots, ids, ok := x.intersect(qt, gen)
+	if !ok || slots == nil {
+		return nil, ok
+	}
+	// Outside the lock: the bitmap is this reader's, and a slot's id never changes.
+	out := make([]uuid.UUID, 0, slots.GetCardinality())
+	slots.Iterate(func(slot uint32) bool {
+		out = append(out, ids[slot])
+		return true
+	})
+	return out, true
+}
+
+// intersect returns a new bitmap of the slots holding every trigram of qt (nil when one has
+// none) and the ids of the slots, or ok false when gen has moved on.
+func (x *textIndex) intersect(qt []uint32, gen uint64) (slots *roaring.Bitmap, ids []uuid.UUID, ok bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if x.gen.Load() != gen {
-		return nil, false
+		return nil, nil, false
 	}
 	type posting struct {
 		slots *roaring.Bitmap
@@ -125,28 +158,23 @@ func (x *textIndex) candidates(q string, gen uint64) (ids []uuid.UUID, ok bool) 
 	for i, t := range qt {
 		p := x.postings[t]
 		if p == nil {
-			return nil, true
+			return nil, nil, true
 		}
 		lists[i] = posting{p, p.GetCardinality()}
 	}
 	// The rarest first: every intersection is then at most its size.
 	slices.SortFunc(lists, func(a, b posting) int { return cmp.Compare(a.n, b.n) })
-	slots := lists[0].slots
-	if len(lists) > 1 {
-		slots = roaring.And(slots, lists[1].slots)
-		for _, l := range lists[2:] {
-			if slots.IsEmpty() {
-				break
-			}
-			slots.And(l.slots)
-		}
+	if len(lists) == 1 {
+		return lists[0].slots.Clone(), x.ids, true
 	}
-	ids = make([]uuid.UUID, 0, slots.GetCardinality())
-	slots.Iterate(func(slot uint32) bool {
-		ids = append(ids, x.ids[slot])
-		return true
-	})
-	return ids, true
+	slots = roaring.And(lists[0].slots, lists[1].slots)
+	for _, l := range lists[2:] {
+		if slots.IsEmpty() {
+			break
+		}
+		slots.And(l.slots)
+	}
+	return slots, x.ids, true
 }
 
 // trigrams returns the distinct trigrams of s, ascending.
