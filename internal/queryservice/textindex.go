@@ -177,13 +177,17 @@ func (x *textIndex) intersect(qt []uint32, gen uint64) (slots *roaring.Bitmap, i
 	return slots, x.ids, true
 }
 
-// trigrams returns the distinct trigrams of s, ascending.
+// trigrams returns the distinct trigrams of s, ascending, leaving out those that hold sep:
+// they span two fields of a row's text, and q, which holds no sep, never looks one up.
 func trigrams(s string) []uint32 {
 	if len(s) < 3 {
 		return nil
 	}
 	out := make([]uint32, 0, len(s)-2)
 	for i := 0; i+3 <= len(s); i++ {
+		if s[i] == sep || s[i+1] == sep || s[i+2] == sep {
+			continue
+		}
 		out = append(out, uint32(s[i])<<16|uint32(s[i+1])<<8|uint32(s[i+2]))
 	}
 	slices.Sort(out)

@@ -175,3 +175,21 @@ func TestQRefusesNUL(t *testing.T) {
 		t.Fatalf("q with a NUL: %v, want a 400 naming q", err)
 	}
 }
+
+// TestTextIndexLeavesOutFieldBoundaries: a trigram that spans two fields of a row's text holds
+// sep, which q never holds, so the index does not keep it; the fields' own trigrams it keeps.
+func TestTextIndexLeavesOutFieldBoundaries(t *testing.T) {
+	x := newTextIndex()
+	x.stage([]textChange{{id: uuid.New(), new: "abc" + string(rune(sep)) + "def" + string(rune(sep))}})
+	var kept []uint32
+	for tri := range x.postings {
+		if tri>>16 == sep || tri>>8&0xff == sep || tri&0xff == sep {
+			t.Errorf("trigram %06x spans two fields", tri)
+		}
+		kept = append(kept, tri)
+	}
+	slices.Sort(kept)
+	if want := append(trigrams("abc"), trigrams("def")...); !slices.Equal(kept, want) {
+		t.Fatalf("trigrams kept %06x, want those of abc and def", kept)
+	}
+}
