@@ -5,11 +5,12 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+	"time"
 )
 
 // BenchmarkTextIndexMemory reports the heap the text index of q holds per row over the benchmark
 // fleet's texts (benchFleet), built in batches of a thousand rows as the model's commits build
-// it, next to the length of the rows' texts.
+// it, next to the length of the rows' texts, and the time the build took per row.
 func BenchmarkTextIndexMemory(b *testing.B) {
 	n := benchResources(b)
 	m := NewModel()
@@ -26,13 +27,16 @@ func BenchmarkTextIndexMemory(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		x := newTextIndex()
+		start := time.Now()
 		for chunk := range slices.Chunk(texts, 1000) {
 			x.unstage(x.stage(chunk))
 		}
+		build := time.Since(start)
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "heap-B/row")
 		b.ReportMetric(float64(textBytes)/float64(n), "text-B/row")
+		b.ReportMetric(float64(build.Nanoseconds())/float64(n), "build-ns/row")
 		runtime.KeepAlive(x)
 	}
 }
