@@ -59,44 +59,52 @@ type textRemoval struct {
 	trigrams []uint32
 }
 
+// stageChunk is how many rows stage prepares before it adds their trigrams, so that a large
+// batch (a snapshot's every row) holds the trigrams of a chunk only, not of the whole batch.
+const stageChunk = 1024
+
 // stage adds the trigrams each row gained and returns the removals to pass to unstage once the
 // rows' new texts are committed. Readers wait only while the postings change, not while the
-// rows' trigrams are computed.
+// rows' trigrams are computed; adding a chunk's trigrams before the next one's keeps the index
+// a superset of the committed rows all along.
 func (x *textIndex) stage(changes []textChange) []textRemoval {
 	type addition struct {
 		slot     uint32
 		trigrams []uint32
 	}
-	var additions []addition
 	var removals []textRemoval
-	ids := x.ids
-	for _, c := range changes {
-		slot, ok := x.slots.find(ids, c.id)
-		if !ok {
-			slot = uint32(len(ids))
-			ids = append(ids, c.id)
-			x.slots.insert(ids, slot)
-		}
-		added, removed := diffSorted(trigrams(c.new), trigrams(c.old))
-		if len(added) > 0 {
-			additions = append(additions, addition{slot: slot, trigrams: added})
-		}
-		if len(removed) > 0 {
-			removals = append(removals, textRemoval{slot: slot, trigrams: removed})
-		}
-	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.ids = ids
-	for _, a := range additions {
-		for _, t := range a.trigrams {
-			p := x.postings[t]
-			if p == nil {
-				p = roaring.New()
-				x.postings[t] = p
+	additions := make([]addition, 0, min(len(changes), stageChunk))
+	for chunk := range slices.Chunk(changes, stageChunk) {
+		additions = additions[:0]
+		ids := x.ids
+		for _, c := range chunk {
+			slot, ok := x.slots.find(ids, c.id)
+			if !ok {
+				slot = uint32(len(ids))
+				ids = append(ids, c.id)
+				x.slots.insert(ids, slot)
 			}
-			p.Add(a.slot)
+			added, removed := diffSorted(trigrams(c.new), trigrams(c.old))
+			if len(added) > 0 {
+				additions = append(additions, addition{slot: slot, trigrams: added})
+			}
+			if len(removed) > 0 {
+				removals = append(removals, textRemoval{slot: slot, trigrams: removed})
+			}
 		}
+		x.mu.Lock()
+		x.ids = ids
+		for _, a := range additions {
+			for _, t := range a.trigrams {
+				p := x.postings[t]
+				if p == nil {
+					p = roaring.New()
+					x.postings[t] = p
+				}
+				p.Add(a.slot)
+			}
+		}
+		x.mu.Unlock()
 	}
 	return removals
 }
