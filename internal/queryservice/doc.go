@@ -76,8 +76,8 @@
 //
 // The free-text q is a substring test over each row's prepared lower-case text (its fields
 // joined by NUL, which q may not hold). A q of three bytes or more is answered by a trigram
-// index kept beside the tables: the rows holding every trigram of q are the candidates, and the test
-// runs on those only. A row's new trigrams enter the index before its batch commits and its lost
+// index kept beside the tables, a compressed bitmap of rows per trigram (roaring): the rows
+// holding every trigram of q are the candidates, and the test runs on those only. A row's new trigrams enter the index before its batch commits and its lost
 // ones leave after; a view taken before such a removal tests every row instead, so the index
 // never hides a row a view holds.
 //

@@ -1,10 +1,12 @@
 package queryservice
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"sync/atomic"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/google/uuid"
 )
 
@@ -23,17 +25,26 @@ const minIndexedQ = 3
 // trigram a row no longer has is removed only after the commit, and each such removal bumps gen.
 // A view remembers gen from before it was taken: when gen has moved on, the index may lack
 // trigrams of the view's rows, and the query checks every row instead.
+//
+// A trigram's rows are a compressed bitmap of slots (a row's number in arrival order): a
+// trigram most rows hold costs a bit per row, a rare one two bytes per row holding it, and q's
+// trigrams intersect container by container. The bitmaps are not safe for concurrent use: the
+// writer changes them under mu's write lock, readers intersect them under its read lock.
 type textIndex struct {
 	gen atomic.Uint64
 
+	// ids is the row of each slot. Only the writer changes it: it reads it without the lock,
+	// appends past the length readers see, and publishes the new length under mu; a slot's id
+	// never changes.
+	ids   []uuid.UUID
+	slots slotTable // a row's slot from its id, the writer's alone
+
 	mu       sync.RWMutex
-	slots    map[uuid.UUID]uint32 // a row's slot: its number in the postings
-	ids      []uuid.UUID          // the row of each slot
-	postings map[uint32][]uint32  // trigram to the slots holding it, ascending
+	postings map[uint32]*roaring.Bitmap // trigram to the slots holding it, never empty
 }
 
 func newTextIndex() *textIndex {
-	return &textIndex{slots: map[uuid.UUID]uint32{}, postings: map[uint32][]uint32{}}
+	return &textIndex{slots: newSlotTable(), postings: map[uint32]*roaring.Bitmap{}}
 }
 
 // textChange is one row's text before and after a batch.
@@ -48,26 +59,52 @@ type textRemoval struct {
 	trigrams []uint32
 }
 
+// stageChunk is how many rows stage prepares before it adds their trigrams, so that a large
+// batch (a snapshot's every row) holds the trigrams of a chunk only, not of the whole batch.
+const stageChunk = 1024
+
 // stage adds the trigrams each row gained and returns the removals to pass to unstage once the
-// rows' new texts are committed.
+// rows' new texts are committed. Readers wait only while the postings change, not while the
+// rows' trigrams are computed; adding a chunk's trigrams before the next one's keeps the index
+// a superset of the committed rows all along.
 func (x *textIndex) stage(changes []textChange) []textRemoval {
+	type addition struct {
+		slot     uint32
+		trigrams []uint32
+	}
 	var removals []textRemoval
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	for _, c := range changes {
-		slot, ok := x.slots[c.id]
-		if !ok {
-			slot = uint32(len(x.ids))
-			x.slots[c.id] = slot
-			x.ids = append(x.ids, c.id)
+	additions := make([]addition, 0, min(len(changes), stageChunk))
+	for chunk := range slices.Chunk(changes, stageChunk) {
+		additions = additions[:0]
+		ids := x.ids
+		for _, c := range chunk {
+			slot, ok := x.slots.find(ids, c.id)
+			if !ok {
+				slot = uint32(len(ids))
+				ids = append(ids, c.id)
+				x.slots.insert(ids, slot)
+			}
+			added, removed := diffSorted(trigrams(c.new), trigrams(c.old))
+			if len(added) > 0 {
+				additions = append(additions, addition{slot: slot, trigrams: added})
+			}
+			if len(removed) > 0 {
+				removals = append(removals, textRemoval{slot: slot, trigrams: removed})
+			}
 		}
-		added, removed := diffSorted(trigrams(c.new), trigrams(c.old))
-		for _, t := range added {
-			x.postings[t] = insertSorted(x.postings[t], slot)
+		x.mu.Lock()
+		x.ids = ids
+		for _, a := range additions {
+			for _, t := range a.trigrams {
+				p := x.postings[t]
+				if p == nil {
+					p = roaring.New()
+					x.postings[t] = p
+				}
+				p.Add(a.slot)
+			}
 		}
-		if len(removed) > 0 {
-			removals = append(removals, textRemoval{slot: slot, trigrams: removed})
-		}
+		x.mu.Unlock()
 	}
 	return removals
 }
@@ -82,14 +119,11 @@ func (x *textIndex) unstage(removals []textRemoval) {
 	x.gen.Add(1)
 	for _, r := range removals {
 		for _, t := range r.trigrams {
-			p := x.postings[t]
-			if i, found := slices.BinarySearch(p, r.slot); found {
-				p = slices.Delete(p, i, i+1)
-			}
-			if len(p) == 0 {
-				delete(x.postings, t)
-			} else {
-				x.postings[t] = p
+			if p := x.postings[t]; p != nil {
+				p.Remove(r.slot)
+				if p.IsEmpty() {
+					delete(x.postings, t)
+				}
 			}
 		}
 	}
@@ -102,41 +136,66 @@ func (x *textIndex) candidates(q string, gen uint64) (ids []uuid.UUID, ok bool) 
 	if len(q) < minIndexedQ {
 		return nil, false
 	}
+	qt := trigrams(q)
+	slots, ids, ok := x.intersect(qt, gen)
+	if !ok || slots == nil {
+		return nil, ok
+	}
+	// Outside the lock: the bitmap is this reader's, and a slot's id never changes.
+	out := make([]uuid.UUID, 0, slots.GetCardinality())
+	slots.Iterate(func(slot uint32) bool {
+		out = append(out, ids[slot])
+		return true
+	})
+	return out, true
+}
+
+// intersect returns a new bitmap of the slots holding every trigram of qt (nil when one has
+// none) and the ids of the slots, or ok false when gen has moved on.
+func (x *textIndex) intersect(qt []uint32, gen uint64) (slots *roaring.Bitmap, ids []uuid.UUID, ok bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if x.gen.Load() != gen {
-		return nil, false
+		return nil, nil, false
 	}
-	qt := trigrams(q)
-	lists := make([][]uint32, len(qt))
+	type posting struct {
+		slots *roaring.Bitmap
+		n     uint64
+	}
+	lists := make([]posting, len(qt))
 	for i, t := range qt {
-		if lists[i] = x.postings[t]; len(lists[i]) == 0 {
-			return nil, true
+		p := x.postings[t]
+		if p == nil {
+			return nil, nil, true
 		}
+		lists[i] = posting{p, p.GetCardinality()}
 	}
-	slices.SortFunc(lists, func(a, b []uint32) int { return len(a) - len(b) })
-	for _, slot := range lists[0] {
-		in := true
-		for _, l := range lists[1:] {
-			if _, found := slices.BinarySearch(l, slot); !found {
-				in = false
-				break
-			}
-		}
-		if in {
-			ids = append(ids, x.ids[slot])
-		}
+	// The rarest first: every intersection is then at most its size.
+	slices.SortFunc(lists, func(a, b posting) int { return cmp.Compare(a.n, b.n) })
+	if len(lists) == 1 {
+		return lists[0].slots.Clone(), x.ids, true
 	}
-	return ids, true
+	slots = roaring.And(lists[0].slots, lists[1].slots)
+	for _, l := range lists[2:] {
+		if slots.IsEmpty() {
+			break
+		}
+		slots.And(l.slots)
+	}
+	return slots, x.ids, true
 }
 
-// trigrams returns the distinct trigrams of s, ascending.
+// trigrams returns the distinct trigrams of s, ascending, leaving out those that hold sep:
+// they span two fields of a row's text, and q, which holds no sep, never looks one up.
 func trigrams(s string) []uint32 {
 	if len(s) < 3 {
 		return nil
 	}
 	out := make([]uint32, 0, len(s)-2)
 	for i := 0; i+3 <= len(s); i++ {
+		if s[i] == sep || s[i+1] == sep || s[i+2] == sep {
+			continue
+		}
 		out = append(out, uint32(s[i])<<16|uint32(s[i+1])<<8|uint32(s[i+2]))
 	}
 	slices.Sort(out)
@@ -160,17 +219,4 @@ func diffSorted(a, b []uint32) (onlyA, onlyB []uint32) {
 		}
 	}
 	return onlyA, onlyB
-}
-
-// insertSorted inserts v into the ascending list p unless it is there; new rows take the
-// highest slot, so building the index appends.
-func insertSorted(p []uint32, v uint32) []uint32 {
-	if n := len(p); n == 0 || p[n-1] < v {
-		return append(p, v)
-	}
-	i, found := slices.BinarySearch(p, v)
-	if found {
-		return p
-	}
-	return slices.Insert(p, i, v)
 }

@@ -1,10 +1,14 @@
 package queryservice
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,5 +182,211 @@ func TestQRefusesNUL(t *testing.T) {
 	var e *api.Error
 	if !errors.As(err, &e) || e.Code != api.CodeInvalid || e.Field != "q" {
 		t.Fatalf("q with a NUL: %v, want a 400 naming q", err)
+	}
+}
+
+// TestTextIndexLeavesOutFieldBoundaries: a trigram that spans two fields of a row's text holds
+// sep, which q never holds, so the index does not keep it; the fields' own trigrams it keeps.
+func TestTextIndexLeavesOutFieldBoundaries(t *testing.T) {
+	x := newTextIndex()
+	x.stage([]textChange{{id: uuid.New(), new: "abc" + string(rune(sep)) + "def" + string(rune(sep))}})
+	var kept []uint32
+	for tri := range x.postings {
+		if tri>>16 == sep || tri>>8&0xff == sep || tri&0xff == sep {
+			t.Errorf("trigram %06x spans two fields", tri)
+		}
+		kept = append(kept, tri)
+	}
+	slices.Sort(kept)
+	if want := append(trigrams("abc"), trigrams("def")...); !slices.Equal(kept, want) {
+		t.Fatalf("trigrams kept %06x, want those of abc and def", kept)
+	}
+}
+
+// indexedRows is a text index with the texts it was given, to check its candidates against.
+type indexedRows struct {
+	t     *testing.T
+	x     *textIndex
+	ids   []uuid.UUID
+	texts map[uuid.UUID]string
+}
+
+func newIndexedRows(t *testing.T) *indexedRows {
+	return &indexedRows{t: t, x: newTextIndex(), texts: map[uuid.UUID]string{}}
+}
+
+// set gives rows new texts in one batch, as Commit does: stage, then unstage.
+func (r *indexedRows) set(texts map[uuid.UUID]string) {
+	var changes []textChange
+	for id, text := range texts {
+		old, known := r.texts[id]
+		if !known {
+			r.ids = append(r.ids, id)
+		}
+		changes = append(changes, textChange{id: id, old: old, new: text})
+		r.texts[id] = text
+	}
+	r.x.unstage(r.x.stage(changes))
+}
+
+// check: the candidates for q are exactly the rows whose text holds every trigram of q.
+func (r *indexedRows) check(q string) int {
+	r.t.Helper()
+	got, ok := r.x.candidates(q, r.x.gen.Load())
+	if !ok {
+		r.t.Fatalf("q %q: the index did not answer at its own generation", q)
+	}
+	var want []uuid.UUID
+	for _, id := range r.ids {
+		holds := true
+		for i := 0; i+3 <= len(q); i++ {
+			if !strings.Contains(r.texts[id], q[i:i+3]) {
+				holds = false
+				break
+			}
+		}
+		if holds {
+			want = append(want, id)
+		}
+	}
+	byBytes := func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }
+	slices.SortFunc(got, byBytes)
+	slices.SortFunc(want, byBytes)
+	if !slices.Equal(got, want) {
+		r.t.Fatalf("q %q: %d candidates, want %d", q, len(got), len(want))
+	}
+	return len(want)
+}
+
+// TestTextIndexBeyondOneContainer: with more rows than one bitmap container holds (65,536
+// slots), candidates are exact across containers, with trigrams every row holds, trigrams of
+// either container only, and trigrams of a few rows, also after rows changed in both.
+func TestTextIndexBeyondOneContainer(t *testing.T) {
+	r := newIndexedRows(t)
+	const n = 70000
+	text := func(i int, tag string) string {
+		return fmt.Sprintf("row%06d%cshared%c%s%c", i, sep, sep, tag, sep)
+	}
+	texts := map[uuid.UUID]string{}
+	for i := range n {
+		texts[uuid.New()] = text(i, "")
+		if len(texts) == 5000 || i == n-1 {
+			r.set(texts)
+			texts = map[uuid.UUID]string{}
+		}
+	}
+	rng := rand.New(rand.NewPCG(70000, 1))
+	for round := range 3 {
+		for range 500 {
+			i := rng.IntN(n)
+			texts[r.ids[i]] = text(i, fmt.Sprintf("tag%d", round))
+		}
+		r.set(texts)
+		texts = map[uuid.UUID]string{}
+		for _, q := range []string{"shared", "row", "row0", "row06", "row069", "row0655", "row065536", "row065535", "ow0699", "tag", fmt.Sprintf("tag%d", round), "tag0", "zzz"} {
+			r.check(q)
+		}
+		if r.check("hared") != n || r.check(fmt.Sprintf("tag%d", round)) == 0 || r.check("row06") != n-60000 {
+			t.Fatalf("round %d: the queries did not find what the rows hold", round)
+		}
+	}
+}
+
+// TestTextIndexRowEmptiedAndRefilled: a row whose text loses every trigram is no candidate for
+// any, and is again once its text comes back, at the same slot.
+func TestTextIndexRowEmptiedAndRefilled(t *testing.T) {
+	r := newIndexedRows(t)
+	a, b := uuid.New(), uuid.New()
+	r.set(map[uuid.UUID]string{a: "alpha-one", b: "alpha-two"})
+	if r.check("alpha") != 2 {
+		t.Fatal("both rows hold alpha")
+	}
+	gen := r.x.gen.Load()
+	r.set(map[uuid.UUID]string{a: ""})
+	if r.x.gen.Load() == gen {
+		t.Fatal("trigrams removed without a new generation")
+	}
+	if r.check("alpha") != 1 || r.check("one") != 0 {
+		t.Fatal("the emptied row is still a candidate")
+	}
+	r.set(map[uuid.UUID]string{a: "alpha-one"})
+	if r.check("alpha") != 2 || r.check("one") != 1 {
+		t.Fatal("the refilled row is no candidate")
+	}
+	if len(r.x.ids) != 2 {
+		t.Fatalf("%d slots for 2 rows", len(r.x.ids))
+	}
+}
+
+// TestTextIndexDropsEmptyTrigram: a trigram no row holds any more leaves the postings, and q
+// over it has no candidates, answered by the index.
+func TestTextIndexDropsEmptyTrigram(t *testing.T) {
+	r := newIndexedRows(t)
+	a := uuid.New()
+	r.set(map[uuid.UUID]string{a: "xyz-abc", uuid.New(): "abc"})
+	xyz := trigrams("xyz")[0]
+	if _, ok := r.x.postings[xyz]; !ok {
+		t.Fatal("xyz is not indexed")
+	}
+	r.set(map[uuid.UUID]string{a: "abc"})
+	if _, ok := r.x.postings[xyz]; ok {
+		t.Fatal("xyz, which no row holds, is still in the postings")
+	}
+	if r.check("xyz") != 0 || r.check("abc") != 2 {
+		t.Fatal("wrong candidates after xyz was dropped")
+	}
+}
+
+// TestTextIndexReadersDuringWrites: readers that query views while the writer commits batch
+// after batch (run with -race: the bitmaps are shared) find through the index exactly the rows a
+// scan of their view finds.
+func TestTextIndexReadersDuringWrites(t *testing.T) {
+	x := &textModel{t: t, rng: rand.New(rand.NewPCG(7, 16)), m: NewModel(), ts: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	x.batch(300, 0)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var queries atomic.Int64
+	for reader := range 2 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				q := []string{"hab", "a-0", "b0.x", "0-a", "ab", "aab"}[(i+reader)%6]
+				v := x.m.View()
+				f, err := compileFilter(api.Filter{Q: q})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var got []uuid.UUID
+				if err := f.each(v, func(r *resource) bool { got = append(got, r.id); return true }); err != nil {
+					t.Error(err)
+					return
+				}
+				var want []uuid.UUID
+				v.each(func(r *resource) bool {
+					if strings.Contains(r.text, q) {
+						want = append(want, r.id)
+					}
+					return true
+				})
+				if !slices.Equal(sortedIDs(got), sortedIDs(want)) {
+					t.Errorf("q %q at sequence %d: the filter finds %d rows, a scan %d", q, v.Sequence(), len(got), len(want))
+					return
+				}
+				queries.Add(1)
+			}
+		})
+	}
+	for range 40 {
+		x.batch(10, 40)
+	}
+	close(done)
+	wg.Wait()
+	if queries.Load() == 0 {
+		t.Fatal("no reader query ran while the writer committed")
 	}
 }
