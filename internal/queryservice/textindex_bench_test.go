@@ -18,8 +18,9 @@ func BenchmarkTextIndexMemory(b *testing.B) {
 	texts := make([]textChange, 0, n)
 	textBytes := 0
 	m.View().each(func(r *resource) bool {
-		texts = append(texts, textChange{id: r.id, new: r.text})
-		textBytes += len(r.text)
+		text := r.text()
+		texts = append(texts, textChange{id: r.id(), new: text})
+		textBytes += len(text)
 		return true
 	})
 	for range b.N {

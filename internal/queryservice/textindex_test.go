@@ -362,14 +362,14 @@ func TestTextIndexReadersDuringWrites(t *testing.T) {
 					return
 				}
 				var got []uuid.UUID
-				if err := f.each(v, func(r *resource) bool { got = append(got, r.id); return true }); err != nil {
+				if err := f.each(v, func(r *resource) bool { got = append(got, r.id()); return true }); err != nil {
 					t.Error(err)
 					return
 				}
 				var want []uuid.UUID
 				v.each(func(r *resource) bool {
-					if strings.Contains(r.text, q) {
-						want = append(want, r.id)
+					if strings.Contains(r.text(), q) {
+						want = append(want, r.id())
 					}
 					return true
 				})
