@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -424,61 +425,85 @@ func lowerASCII(c byte) byte {
 }
 
 // appendJSON appends the row's wire form: byte for byte what encoding/json writes for
-// api.ResourceOf(state, version), without building it (TestListJSONEqualsEncodingJSON).
+// api.ResourceOf(state, version), without building it (TestListJSONEqualsEncodingJSON). The
+// members' names, and the type, category and status members whole, are constants.
 func (r *resource) appendJSON(b []byte) []byte {
-	o := jsonappend.Open(b)
-	o.Name("id")
-	o.B = jsonappend.UUID(o.B, r.id())
-	o.String("hostname", r.hostname())
-	o.String("resource_type", r.typeName())
-	o.String("category", r.categoryName())
-	o.String("status", r.statusName())
-	for _, f := range [...]struct {
-		name string
-		id   [16]byte
-	}{
-		{"organization_id", r.organizationID()}, {"location_id", r.locationID()},
-		{"owner_id", r.ownerID()}, {"account_concept_id", r.accountConceptID()},
-	} {
-		if f.id != [16]byte{} {
-			o.Name(f.name)
-			o.B = jsonappend.UUID(o.B, f.id)
+	b = append(b, `{"id":`...)
+	b = jsonappend.UUID(b, r.id())
+	b = append(b, `,"hostname":`...)
+	b = jsonappend.String(b, r.hostname())
+	b = append(b, typeMembers[r.typ]...)
+	b = append(b, statusMembers[r.status]...)
+	for i, name := range [...]string{`,"organization_id":`, `,"location_id":`, `,"owner_id":`, `,"account_concept_id":`} {
+		if id := r.idAt(r.off[offIDs] + 16*uint32(i)); id != [16]byte{} {
+			b = append(b, name...)
+			b = jsonappend.UUID(b, id)
 		}
 	}
-	o.Name("policies")
-	o.B = append(o.B, '[')
+	b = append(b, `,"policies":[`...)
 	first := true
 	r.policies(func(p [16]byte, _ uint32) {
 		if !first {
-			o.B = append(o.B, ',')
+			b = append(b, ',')
 		}
 		first = false
-		o.B = jsonappend.UUID(o.B, p)
+		b = jsonappend.UUID(b, p)
 	})
-	o.B = append(o.B, ']')
-	manufacturer, _ := r.manufacturer()
-	model, _ := r.model()
-	serial, _ := r.serialNumber()
-	for _, f := range [...]struct{ name, value string }{
-		{"manufacturer", manufacturer}, {"model", model}, {"serial_number", serial}, {"asset_tag", r.assetTag()},
-	} {
-		if f.value != "" {
-			o.String(f.name, f.value)
+	b = append(b, ']')
+	i := r.off[offManufacturer]
+	for _, name := range [...]string{`,"manufacturer":`, `,"model":`, `,"serial_number":`} {
+		present := r.data[i] == 1
+		i++
+		if present {
+			var v string
+			v, i = stringAt(r.data, i)
+			if v != "" {
+				b = append(b, name...)
+				b = jsonappend.String(b, v)
+			}
 		}
 	}
-	o.Name("metadata")
-	m := jsonappend.Open(o.B)
+	if tag := r.assetTag(); tag != "" {
+		b = append(b, `,"asset_tag":`...)
+		b = jsonappend.String(b, tag)
+	}
+	b = append(b, `,"metadata":{`...)
+	first = true
 	r.metadata(func(k, v string, _ uint32) bool {
-		m.Key(k)
-		m.B = jsonappend.String(m.B, v)
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(jsonappend.String(b, k), ':')
+		b = jsonappend.String(b, v)
 		return true
 	})
-	o.B = m.Close()
 	created, updated := r.times()
-	o.Name("created_at")
-	o.B = jsonappend.Time(o.B, created)
-	o.Name("updated_at")
-	o.B = jsonappend.Time(o.B, updated)
-	o.Uint("version", r.version)
-	return o.Close()
+	b = append(b, `},"created_at":`...)
+	b = jsonappend.Time(b, created)
+	b = append(b, `,"updated_at":`...)
+	b = jsonappend.Time(b, updated)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendUint(b, r.version, 10)
+	return append(b, '}')
 }
+
+// typeMembers and statusMembers are the resource_type and category members, and the status
+// member, of each type and status by number, in JSON.
+var (
+	typeMembers = func() []string {
+		out := make([]string, len(typeNames))
+		for i := range typeNames {
+			out[i] = `,"resource_type":` + string(jsonappend.String(nil, typeNames[i])) +
+				`,"category":` + string(jsonappend.String(nil, categoryNames[i]))
+		}
+		return out
+	}()
+	statusMembers = func() []string {
+		out := make([]string, len(statusNames))
+		for i := range statusNames {
+			out[i] = `,"status":` + string(jsonappend.String(nil, statusNames[i]))
+		}
+		return out
+	}()
+)
