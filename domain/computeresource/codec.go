@@ -8,6 +8,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/google/uuid"
 )
 
@@ -224,55 +227,79 @@ func DecodeEvent(typ string, version int, data []byte) (Event, error) {
 	return e, nil
 }
 
+// decodeCurrent decodes a payload at the current version of typ with json v2, configured to
+// read what encoding/json read: a stored event is a fact, and one that decoded must decode the
+// same forever. So names match case-insensitively (but '_' and '-' count), the last of a name
+// given twice wins, null leaves a field as it was, timestamps are parsed as time.Time's
+// UnmarshalJSON does, invalid UTF-8 in a string becomes U+FFFD, and unknown members are
+// skipped. FuzzDecodeEventAsReference compares the two.
 func decodeCurrent(typ string, data []byte) (Event, error) {
+	return decodeWith(typ, data, unmarshalStored)
+}
+
+// storedOptions are the json v2 options that read a payload as encoding/json did; see
+// decodeCurrent.
+var storedOptions = jsonv2.JoinOptions(
+	jsonv2.MatchCaseInsensitiveNames(true),
+	jsonv1.MatchCaseSensitiveDelimiter(true),
+	jsonv1.MergeWithLegacySemantics(true),
+	jsonv1.ParseTimeWithLooseRFC3339(true),
+	jsontext.AllowDuplicateNames(true),
+	jsontext.AllowInvalidUTF8(true),
+)
+
+func unmarshalStored(data []byte, v any) error { return jsonv2.Unmarshal(data, v, storedOptions) }
+
+// decodeWith decodes a payload at the current version of typ with unmarshal.
+func decodeWith(typ string, data []byte, unmarshal func([]byte, any) error) (Event, error) {
 	switch typ {
 	case EventTypeResourceRegistered:
 		var d resourceRegisteredJSON
-		err := json.Unmarshal(data, &d)
+		err := unmarshal(data, &d)
 		return ResourceRegistered{EventMeta: d.meta(), Hostname: d.Hostname, Type: d.ResourceType}, err
 	case EventTypeOrganizationAssigned:
 		var d organizationAssignedJSON
-		err := json.Unmarshal(data, &d)
+		err := unmarshal(data, &d)
 		return OrganizationAssigned{EventMeta: d.meta(), OrganizationID: d.OrganizationID}, err
 	case EventTypeLocationAssigned:
 		var d locationAssignedJSON
-		err := json.Unmarshal(data, &d)
+		err := unmarshal(data, &d)
 		return LocationAssigned{EventMeta: d.meta(), LocationID: d.LocationID}, err
 	case EventTypeOwnerAssigned:
 		var d ownerAssignedJSON
-		err := json.Unmarshal(data, &d)
+		err := unmarshal(data, &d)
 		return OwnerAssigned{EventMeta: d.meta(), OwnerID: d.OwnerID}, err
 	case EventTypePolicyAdded:
 		var d policyJSON
-		err := json.Unmarshal(data, &d)
+		err := unmarshal(data, &d)
 		return PolicyAdded{EventMeta: d.meta(), PolicyID: d.PolicyID}, err
 	case EventTypePolicyRemoved:
 		var d policyJSON
-		err := json.Unmarshal(data, &d)
+		err := unmarshal(data, &d)
 		return PolicyRemoved{EventMeta: d.meta(), PolicyID: d.PolicyID}, err
 	case EventTypeAccountConceptAssigned:
 		var d accountConceptAssignedJSON
-		err := json.Unmarshal(data, &d)
+		err := unmarshal(data, &d)
 		return AccountConceptAssigned{EventMeta: d.meta(), ConceptID: d.ConceptID}, err
 	case EventTypeAccountConceptCleared:
 		var d envelope
-		err := json.Unmarshal(data, &d)
+		err := unmarshal(data, &d)
 		return AccountConceptCleared{EventMeta: d.meta()}, err
 	case EventTypeHardwareDetailsSet:
 		var d hardwareDetailsSetJSON
-		err := json.Unmarshal(data, &d)
+		err := unmarshal(data, &d)
 		return HardwareDetailsSet{EventMeta: d.meta(), Manufacturer: d.Manufacturer, Model: d.Model, SerialNumber: d.SerialNumber}, err
 	case EventTypeAssetTagAssigned:
 		var d assetTagAssignedJSON
-		err := json.Unmarshal(data, &d)
+		err := unmarshal(data, &d)
 		return AssetTagAssigned{EventMeta: d.meta(), AssetTag: d.AssetTag}, err
 	case EventTypeMetadataUpdated:
 		var d metadataUpdatedJSON
-		err := json.Unmarshal(data, &d)
+		err := unmarshal(data, &d)
 		return MetadataUpdated{EventMeta: d.meta(), Key: d.Key, Value: d.Value}, err
 	case EventTypeStatusChanged:
 		var d statusChangedJSON
-		err := json.Unmarshal(data, &d)
+		err := unmarshal(data, &d)
 		return StatusChanged{EventMeta: d.meta(), From: d.From, To: d.To}, err
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownEventType, typ) // unreachable: typ was checked

@@ -2,8 +2,9 @@
 // registry: its state, the 12 commands that may change it, the 12 events that record what
 // changed, the rules between them, and the versioned encoding of the events.
 //
-// It imports nothing but the standard library and github.com/google/uuid, and does no
-// I/O: no clock, no random source, no logger. Ids and time come in with each command.
+// It imports nothing but the standard library, github.com/google/uuid and the JSON library
+// github.com/go-json-experiment/json (the encoding/json/v2 design, which reads the events), and
+// does no I/O: no clock, no random source, no logger. Ids and time come in with each command.
 //
 //   - Decide(state, command) returns the events a command produces, or why it is refused.
 //   - Apply(state, event) returns the next state; it never fails. Fold(State{}, history...)

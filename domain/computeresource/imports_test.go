@@ -8,11 +8,16 @@ import (
 	"testing"
 )
 
+// jsonModule is the JSON library the domain reads events with; its packages (internal ones
+// included) are allowed.
+const jsonModule = "github.com/go-json-experiment/json"
+
 // allowedImport says whether the domain may import path: the standard library (no dot in
-// the first path element) and github.com/google/uuid only.
+// the first path element), github.com/google/uuid and the packages of jsonModule only.
 func allowedImport(path string) bool {
 	first, _, _ := strings.Cut(path, "/")
-	return !strings.Contains(first, ".") || path == "github.com/google/uuid"
+	return !strings.Contains(first, ".") || path == "github.com/google/uuid" ||
+		path == jsonModule || strings.HasPrefix(path, jsonModule+"/")
 }
 
 func disallowedImports(imports []string) []string {
@@ -25,9 +30,9 @@ func disallowedImports(imports []string) []string {
 	return bad
 }
 
-// TestDomainImportsOnlyStdlibAndUUID keeps the domain pure: no NATS, Neo4j, logger, or
+// TestDomainImportsOnlyStdlibUUIDAndJSON keeps the domain pure: no NATS, Neo4j, logger, or
 // anything of the infrastructure.
-func TestDomainImportsOnlyStdlibAndUUID(t *testing.T) {
+func TestDomainImportsOnlyStdlibUUIDAndJSON(t *testing.T) {
 	t.Parallel()
 	pkg, err := build.Default.ImportDir(".", 0)
 	if err != nil {
@@ -48,19 +53,20 @@ func TestDomainImportsOnlyStdlibAndUUID(t *testing.T) {
 func TestImportCheckCatchesForbiddenImports(t *testing.T) {
 	t.Parallel()
 	got := disallowedImports([]string{"fmt", "encoding/json", "github.com/google/uuid",
-		"github.com/nats-io/nats.go", "github.com/cim-infra/registry/pkg/jetstore", "github.com/google/uuid/v2", "golang.org/x/text"})
-	want := "[github.com/nats-io/nats.go github.com/cim-infra/registry/pkg/jetstore github.com/google/uuid/v2 golang.org/x/text]"
+		"github.com/nats-io/nats.go", "github.com/cim-infra/registry/pkg/jetstore", "github.com/google/uuid/v2", "golang.org/x/text",
+		jsonModule, jsonModule + "/jsontext", jsonModule + "/internal/jsonwire", jsonModule + "x", "github.com/go-json-experiment/other"})
+	want := "[github.com/nats-io/nats.go github.com/cim-infra/registry/pkg/jetstore github.com/google/uuid/v2 golang.org/x/text github.com/go-json-experiment/jsonx github.com/go-json-experiment/other]"
 	if fmt.Sprint(got) != want {
 		t.Errorf("disallowedImports = %v, want %v", got, want)
 	}
 }
 
-// TestDomainDependenciesAreStdlibAndUUID checks the transitive closure too, with go list.
-func TestDomainDependenciesAreStdlibAndUUID(t *testing.T) {
+// TestDomainDependenciesAreStdlibUUIDAndJSON checks the transitive closure too, with go list.
+func TestDomainDependenciesAreStdlibUUIDAndJSON(t *testing.T) {
 	t.Parallel()
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("no go command on PATH; TestDomainImportsOnlyStdlibAndUUID still checks direct imports")
+		t.Skip("no go command on PATH; TestDomainImportsOnlyStdlibUUIDAndJSON still checks direct imports")
 	}
 	out, err := exec.Command(gobin, "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").Output()
 	if err != nil {
@@ -72,7 +78,7 @@ func TestDomainDependenciesAreStdlibAndUUID(t *testing.T) {
 		t.Fatalf("go list output %q does not list the package itself", out)
 	}
 	for _, d := range deps {
-		if d != self && d != "github.com/google/uuid" {
+		if d != self && !allowedImport(d) {
 			t.Errorf("the domain depends on %s", d)
 		}
 	}

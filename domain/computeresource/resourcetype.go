@@ -140,9 +140,13 @@ func init() {
 // typeKey folds the spellings people use for the same type: case, surrounding space, and
 // the separators '_', '-' and ' ' ("Bare Metal", "bare-metal", "BareMetal", "bare_metal").
 func typeKey(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	return strings.NewReplacer("_", "", "-", "", " ", "").Replace(s)
+	return typeKeySeparators.Replace(strings.ToLower(strings.TrimSpace(s)))
 }
+
+// typeKeySeparators drops the separators typeKey folds. A Replacer is safe for concurrent use,
+// and building one costs far more than using it: every decoded ResourceRegistered parses its
+// type.
+var typeKeySeparators = strings.NewReplacer("_", "", "-", "", " ", "")
 
 // ParseResourceType accepts a canonical name or an alias ("vm", "bare_metal", "fw"...),
 // case-insensitively, ignoring surrounding space and the separators '_', '-' and ' '.

@@ -92,6 +92,22 @@ func TestHostnameText(t *testing.T) {
 	}
 }
 
+// TestParseResourceTypeAllocatesLittle: every decoded ResourceRegistered parses its type, so
+// the parse must not build its tables again per call. Folding the separators out of a name
+// that has some makes the one allocation.
+func TestParseResourceTypeAllocatesLittle(t *testing.T) {
+	for _, in := range []string{"virtual_machine", "vm", "Bare Metal"} {
+		allocs := testing.AllocsPerRun(100, func() {
+			if _, err := ParseResourceType(in); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs > 2 {
+			t.Errorf("ParseResourceType(%q) makes %v allocations, want at most 2", in, allocs)
+		}
+	}
+}
+
 func TestResourceTypes(t *testing.T) {
 	t.Parallel()
 	types := ResourceTypes()

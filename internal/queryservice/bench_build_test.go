@@ -2,16 +2,17 @@ package queryservice
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cim-infra/registry/internal/natstest"
 	"github.com/cim-infra/registry/internal/resourcestore"
 	"github.com/cim-infra/registry/pkg/jetstore"
-	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -53,7 +54,7 @@ func BenchmarkBuild(b *testing.B) {
 	if err := store.EnsureStream(ctx); err != nil {
 		b.Fatal(err)
 	}
-	head := writeFleet(b, ctx, store, n)
+	head := writeFleet(b, ctx, nc, store, n)
 
 	opts := Options{NoSnapshots: true}
 	opts.fillDefaults()
@@ -103,47 +104,69 @@ func BenchmarkBuild(b *testing.B) {
 	b.ReportMetric(float64(head), "events")
 }
 
-// writeFleet appends n benchFleet histories, one atomic append per resource from several
-// writers, and returns the stream's last sequence.
-func writeFleet(b *testing.B, ctx context.Context, store *jetstore.Store, n int) uint64 {
+// writeFleet writes n benchFleet histories to the empty event stream and returns the stream's
+// last sequence. It publishes each event's jetstore.EventMessage asynchronously, a window of
+// them in flight: the messages Append would store, without an atomic batch per resource (each
+// makes the server set up a store of its own), so a large fleet is written in a short time.
+func writeFleet(b *testing.B, ctx context.Context, nc *nats.Conn, store *jetstore.Store, n int) uint64 {
 	b.Helper()
-	type write struct {
-		id     uuid.UUID
-		events []jetstore.Event
+	var failures atomic.Int64
+	var firstErr atomic.Value
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+		failures.Add(1)
+		firstErr.CompareAndSwap(nil, fmt.Errorf("publish on %s: %w", m.Subject, err))
+	}))
+	if err != nil {
+		b.Fatal(err)
 	}
+	const window = 2048
 	fleet := newBenchFleet()
-	work := make(chan write)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var head uint64
-	var failed error
-	for range 16 {
-		wg.Go(func() {
-			for w := range work {
-				res, err := store.Append(ctx, resourcestore.Ref(w.id), 0, w.events)
-				mu.Lock()
-				if err != nil && failed == nil {
-					failed = err
-				}
-				head = max(head, res.LastSequence)
-				mu.Unlock()
-			}
-		})
-	}
+	var events uint64
 	for i := range n {
 		evs := fleet.history(b, i)
 		stored, err := resourcestore.ToStore(evs)
 		if err != nil {
 			b.Fatal(err)
 		}
-		work <- write{evs[0].Meta().AggregateID, stored}
+		ref := resourcestore.Ref(evs[0].Meta().AggregateID)
+		for _, ev := range stored {
+			m, err := store.EventMessage(ref, ev)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := js.PublishMsgAsync(m); err != nil {
+				b.Fatal(err)
+			}
+			events++
+		}
+		if js.PublishAsyncPending() >= window {
+			waitPublished(b, ctx, js)
+		}
 	}
-	close(work)
-	wg.Wait()
-	if failed != nil {
-		b.Fatal(failed)
+	waitPublished(b, ctx, js)
+	if f := failures.Load(); f > 0 {
+		b.Fatalf("%d of %d events not written, the first: %v", f, events, firstErr.Load())
 	}
-	return head
+	stream, err := js.Stream(ctx, jetstore.DefaultStream)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if st := stream.CachedInfo().State; st.Msgs != events || st.LastSeq != events {
+		b.Fatalf("stream holds %d messages up to sequence %d, want %d", st.Msgs, st.LastSeq, events)
+	}
+	return events
+}
+
+// waitPublished waits for the acknowledgements of every asynchronous publish of js.
+func waitPublished(b *testing.B, ctx context.Context, js jetstream.JetStream) {
+	b.Helper()
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		b.Fatal(ctx.Err())
+	case <-time.After(time.Minute):
+		b.Fatalf("%d publishes unacknowledged after a minute", js.PublishAsyncPending())
+	}
 }
 
 // readAll reads the stream from the first event with an ordered consumer until it has head

@@ -146,6 +146,11 @@ func (s *Service) startMicro() error {
 	for _, name := range api.Queries() {
 		svc.AddEndpoint(name, api.QuerySubject(name), map[string]string{"kind": "query"}, s.dispatch(name, serves[name]))
 	}
+	// Requests may arrive as soon as the endpoints subscribe, before the flush below returns;
+	// holding mu until micro is set makes them wait (dispatch takes mu), so that an instance
+	// never answers while its readiness still says it is not serving.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := svc.Start(); err != nil {
 		_ = svc.Stop()
 		return fmt.Errorf("queryservice: start micro service: %w", err)
@@ -156,9 +161,7 @@ func (s *Service) startMicro() error {
 		_ = svc.Stop()
 		return fmt.Errorf("queryservice: register endpoints with the server: %w", err)
 	}
-	s.mu.Lock()
 	s.micro = svc
-	s.mu.Unlock()
 	s.log.Info().Str("micro_service", api.QueryServiceName).Str("queue_group", api.QueryServiceQueueGroup).
 		Uint64("seq", s.model.Sequence()).Msg("query service serving")
 	return nil

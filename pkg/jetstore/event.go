@@ -124,6 +124,23 @@ func statusHeader(k string) bool {
 	return strings.EqualFold(k, "Status") || strings.EqualFold(k, "Description")
 }
 
+// EventMessage returns the message Append publishes for e alone on agg's subject: the same
+// subject, headers and data, but without Append's expectation of the aggregate's last sequence,
+// so publishing it checks no concurrency and resolves no duplicate. It is for a writer that owns
+// the whole history of its aggregates, such as one loading a new stream in bulk with
+// asynchronous publishes; readers cannot tell its events from appended ones. An invalid
+// aggregate or event is refused as Append refuses it.
+func (s *Store) EventMessage(agg AggregateRef, e Event) (*nats.Msg, error) {
+	subject, err := s.Subject(agg)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.validate(); err != nil {
+		return nil, err
+	}
+	return e.message(subject, agg), nil
+}
+
 // message encodes e as a message on subject for agg. The store's own headers share one
 // array of values rather than one slice each: an append is on every command's path.
 func (e *Event) message(subject string, agg AggregateRef) *nats.Msg {
