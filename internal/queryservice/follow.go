@@ -60,7 +60,7 @@ func newFollower(js jetstream.JetStream, model *Model, opts Options, log zerolog
 // Ready is the readiness check: the model has caught up with the start-up head and is at most
 // -ready-max-lag events behind the stream.
 func (f *follower) Ready(context.Context) error {
-	applied, pending, target := f.model.Sequence(), f.pending.Load(), f.target.Load()
+	applied, pending, target := f.model.Written(), f.pending.Load(), f.target.Load()
 	if !f.ready.Load() {
 		return fmt.Errorf("%w: applied %d of %d (lag %d events)", ErrNotCaughtUp, applied, target, target-min(applied, target))
 	}
@@ -151,6 +151,8 @@ func (f *follower) start(ctx context.Context) error {
 	}
 	if f.model.Sequence() >= target {
 		f.markReady()
+	} else if f.model.Sequence() == 0 {
+		f.model.StartBulk()
 	}
 	f.log.Info().Uint64("head", target).Uint64("from", f.model.Sequence()+1).Msg("building the model from the stream")
 	return nil
@@ -166,7 +168,7 @@ func (f *follower) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		f.log.Warn().Err(err).Uint64("seq", f.model.Sequence()).Dur("retry_in", backoff.Next).Msg("reading the stream failed; reading again from the model's sequence")
+		f.log.Warn().Err(err).Uint64("seq", f.model.Written()).Dur("retry_in", backoff.Next).Msg("reading the stream failed; reading again from the model's sequence")
 		if !backoff.Wait(ctx) {
 			return nil
 		}
@@ -174,7 +176,7 @@ func (f *follower) run(ctx context.Context) error {
 }
 
 func (f *follower) follow(ctx context.Context) error {
-	from := f.model.Sequence() + 1
+	from := f.model.Written() + 1
 	// A read that failed leaves its consumer on the server until -consumer-inactive. Its name
 	// is not reused: the server would refuse a consumer of that name from another sequence.
 	f.reads++
@@ -208,11 +210,11 @@ func (f *follower) follow(ctx context.Context) error {
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
-			return fmt.Errorf("queryservice: read after %d: %w", f.model.Sequence(), err)
+			return fmt.Errorf("queryservice: read after %d: %w", f.model.Written(), err)
 		}
 		md, err := msg.Metadata()
 		if err != nil {
-			return fmt.Errorf("queryservice: message after %d: %w", f.model.Sequence(), err)
+			return fmt.Errorf("queryservice: message after %d: %w", f.model.Written(), err)
 		}
 		if batch == nil {
 			batch = f.model.Begin()
@@ -255,6 +257,7 @@ func (f *follower) committed(seq, pending uint64) {
 	f.metrics.head.Set(float64(seq + pending))
 	f.metrics.resources.Set(float64(f.model.Resources()))
 	if seq >= f.target.Load() || pending == 0 {
+		f.model.EndBulk() // before readiness: the service serves once ready
 		f.markReady()
 	}
 }

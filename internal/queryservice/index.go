@@ -193,34 +193,41 @@ func (t *tables) put(old, r *resource) {
 // load fills the empty t with rows in bulk: each index sorted once and loaded in order.
 func (t *tables) load(rows []*resource) {
 	sorted := slices.Clone(rows)
-	fill := func(tree *btree.BTreeG[*resource], f sortField) {
-		slices.SortFunc(sorted, f.compareRows)
-		for _, r := range sorted {
-			tree.Load(r)
-		}
-	}
 	slices.SortFunc(sorted, compareID)
-	for _, r := range sorted {
-		t.byID.Load(r)
+	loadAll(t.byID, sorted)
+	t.loadIndexes(rows)
+}
+
+// loadIndexes fills t's empty indexes other than byID with rows in bulk, each sorted once and
+// loaded in order, the indexes in parallel (they share nothing).
+func (t *tables) loadIndexes(rows []*resource) {
+	tasks := []func(){
+		func() {
+			var policies []policyEntry
+			for _, r := range rows {
+				r.policies(func(_ [16]byte, at uint32) { policies = append(policies, policyEntry{r, at}) })
+			}
+			slices.SortFunc(policies, comparePolicy)
+			loadAll(t.policy, policies)
+		},
+		func() {
+			var meta []metaEntry
+			for _, r := range rows {
+				r.metadata(func(_, _ string, at uint32) bool { meta = append(meta, metaEntry{r, at}); return true })
+			}
+			slices.SortFunc(meta, compareMeta)
+			loadAll(t.meta, meta)
+		},
 	}
-	fill(t.concept, conceptField)
-	for i, f := range sortFields {
-		fill(t.orders[i], f)
+	fields := rowFields()
+	for i, tree := range t.rowTrees() {
+		tasks = append(tasks, func() {
+			sorted := slices.Clone(rows)
+			slices.SortFunc(sorted, fields[i].compareRows)
+			loadAll(tree, sorted)
+		})
 	}
-	var policies []policyEntry
-	var meta []metaEntry
-	for _, r := range rows {
-		r.policies(func(_ [16]byte, at uint32) { policies = append(policies, policyEntry{r, at}) })
-		r.metadata(func(_, _ string, at uint32) bool { meta = append(meta, metaEntry{r, at}); return true })
-	}
-	slices.SortFunc(policies, comparePolicy)
-	for _, e := range policies {
-		t.policy.Load(e)
-	}
-	slices.SortFunc(meta, compareMeta)
-	for _, e := range meta {
-		t.meta.Load(e)
-	}
+	parallel(tasks)
 }
 
 // order returns the tree and field of an index over rows named as a sort field or

@@ -251,6 +251,7 @@ func (m *Model) restore(snap snapshotV1) error {
 	m.cur.Store(m.w.copy())
 	m.mu.Lock()
 	m.applied = snap.Sequence
+	m.written.Store(snap.Sequence)
 	m.resources = len(rows)
 	close(m.changed)
 	m.changed = make(chan struct{})
