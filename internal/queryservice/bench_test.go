@@ -176,8 +176,9 @@ func BenchmarkQ(b *testing.B) {
 // BenchmarkListSelective reports the median time of a list whose filter selects 100 resources,
 // through NATS, against the median of a core NATS request-reply carrying a reply of the same size
 // (the floor of any NATS query service), timed alternately in the same run. list-p50 asks for the
-// same 100 rows again and again (their encodings kept, as for a dashboard's repeated query);
-// cold-p50 asks each time for 100 rows no reply has carried yet.
+// same 100 rows again and again (as a dashboard's repeated query; their bytes are in the CPU's
+// caches), cold-p50 asks each time for 100 rows no reply has carried yet. Every reply is
+// encoded anew: the model keeps no encodings.
 func BenchmarkListSelective(b *testing.B) {
 	n := benchResources(b)
 	srv := natstest.RunServer(b)
