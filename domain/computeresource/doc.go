@@ -10,7 +10,8 @@
 //   - Apply(state, event) returns the next state; it never fails. Fold(State{}, history...)
 //     is the state of a resource. States are values and safe to share.
 //   - EncodeEvent / DecodeEvent convert events to and from versioned JSON payloads;
-//     DecodeEvent upcasts old versions itself, and Upcasters lists the upcasters.
+//     DecodeEvent reads the current version; Upcasters lists the upcasters, which the event
+//     store applies to older versions before DecodeEvent.
 //
 // # Rules
 //
