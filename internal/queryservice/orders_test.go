@@ -105,3 +105,42 @@ func TestRowOfRefusesCorruptStates(t *testing.T) {
 		t.Fatal("an unknown status read as a row")
 	}
 }
+
+// TestTextIndexSnapshot: a text index loaded from a snapshot's bytes gives each q the rows a scan
+// of the view gives; a snapshot of a view older than the index's last removal holds no index;
+// bytes cut short, a slot out of range or a repeated id are refused and leave the index empty.
+func TestTextIndexSnapshot(t *testing.T) {
+	x := &textModel{t: t, rng: rand.New(rand.NewPCG(5, 5)), m: NewModel(), ts: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	x.batch(400, 0)
+	x.batch(20, 300)
+	v := x.m.View()
+	data, ok := v.text.appendSnapshot(nil, v.textGen)
+	if !ok {
+		t.Fatal("no snapshot of the current view's index")
+	}
+	loaded := newTextIndex()
+	if !loaded.loadSnapshot(data) {
+		t.Fatal("the snapshot's index does not load")
+	}
+	w := View{t: v.t, text: loaded, trace: v.trace}
+	for _, q := range []string{"h", "ha", "hab", "b0", "-0", "0.x", "aab", "abab", "É", "xyz"} {
+		want := sortedIDs(scanQ(t, w, q))
+		got, _ := indexQ(t, w, q)
+		if !slices.Equal(sortedIDs(got), want) {
+			t.Fatalf("q %q: the loaded index finds %d rows, a scan %d", q, len(got), len(want))
+		}
+	}
+	x.batch(0, 300) // changes texts: the index loses trigrams
+	if _, ok := v.text.appendSnapshot(nil, v.textGen); ok {
+		t.Fatal("a snapshot of a view older than a removal holds an index")
+	}
+	dupID := slices.Clone(data)
+	_, k := binary.Uvarint(dupID)
+	copy(dupID[k+16:k+32], dupID[k:k+16]) // the second slot's id is the first's
+	for name, bad := range map[string][]byte{"cut": data[:len(data)-3], "empty": {}, "a repeated id": dupID} {
+		idx := newTextIndex()
+		if idx.loadSnapshot(bad) || len(idx.ids) != 0 || len(idx.postings) != 0 {
+			t.Errorf("%s: loaded, or left %d ids and %d postings", name, len(idx.ids), len(idx.postings))
+		}
+	}
+}

@@ -40,12 +40,15 @@ var errSnapshotMismatch = errors.New("snapshot does not match the stream")
 //   - Orders: each index's entries in the index's order (orderedTrees), as row numbers
 //     (little-endian uint32), with the entry's position in the row for the policy and metadata
 //     indexes: loading an index is then a check of its order, not a sort.
+//   - Text: the text index as the view's rows need it, when the index has lost nothing since
+//     the view was taken (else empty, and the rows' texts are indexed on load).
 //   - Trace: the trace index's entries, traceRecord bytes each.
 type snapshotV1 struct {
 	Sequence  uint64
 	States    []byte
 	Versions  []uint64
 	Orders    []byte
+	Text      []byte // the text index (textIndex.appendSnapshot); empty: indexed anew on load
 	Trace     []byte // traceRecord bytes per entry
 	Resources int
 }
@@ -144,6 +147,9 @@ func (b *snapshots) save(ctx context.Context, v View, id streamIdentity) (int, e
 	})
 	snap.Resources = len(snap.Versions)
 	snap.Orders = v.t.appendOrders(snap.Orders, number)
+	if text, ok := v.text.appendSnapshot(nil, v.textGen); ok {
+		snap.Text = text
+	}
 	entries := v.trace.upTo(v.Sequence())
 	snap.Trace = make([]byte, 0, len(entries)*traceRecord)
 	for _, e := range entries {
@@ -238,11 +244,13 @@ func (m *Model) restore(snap snapshotV1) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		texts := make([]textChange, len(rows))
-		for i, r := range rows {
-			texts[i] = textChange{id: r.id(), new: r.text()}
+		if len(snap.Text) == 0 || !m.text.loadSnapshot(snap.Text) {
+			texts := make([]textChange, len(rows))
+			for i, r := range rows {
+				texts[i] = textChange{id: r.id(), new: r.text()}
+			}
+			m.text.stage(texts) // into the empty index: nothing to remove
 		}
-		m.text.stage(texts) // into the empty index: nothing to remove
 		m.trace.load(entries)
 	}()
 	m.w.loadOrdered(rows, snap.Orders)

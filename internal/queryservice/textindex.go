@@ -2,6 +2,8 @@ package queryservice
 
 import (
 	"cmp"
+	"encoding/binary"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -219,4 +221,80 @@ func diffSorted(a, b []uint32) (onlyA, onlyB []uint32) {
 		}
 	}
 	return onlyA, onlyB
+}
+
+// appendSnapshot appends the index for a snapshot of a view taken at generation gen: the ids
+// by slot, then each trigram (ascending) with its bitmap in roaring's portable format. ok is
+// false when the index has lost trigrams since gen (a row's text changed after the view): it
+// may then lack trigrams of the view's rows, and a snapshot holds no index (the rows' texts
+// are indexed anew on load). Trigrams and rows added since the view only add candidates.
+func (x *textIndex) appendSnapshot(b []byte, gen uint64) ([]byte, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if x.gen.Load() != gen {
+		return b, false
+	}
+	b = binary.AppendUvarint(b, uint64(len(x.ids)))
+	for _, id := range x.ids {
+		b = append(b, id[:]...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(x.postings)))
+	for _, t := range slices.Sorted(maps.Keys(x.postings)) {
+		data, err := x.postings[t].ToBytes()
+		if err != nil {
+			return b, false
+		}
+		b = binary.LittleEndian.AppendUint32(b, t)
+		b = binary.AppendUvarint(b, uint64(len(data)))
+		b = append(b, data...)
+	}
+	return b, true
+}
+
+// loadSnapshot fills the empty index from appendSnapshot's bytes; false, with the index left
+// empty, when they do not read.
+func (x *textIndex) loadSnapshot(b []byte) bool {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k)/16 {
+		return false
+	}
+	b = b[k:]
+	ids, slots := make([]uuid.UUID, n), newSlotTable()
+	for i := range ids {
+		ids[i] = uuid.UUID(b[16*i : 16*i+16])
+		if _, dup := slots.find(ids, ids[i]); dup {
+			return false
+		}
+		slots.insert(ids, uint32(i))
+	}
+	b = b[16*n:]
+	count, k := binary.Uvarint(b)
+	if k <= 0 || count > uint64(len(b)) {
+		return false
+	}
+	b = b[k:]
+	postings := make(map[uint32]*roaring.Bitmap, count)
+	for range count {
+		if len(b) < 4 {
+			return false
+		}
+		t := binary.LittleEndian.Uint32(b)
+		size, k := binary.Uvarint(b[4:])
+		if k <= 0 || size > uint64(len(b)-4-k) {
+			return false
+		}
+		p := roaring.New()
+		if err := p.UnmarshalBinary(b[4+k : 4+k+int(size)]); err != nil || p.IsEmpty() || p.Maximum() >= uint32(n) || postings[t] != nil {
+			return false
+		}
+		postings[t] = p
+		b = b[4+k+int(size):]
+	}
+	if len(b) != 0 {
+		return false
+	}
+	x.mu.Lock()
+	x.ids, x.slots, x.postings = ids, slots, postings
+	x.mu.Unlock()
+	return true
 }
