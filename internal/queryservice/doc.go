@@ -8,13 +8,16 @@
 // own, so instances scale out by starting more and a lost instance loses nothing. A resource's
 // row is the domain's fold of its events (computeresource.Apply, the function the command service
 // decides with), so the model equals the fold by construction; the property test checks it
-// against the fold of random histories anyway.
+// against the fold of random histories anyway. A row holds the state in the domain's binary
+// encoding (State.MarshalBinary), one pointer-free string read in place (row.go), with the
+// positions of its fields; a batch decodes it back to a State before its first event of the row.
+// list writes each row's JSON from it (appendJSON); no encoding is kept.
 //
 // Engine: the model's own tables (index.go) of copy-on-write B-trees (github.com/tidwall/btree):
 // the rows by id, one index per sort field and per filter field, each a B-tree of row pointers
 // ordered by (the field's value, the row's id), a total order, which is what keeps cursors
-// exact. Metadata and policies have B-trees of (key, value, row) and (policy, row) entries whose
-// strings are the row's own. The writer owns one set of trees and changes it in place; each
+// exact. Metadata and policies have B-trees of (row, position) entries, the key and value or
+// the policy read from the row at that position. The writer owns one set of trees and changes it in place; each
 // commit publishes a copy (O(1): the copies share their nodes, and the writer copies a shared
 // node before changing it). So every read is a snapshot (a View) that neither waits for the
 // writer nor makes it wait, and a query scanning a million rows never delays the model's
@@ -35,7 +38,9 @@
 // dead-letter and skip it as the projectors do; and the projectors' measurements put batch direct
 // gets 3 to 5 times below an ordered consumer's rate. Events are applied in batches (up to
 // -batch-size, and always when the stream has nothing more right now), each one write
-// transaction with the model's position.
+// transaction with the model's position. A catch-up from the first event (no snapshot) keeps
+// only the rows by id and builds every other index once caught up, each sorted once, in
+// parallel (Model.StartBulk): nothing is served before then.
 //
 // Readiness: an instance joins the queue group, and /readyz passes, only once the model has
 // applied the stream's last sequence as it stood when the instance started; a new instance never
