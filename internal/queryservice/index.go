@@ -221,13 +221,33 @@ func (t *tables) loadIndexes(rows []*resource) {
 	}
 	fields := rowFields()
 	for i, tree := range t.rowTrees() {
-		tasks = append(tasks, func() {
-			sorted := slices.Clone(rows)
-			slices.SortFunc(sorted, fields[i].compareRows)
-			loadAll(tree, sorted)
-		})
+		tasks = append(tasks, func() { loadAll(tree, sortByKey(rows, fields[i])) })
 	}
 	parallel(tasks)
+}
+
+// sortByKey returns rows in the order of f's index: sorted by their keys (rowKey), made once
+// per row into one buffer, which compare as bytes in the order compareRows gives. (Were a key
+// out of that order, Load would still insert its row where it belongs.)
+func sortByKey(rows []*resource, f sortField) []*resource {
+	type keyed struct {
+		start, end int
+		r          *resource
+	}
+	keys := make([]keyed, len(rows))
+	var buf []byte
+	for i, r := range rows {
+		start := len(buf)
+		buf = append(buf, f.key(r)...)
+		buf = append(buf, r.data[1:hostnameAt]...)
+		keys[i] = keyed{start, len(buf), r}
+	}
+	slices.SortFunc(keys, func(a, b keyed) int { return bytes.Compare(buf[a.start:a.end], buf[b.start:b.end]) })
+	out := make([]*resource, len(rows))
+	for i, k := range keys {
+		out[i] = k.r
+	}
+	return out
 }
 
 // order returns the tree and field of an index over rows named as a sort field or
