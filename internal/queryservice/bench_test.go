@@ -77,21 +77,21 @@ func (f *benchFleet) history(tb testing.TB, i int) []cr.Event {
 	}
 }
 
-// fillModel applies n resources' histories (benchFleet) to m directly, without a stream, and
-// returns the total size of their JSON states.
-func fillModel(b *testing.B, m *Model, n int) (jsonBytes int) {
+// applyFleet applies the histories of benchFleet's resources first to n-1 to m directly, their
+// events at the sequences after `after`, committing every thousand resources.
+func applyFleet(b *testing.B, m *Model, after uint64, first, n int) {
 	b.Helper()
 	fleet := newBenchFleet()
 	batch := m.Begin()
-	seq := uint64(0)
-	for i := range n {
+	seq := after
+	for i := first; i < n; i++ {
 		for _, e := range fleet.history(b, i) {
 			seq++
 			if err := batch.Apply(seq, e); err != nil {
 				b.Fatal(err)
 			}
 		}
-		if seq%7000 == 0 {
+		if (i+1)%1000 == 0 {
 			if err := batch.Commit(); err != nil {
 				b.Fatal(err)
 			}
@@ -101,6 +101,13 @@ func fillModel(b *testing.B, m *Model, n int) (jsonBytes int) {
 	if err := batch.Commit(); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// fillModel applies n resources' histories (benchFleet) to m directly, without a stream, and
+// returns the total size of their JSON states.
+func fillModel(b *testing.B, m *Model, n int) (jsonBytes int) {
+	b.Helper()
+	applyFleet(b, m, 0, 0, n)
 	v := m.View()
 	v.each(func(r *resource) bool {
 		st, err := r.state()

@@ -99,27 +99,7 @@ func BenchmarkTrace(b *testing.B) {
 		return svc.Ready(ctx) == nil && svc.Model().Sequence() == written.LastSequence
 	})
 	// The rest of the model, after the stream's head: only its index entries matter to trace.
-	m := svc.Model()
-	fleet := newBenchFleet()
-	batch := m.Begin()
-	seq := written.LastSequence
-	for i := 1; i < n; i++ {
-		for _, e := range fleet.history(b, i) {
-			seq++
-			if err := batch.Apply(seq, e); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if i%1000 == 0 {
-			if err := batch.Commit(); err != nil {
-				b.Fatal(err)
-			}
-			batch = m.Begin()
-		}
-	}
-	if err := batch.Commit(); err != nil {
-		b.Fatal(err)
-	}
+	applyFleet(b, svc.Model(), written.LastSequence, 1, n)
 
 	req, _ := json.Marshal(api.Trace{CorrelationID: correlation.String()})
 	client := natstest.Connect(b, srv.ClientURL())
