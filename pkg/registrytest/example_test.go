@@ -92,10 +92,12 @@ func ExampleWithSetup() {
 	// 1 1 <nil>
 }
 
-// A tool's time-out and retry, against services that stop answering for a while.
+// A tool's time-out and retry, against services that stop answering for a while. (The
+// client's time-out is short for the example, but not so short that a loaded machine's
+// scheduling runs past it once the services answer again.)
 func ExampleRegistry_PauseServices() {
 	ctx := context.Background()
-	reg, err := registrytest.Start(ctx, registrytest.WithClientOptions(api.WithTimeout(100*time.Millisecond)))
+	reg, err := registrytest.Start(ctx, registrytest.WithClientOptions(api.WithTimeout(time.Second)))
 	if err != nil {
 		log.Fatal(err)
 	}
