@@ -191,7 +191,9 @@ func TestTraceOfUnreadableEvents(t *testing.T) {
 	if err := other.DeleteMsg(e.ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	_, err = readEvents(e.ctx, other, []uint64{1, 2})
+	// Only the deleted message: the other is no event (no headers), and read at once it could
+	// fail first, with 500, while the deleted one is still asked for again.
+	_, err = readEvents(e.ctx, other, []uint64{1})
 	expectUnavailable("a deleted message", err)
 	if err := e.js.DeleteStream(e.ctx, "TRACE_DELETED"); err != nil {
 		t.Fatal(err)
