@@ -278,17 +278,30 @@ func TestRunServesOpsAndStops(t *testing.T) {
 	if _, err := c.Register(testCtx(t), api.Register{Hostname: "h", ResourceType: "vm"}); err != nil {
 		t.Fatal(err)
 	}
-	_, metrics := testkit.HTTPGet(base + "/metrics")
-	for _, want := range []string{
+	// The request leaves the in-flight gauge once its reply is sent: the client may read the
+	// metrics before that, so they are read until every line is there (or the deadline).
+	wants := []string{
 		`cim_command_service_commands_total{command="register",outcome="ok"} 1`,
 		`cim_command_service_command_duration_seconds_count{command="register"} 1`,
 		`cim_command_service_cache_misses_total 1`,
 		`cim_command_service_requests_in_flight 0`,
 		`cim_command_service_concurrency_conflicts_total 0`,
-	} {
-		if !strings.Contains(metrics, want) {
-			t.Fatalf("metrics lack %q", want)
+	}
+	var metrics, missing string
+	metricsCtx, cancelMetrics := context.WithTimeout(context.Background(), testTimeout)
+	defer cancelMetrics()
+	if err := testkit.Poll(metricsCtx, func() bool {
+		_, metrics = testkit.HTTPGet(base + "/metrics")
+		missing = ""
+		for _, want := range wants {
+			if !strings.Contains(metrics, want) {
+				missing = want
+				return false
+			}
 		}
+		return true
+	}); err != nil {
+		t.Fatalf("metrics lack %q: %v", missing, err)
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
