@@ -235,7 +235,7 @@ func DecodeEvent(typ string, version int, data []byte) (Event, error) {
 // skipped. FuzzDecodeEventAsReference compares the two. A payload in the form the encoder
 // writes is read without reflection first (readPayload).
 func decodeCurrent(typ string, data []byte) (Event, error) {
-	if e, ok := readPayload(typ, data); ok {
+	if e, err := decodeWith(typ, data, readPayload); err == nil {
 		return e, nil
 	}
 	return decodeWith(typ, data, unmarshalStored)

@@ -1,175 +1,128 @@
 package computeresource
 
 import (
+	"encoding"
+	"errors"
 	"unicode/utf8"
-
-	"github.com/google/uuid"
 )
 
-// readPayload decodes a payload of typ at its current version when it is in the form
-// appendPayload writes: one object without spaces, every member's value a string with nothing to
-// unescape, valid UTF-8 throughout, each member's name one of typ's, spelled as appendPayload
-// spells it, and given once. ok is false for anything else (another spelling, a null, an escape,
-// a value a field refuses...), and decodeCurrent's json v2 reading judges then; for what
-// readPayload accepts, it returns what that reading returns (FuzzDecodeEventAsReference checks
-// the two against encoding/json). Every reader of the stream decodes every event it reads, and
-// the reflection of the general reading was most of the cost of building a read model.
-func readPayload(typ string, data []byte) (e Event, ok bool) {
+// errNotEncoderForm is readPayload's answer for a payload it leaves to the general reading.
+var errNotEncoderForm = errors.New("computeresource: payload not in the encoder's form")
+
+// readPayload is decodeWith's unmarshal for a payload in the form appendPayload writes: one
+// object without spaces, every member's value a string with nothing to unescape, valid UTF-8
+// throughout, each member's name one of v's, spelled as appendPayload spells it, and given once.
+// It sets v's fields with the methods encoding/json calls (UnmarshalText, and time.Time's
+// UnmarshalJSON of the quoted value). For anything else (another spelling, a name twice, a
+// null, an escape, a value a field refuses...) it returns an error, and decodeCurrent's json v2
+// reading judges; for what it accepts it reads what that reading reads
+// (FuzzDecodeEventAsReference checks the two against encoding/json). Every reader of the stream
+// decodes every event it reads, and the general reading's reflection was most of the cost of
+// building a read model.
+func readPayload(data []byte, v any) error {
 	var members [8]member
 	ms, ok := scanPayload(data, members[:0])
 	if !ok {
-		return nil, false
+		return errNotEncoderForm
 	}
-	var env envelope
-	var fields [3]member // the event's own members, in the order of its names
+	var fields [3]payloadField
+	env, own := payloadFields(v, fields[:0])
+	if env == nil {
+		return errNotEncoderForm
+	}
+	envelopeFields := [...]payloadField{
+		{"event_id", &env.EventID}, {"aggregate_id", &env.AggregateID}, {"command_id", &env.CommandID},
+		{"correlation_id", &env.CorrelationID}, {"causation_id", &env.CausationID}, {"timestamp", nil},
+	}
 	var seen uint16
-	names := payloadNames[typ]
 	for _, m := range ms {
-		i := envelopeMember(m.name)
-		if i < 0 {
-			if i = indexOf(names, m.name); i < 0 {
-				return nil, false // a name the general reading matches or skips
+		i := indexOf(envelopeFields[:], m.name)
+		f := payloadField{}
+		switch {
+		case i == len(envelopeFields)-1:
+			if env.Timestamp.UnmarshalJSON(m.quoted) != nil {
+				return errNotEncoderForm
 			}
-			fields[i] = m
-			i += len(envelopeNames)
-		} else if !readEnvelopeMember(&env, i, m) {
-			return nil, false
+		case i >= 0:
+			f = envelopeFields[i]
+		default:
+			j := indexOf(own, m.name)
+			if j < 0 {
+				return errNotEncoderForm // a name the general reading matches or skips
+			}
+			i, f = len(envelopeFields)+j, own[j]
 		}
 		if seen&(1<<i) != 0 {
-			return nil, false // given twice: the general reading keeps the last
+			return errNotEncoderForm // given twice: the general reading keeps the last
 		}
 		seen |= 1 << i
+		if f.into != nil && !f.set(m.raw) {
+			return errNotEncoderForm
+		}
 	}
-	meta := env.meta()
-	given := func(i int) bool { return seen&(1<<(len(envelopeNames)+i)) != 0 }
-	text := func(i int, into interface{ UnmarshalText([]byte) error }) bool {
-		return !given(i) || into.UnmarshalText(fields[i].raw) == nil
-	}
-	str := func(i int) *string {
-		if !given(i) {
-			return nil
-		}
-		s := string(fields[i].raw)
-		return &s
-	}
-	switch typ {
-	case EventTypeResourceRegistered:
-		var d ResourceRegistered
-		d.EventMeta = meta
-		ok = text(0, &d.Hostname) && text(1, &d.Type)
-		e = d
-	case EventTypeOrganizationAssigned:
-		var d OrganizationAssigned
-		d.EventMeta = meta
-		ok = text(0, &d.OrganizationID)
-		e = d
-	case EventTypeLocationAssigned:
-		var d LocationAssigned
-		d.EventMeta = meta
-		ok = text(0, &d.LocationID)
-		e = d
-	case EventTypeOwnerAssigned:
-		var d OwnerAssigned
-		d.EventMeta = meta
-		ok = text(0, &d.OwnerID)
-		e = d
-	case EventTypePolicyAdded:
-		var d PolicyAdded
-		d.EventMeta = meta
-		ok = text(0, &d.PolicyID)
-		e = d
-	case EventTypePolicyRemoved:
-		var d PolicyRemoved
-		d.EventMeta = meta
-		ok = text(0, &d.PolicyID)
-		e = d
-	case EventTypeAccountConceptAssigned:
-		var d AccountConceptAssigned
-		d.EventMeta = meta
-		ok = text(0, &d.ConceptID)
-		e = d
-	case EventTypeAccountConceptCleared:
-		e, ok = AccountConceptCleared{EventMeta: meta}, true
-	case EventTypeHardwareDetailsSet:
-		e, ok = HardwareDetailsSet{EventMeta: meta, Manufacturer: str(0), Model: str(1), SerialNumber: str(2)}, true
-	case EventTypeAssetTagAssigned:
-		var tag string
-		if s := str(0); s != nil {
-			tag = *s
-		}
-		e, ok = AssetTagAssigned{EventMeta: meta, AssetTag: tag}, true
-	case EventTypeMetadataUpdated:
-		var key, value string
-		if s := str(0); s != nil {
-			key = *s
-		}
-		if s := str(1); s != nil {
-			value = *s
-		}
-		e, ok = MetadataUpdated{EventMeta: meta, Key: key, Value: value}, true
-	case EventTypeStatusChanged:
-		var d StatusChanged
-		d.EventMeta = meta
-		ok = text(0, &d.From) && text(1, &d.To)
-		e = d
+	return nil
+}
+
+// payloadField is a member of a payload and the field it sets: an encoding.TextUnmarshaler,
+// a *string or a **string.
+type payloadField struct {
+	name string
+	into any
+}
+
+func (f payloadField) set(raw []byte) bool {
+	switch p := f.into.(type) {
+	case *string:
+		*p = string(raw)
+	case **string:
+		s := string(raw)
+		*p = &s
+	case encoding.TextUnmarshaler:
+		return p.UnmarshalText(raw) == nil
 	default:
-		return nil, false
+		return false
 	}
-	if !ok {
-		return nil, false
-	}
-	return e, true
+	return true
 }
 
-// payloadNames are the names of each event type's own members, as appendPayload writes them.
-var payloadNames = map[string][]string{
-	EventTypeResourceRegistered:     {"hostname", "resource_type"},
-	EventTypeOrganizationAssigned:   {"organization_id"},
-	EventTypeLocationAssigned:       {"location_id"},
-	EventTypeOwnerAssigned:          {"owner_id"},
-	EventTypePolicyAdded:            {"policy_id"},
-	EventTypePolicyRemoved:          {"policy_id"},
-	EventTypeAccountConceptAssigned: {"concept_id"},
-	EventTypeAccountConceptCleared:  {},
-	EventTypeHardwareDetailsSet:     {"manufacturer", "model", "serial_number"},
-	EventTypeAssetTagAssigned:       {"asset_tag"},
-	EventTypeMetadataUpdated:        {"key", "value"},
-	EventTypeStatusChanged:          {"from_status", "to_status"},
+// payloadFields returns v's envelope and appends its own fields, as appendPayload names them,
+// to fields; a nil envelope for a type that is no payload.
+func payloadFields(v any, fields []payloadField) (*envelope, []payloadField) {
+	switch d := v.(type) {
+	case *envelope:
+		return d, fields
+	case *resourceRegisteredJSON:
+		return &d.envelope, append(fields, payloadField{"hostname", &d.Hostname}, payloadField{"resource_type", &d.ResourceType})
+	case *organizationAssignedJSON:
+		return &d.envelope, append(fields, payloadField{"organization_id", &d.OrganizationID})
+	case *locationAssignedJSON:
+		return &d.envelope, append(fields, payloadField{"location_id", &d.LocationID})
+	case *ownerAssignedJSON:
+		return &d.envelope, append(fields, payloadField{"owner_id", &d.OwnerID})
+	case *policyJSON:
+		return &d.envelope, append(fields, payloadField{"policy_id", &d.PolicyID})
+	case *accountConceptAssignedJSON:
+		return &d.envelope, append(fields, payloadField{"concept_id", &d.ConceptID})
+	case *hardwareDetailsSetJSON:
+		return &d.envelope, append(fields, payloadField{"manufacturer", &d.Manufacturer},
+			payloadField{"model", &d.Model}, payloadField{"serial_number", &d.SerialNumber})
+	case *assetTagAssignedJSON:
+		return &d.envelope, append(fields, payloadField{"asset_tag", &d.AssetTag})
+	case *metadataUpdatedJSON:
+		return &d.envelope, append(fields, payloadField{"key", &d.Key}, payloadField{"value", &d.Value})
+	case *statusChangedJSON:
+		return &d.envelope, append(fields, payloadField{"from_status", &d.From}, payloadField{"to_status", &d.To})
+	}
+	return nil, fields
 }
 
-// envelopeNames are the envelope's members, as appendPayload writes them.
-var envelopeNames = [...]string{"event_id", "aggregate_id", "command_id", "correlation_id", "causation_id", "timestamp"}
-
-func envelopeMember(name []byte) int { return indexOf(envelopeNames[:], name) }
-
-func indexOf(names []string, name []byte) int {
-	for i, n := range names {
-		if n == string(name) {
+func indexOf(fields []payloadField, name []byte) int {
+	for i, f := range fields {
+		if f.name == string(name) {
 			return i
 		}
 	}
 	return -1
-}
-
-// readEnvelopeMember sets the i-th envelope member from m as encoding/json would: the ids by
-// their UnmarshalText, the timestamp by time.Time's UnmarshalJSON of the quoted value.
-func readEnvelopeMember(env *envelope, i int, m member) bool {
-	var id *uuid.UUID
-	switch i {
-	case 0:
-		id = &env.EventID
-	case 1:
-		id = &env.AggregateID
-	case 2:
-		id = &env.CommandID
-	case 3:
-		id = &env.CorrelationID
-	case 4:
-		id = &env.CausationID
-	default:
-		return env.Timestamp.UnmarshalJSON(m.quoted) == nil
-	}
-	return id.UnmarshalText(m.raw) == nil
 }
 
 // member is one member of a payload: its name, and its string value without and with quotes.
