@@ -117,15 +117,6 @@ func (o *Object) Name(name string) {
 	o.B = append(o.B, '"', ':')
 }
 
-// Key appends a member's name that may need escaping (a map's key) and the colon.
-func (o *Object) Key(key string) {
-	if o.members > 0 {
-		o.B = append(o.B, ',')
-	}
-	o.members++
-	o.B = append(String(o.B, key), ':')
-}
-
 // String appends a string member.
 func (o *Object) String(name, value string) {
 	o.Name(name)

@@ -44,9 +44,9 @@ func TestObject(t *testing.T) {
 	o := Open([]byte("x"))
 	o.String("a", "<b>")
 	o.Uint("n", 42)
-	o.Key("k\"")
+	o.Name("t")
 	o.B = append(o.B, "true"...)
-	if got, want := string(o.Close()), `x{"a":"\u003cb\u003e","n":42,"k\"":true}`; got != want {
+	if got, want := string(o.Close()), `x{"a":"\u003cb\u003e","n":42,"t":true}`; got != want {
 		t.Fatalf("got %s, want %s", got, want)
 	}
 }

@@ -43,17 +43,7 @@ func BenchmarkBuild(b *testing.B) {
 	nc := natstest.Connect(b, srv.ClientURL())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	store, err := jetstore.New(js, jetstore.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := store.EnsureStream(ctx); err != nil {
-		b.Fatal(err)
-	}
+	js, store := benchStream(b, ctx, nc)
 	head := writeFleet(b, ctx, nc, store, n)
 
 	opts := Options{NoSnapshots: true}

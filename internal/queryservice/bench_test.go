@@ -77,6 +77,24 @@ func (f *benchFleet) history(tb testing.TB, i int) []cr.Event {
 	}
 }
 
+// benchStream makes the event stream on nc's server and returns the JetStream context and the
+// store over it.
+func benchStream(b *testing.B, ctx context.Context, nc *nats.Conn) (jetstream.JetStream, *jetstore.Store) {
+	b.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	store, err := jetstore.New(js, jetstore.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := store.EnsureStream(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return js, store
+}
+
 // applyFleet applies the histories of benchFleet's resources first to n-1 to m directly, their
 // events at the sequences after `after`, committing every thousand resources.
 func applyFleet(b *testing.B, m *Model, after uint64, first, n int) {
@@ -199,17 +217,7 @@ func BenchmarkListSelective(b *testing.B) {
 	defer cancel()
 	// The stream must exist for the service to start; it stays empty, and the model is filled
 	// directly.
-	jsx, err := jetstream.New(js)
-	if err != nil {
-		b.Fatal(err)
-	}
-	store, err := jetstore.New(jsx, jetstore.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := store.EnsureStream(ctx); err != nil {
-		b.Fatal(err)
-	}
+	benchStream(b, ctx, js)
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
 	defer func() {

@@ -14,7 +14,6 @@ import (
 	"github.com/cim-infra/registry/internal/resourcestore"
 	"github.com/cim-infra/registry/internal/testkit"
 	"github.com/cim-infra/registry/pkg/api"
-	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -62,17 +61,7 @@ func BenchmarkTrace(b *testing.B) {
 	svcConn := natstest.Connect(b, srv.ClientURL())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	store, err := jetstore.New(js, jetstore.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := store.EnsureStream(ctx); err != nil {
-		b.Fatal(err)
-	}
+	_, store := benchStream(b, ctx, nc)
 	// The traced resource: seven events of one correlation id, written to the stream. The
 	// service applies them itself.
 	correlation := uuid.New()
