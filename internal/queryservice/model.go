@@ -131,11 +131,7 @@ func (m *Model) EndBulk() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		texts := make([]textChange, len(rows))
-		for i, r := range rows {
-			texts[i] = textChange{id: r.id(), new: r.text()}
-		}
-		m.text.stage(texts) // into the empty index: nothing to remove
+		m.text.addRows(rows)
 	}()
 	t.loadIndexes(rows)
 	<-done

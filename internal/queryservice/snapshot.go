@@ -245,11 +245,7 @@ func (m *Model) restore(snap snapshotV1) error {
 	go func() {
 		defer close(done)
 		if len(snap.Text) == 0 || !m.text.loadSnapshot(snap.Text) {
-			texts := make([]textChange, len(rows))
-			for i, r := range rows {
-				texts[i] = textChange{id: r.id(), new: r.text()}
-			}
-			m.text.stage(texts) // into the empty index: nothing to remove
+			m.text.addRows(rows)
 		}
 		m.trace.load(entries)
 	}()

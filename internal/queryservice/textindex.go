@@ -111,6 +111,15 @@ func (x *textIndex) stage(changes []textChange) []textRemoval {
 	return removals
 }
 
+// addRows indexes the texts of rows in the empty index (so there is nothing to remove).
+func (x *textIndex) addRows(rows []*resource) {
+	texts := make([]textChange, len(rows))
+	for i, r := range rows {
+		texts[i] = textChange{id: r.id(), new: r.text()}
+	}
+	x.stage(texts)
+}
+
 // unstage removes trigrams rows no longer have; their new texts must be committed.
 func (x *textIndex) unstage(removals []textRemoval) {
 	if len(removals) == 0 {
