@@ -65,16 +65,22 @@ func (w *world) subjectCounts(ctx context.Context, filter string) map[string]uin
 	return info.State.Subjects
 }
 
-// waitSettled waits until both read models stand for the stream's last event.
+// waitSettled waits until both read models stand for the stream's last event: the last message
+// on an event subject, not the stream's last message, which may be a key's (a claim or release
+// after the last event), on a subject the projectors do not read.
 func (w *world) waitSettled() {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(w.ctx, recoveryDeadline)
 	defer cancel()
-	info, err := w.streamInfo(ctx)
+	s, err := w.js.Stream(ctx, jetstore.DefaultStream)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	last := info.State.LastSeq
+	lastEvent, err := s.GetLastMsgForSubject(ctx, jetstore.DefaultSubjectPrefix+".>")
+	if err != nil {
+		w.t.Fatalf("the stream's last event: %v", err)
+	}
+	last := lastEvent.Sequence
 	for {
 		metrics, graph := w.metrics.p.Sequence(), last
 		if w.driver != nil {
