@@ -25,6 +25,11 @@ func readPayload(data []byte, v any) error {
 	if !ok {
 		return errNotEncoderForm
 	}
+	return setMembers(ms, v)
+}
+
+// setMembers is readPayload once the payload's members are scanned (scanPayload).
+func setMembers(ms []member, v any) error {
 	var fields [3]payloadField
 	env, own := payloadFields(v, fields[:0])
 	if env == nil {
