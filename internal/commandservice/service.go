@@ -13,6 +13,7 @@ import (
 	"github.com/cim-infra/registry/internal/microsvc"
 	"github.com/cim-infra/registry/internal/resourcestore"
 	"github.com/cim-infra/registry/internal/tracing"
+	"github.com/cim-infra/registry/internal/workers"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/cim-infra/registry/pkg/jetstore"
 	"github.com/google/uuid"
@@ -44,7 +45,7 @@ type Service struct {
 	draining bool
 	inflight sync.WaitGroup
 	busy     atomic.Int64 // requests being processed, at most opts.MaxInFlight
-	workers  *workers
+	workers  *workers.Pool
 }
 
 // testHooks let tests act at points a real failure could strike.
@@ -77,7 +78,7 @@ func New(ctx context.Context, nc *nats.Conn, sc jetstore.Config, opts Options, l
 	}
 	s := &Service{
 		nc: nc, js: js, store: store, opts: opts, now: time.Now,
-		cache: newCache(opts.CacheSize), workers: newWorkers(),
+		cache: newCache(opts.CacheSize), workers: workers.New(),
 		log: log.With().Str("component", "commands").Logger().Hook(tracing.LogHook),
 	}
 	if s.metrics, err = newMetrics(reg, s.cache.len); err != nil {
@@ -167,7 +168,7 @@ func (s *Service) dispatch(name string, serve func(name string, r *microsvc.Requ
 		}
 		s.inflight.Add(1)
 		s.mu.Unlock()
-		s.workers.run(func() {
+		s.workers.Run(func() {
 			defer s.inflight.Done()
 			defer s.busy.Add(-1)
 			s.metrics.inFlight.Inc()
@@ -341,7 +342,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
-		s.workers.close()
+		s.workers.Close()
 	case <-ctx.Done():
 		return fmt.Errorf("commandservice: shutdown: requests still in flight: %w", ctx.Err())
 	}

@@ -65,6 +65,24 @@ func String(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// Plain reports whether String writes s between quotes as it is: s holds only ASCII that needs
+// no escape.
+func Plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || !plain[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// PlainString appends s, which must be Plain, as a JSON string: between quotes.
+func PlainString(b []byte, s string) []byte {
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
 // plain is the ASCII bytes String copies as they are.
 var plain = func() (t [utf8.RuneSelf]bool) {
 	for c := ' '; c < utf8.RuneSelf; c++ {
@@ -86,11 +104,75 @@ func UUID(b []byte, id uuid.UUID) []byte {
 }
 
 // Time appends t as time.Time's MarshalJSON does (RFC 3339 with nanoseconds, its zone kept).
-// A year outside 0 to 9999, which MarshalJSON refuses, is written all the same.
+// A year outside 0 to 9999, which MarshalJSON refuses, is written all the same. A time in UTC
+// of a year from 1 to 9999 (every time the registry stamps) is written here, digit by digit;
+// the others by time.Time.AppendFormat.
 func Time(b []byte, t time.Time) []byte {
 	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
+	if sec := t.Unix(); t.Location() == time.UTC && sec >= minUTCUnix && sec < maxUTCUnix {
+		b = appendUTC(b, sec, t.Nanosecond())
+	} else {
+		b = t.AppendFormat(b, time.RFC3339Nano)
+	}
 	return append(b, '"')
+}
+
+// The Unix seconds of 0001-01-01 and 10000-01-01, the years appendUTC writes.
+const (
+	minUTCUnix = -62135596800
+	maxUTCUnix = 253402300800
+)
+
+// appendUTC writes the time sec (Unix seconds of a year from 1 to 9999) and nsec in UTC as
+// time.RFC3339Nano does: the fraction without its trailing zeros, none if it is zero.
+func appendUTC(b []byte, sec int64, nsec int) []byte {
+	days, rem := sec/86400, sec%86400
+	if rem < 0 {
+		days, rem = days-1, rem+86400
+	}
+	year, month, day := civil(days)
+	b = append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10), 'T')
+	h, m, s := rem/3600, rem/60%60, rem%60
+	b = append(b, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+m/10), byte('0'+m%10), ':', byte('0'+s/10), byte('0'+s%10))
+	if nsec != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i > 0; i-- {
+			frac[i] = byte('0' + nsec%10)
+			nsec /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		b = append(b, frac[:n]...)
+	}
+	return append(b, 'Z')
+}
+
+// civil is the proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's
+// civil_from_days).
+func civil(days int64) (year, month, day int64) {
+	z := days + 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	day = doy - (153*mp+2)/5 + 1
+	month = mp + 3
+	if month > 12 {
+		month -= 12
+	}
+	year = yoe + era*400
+	if month <= 2 {
+		year++
+	}
+	return year, month, day
 }
 
 // Object appends the members of a JSON object, a comma before each but the first. Open it with

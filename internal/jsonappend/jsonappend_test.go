@@ -40,6 +40,66 @@ func TestUUIDAndTime(t *testing.T) {
 	}
 }
 
+// FuzzTime: Time writes what encoding/json writes for any time of a year from 1 to 9999, in
+// UTC (the fast path), in a zone, or at a zero offset that is not UTC.
+func FuzzTime(f *testing.F) {
+	for _, s := range []int64{0, -1, 1, 86399, 86400, -86400, 951782400, 1796601845, minUTCUnix, maxUTCUnix - 1} {
+		f.Add(s, int32(0), int16(0))
+		f.Add(s, int32(123456789), int16(-1))
+		f.Add(s, int32(500), int16(150))
+	}
+	f.Fuzz(func(t *testing.T, sec int64, nsec int32, offsetMinutes int16) {
+		// Keep to the years MarshalJSON takes in every zone: a day inside 1 to 9999.
+		const span = maxUTCUnix - minUTCUnix - 2*86400
+		sec = minUTCUnix + 86400 + (sec%span+span)%span
+		tm := time.Unix(sec, int64(nsec)%1e9).UTC()
+		switch {
+		case offsetMinutes == 0:
+			tm = tm.In(time.FixedZone("", 0))
+		case offsetMinutes%3 == 0:
+			tm = tm.In(time.FixedZone("", int(offsetMinutes%(24*60))*60))
+		}
+		want, err := json.Marshal(tm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Time(nil, tm); string(got) != string(want) {
+			t.Fatalf("Time(%v) = %s, want %s", tm, got, want)
+		}
+	})
+}
+
+func TestTimeAtTheEndsOfTheFastPath(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(1600, 2, 29, 12, 0, 0, 10, time.UTC), time.Date(1969, 12, 31, 23, 59, 59, 1, time.UTC),
+		time.Date(2000, 2, 29, 0, 0, 0, 100000000, time.UTC), time.Date(2100, 3, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(0, 12, 31, 23, 59, 59, 0, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		want := tm.AppendFormat([]byte(`"`), time.RFC3339Nano)
+		if got := Time(nil, tm); string(got) != string(want)+`"` {
+			t.Fatalf("Time(%v) = %s, want %q", tm, got, want)
+		}
+	}
+}
+
+func TestPlain(t *testing.T) {
+	for _, s := range []string{"", "plain", "a-b_c.d:e/f g~", "\x7f\x20"} {
+		if !Plain(s) {
+			t.Fatalf("Plain(%q) = false", s)
+		}
+		want, _ := json.Marshal(s)
+		if got := PlainString(nil, s); string(got) != string(want) {
+			t.Fatalf("PlainString(%q) = %s, want %s", s, got, want)
+		}
+	}
+	for _, s := range []string{"\"", "\\", "<", ">", "&", "\x1f", "\n", "é", "\xff", "\u2028"} {
+		if Plain(s) || Plain("ok"+s+"ok") {
+			t.Fatalf("Plain(%q) = true", s)
+		}
+	}
+}
+
 func TestObject(t *testing.T) {
 	o := Open([]byte("x"))
 	o.String("a", "<b>")

@@ -291,6 +291,36 @@ func (f sortField) compareRows(a, b *resource) int {
 
 func (f sortField) less(a, b *resource) bool { return f.compare(a, b) < 0 }
 
+// sortRows sorts rows in compareRows' order, or its reverse if desc. The value of a field over
+// a string is read once per row, not once per comparison.
+func (f sortField) sortRows(rows []*resource, desc bool) {
+	sign := 1
+	if desc {
+		sign = -1
+	}
+	if f.text == nil {
+		slices.SortFunc(rows, func(a, b *resource) int { return sign * f.compareRows(a, b) })
+		return
+	}
+	type valued struct {
+		v string
+		r *resource
+	}
+	vs := make([]valued, len(rows))
+	for i, r := range rows {
+		vs[i] = valued{f.text(r), r}
+	}
+	slices.SortFunc(vs, func(a, b valued) int {
+		if c := strings.Compare(a.v, b.v); c != 0 {
+			return sign * c
+		}
+		return sign * compareID(a.r, b.r)
+	})
+	for i, v := range vs {
+		rows[i] = v.r
+	}
+}
+
 func (f sortField) keyOf(r *resource) []byte {
 	if isPivot(r) {
 		return []byte(r.data)

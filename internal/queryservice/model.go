@@ -20,13 +20,14 @@ type sortField struct {
 	name string
 	key  func(*resource) []byte
 	cmp  func(a, b *resource) int
+	text func(*resource) string // the value, of a field over a string; nil for the others
 }
 
 // stringField is a sort field over a string value: key is the value and sep, so that byte
 // order is the strings' order (values hold no NUL).
 func stringField(name string, value func(*resource) string) sortField {
 	return sortField{name: name, key: func(r *resource) []byte { return stringKey(value(r)) },
-		cmp: func(a, b *resource) int { return strings.Compare(value(a), value(b)) }}
+		cmp: func(a, b *resource) int { return strings.Compare(value(a), value(b)) }, text: value}
 }
 
 // idValueField is a sort field over a 16-byte id.
@@ -56,8 +57,8 @@ var sortFields = []sortField{
 	stringField(api.OrderSerialNumber, func(r *resource) string { v, _ := r.serialNumber(); return v }),
 	stringField(api.OrderManufacturer, func(r *resource) string { v, _ := r.manufacturer(); return v }),
 	stringField(api.OrderModel, func(r *resource) string { v, _ := r.model(); return v }),
-	{api.OrderVersion, func(r *resource) []byte { return uint64Key(r.version) },
-		func(a, b *resource) int { return cmp.Compare(a.version, b.version) }},
+	{name: api.OrderVersion, key: func(r *resource) []byte { return uint64Key(r.version) },
+		cmp: func(a, b *resource) int { return cmp.Compare(a.version, b.version) }},
 }
 
 func sortFieldNamed(name string) (sortField, bool) {

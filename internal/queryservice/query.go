@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/google/uuid"
@@ -19,6 +20,9 @@ type listPlan struct {
 	limit  int
 	after  []byte // the cursor's row key; nil on the first page
 	cursor cursorState
+	// query is the filter as asked, which the next page's cursor carries the hash of (worked
+	// out only for a page that has a next one).
+	query api.Filter
 }
 
 func planList(q api.List) (*listPlan, error) {
@@ -46,12 +50,13 @@ func planList(q api.List) (*listPlan, error) {
 		e.Details = map[string]any{"max": api.MaxListLimit}
 		return nil, e
 	}
-	p.cursor = cursorState{Order: orderBy, Filter: filterHash(q.Filter)}
+	p.cursor, p.query = cursorState{Order: orderBy}, q.Filter
 	if q.Cursor != "" {
 		c, err := decodeCursor(q.Cursor)
 		if err != nil {
 			return nil, err
 		}
+		p.cursor.Filter = filterHash(q.Filter)
 		if c.Order != p.cursor.Order || c.Filter != p.cursor.Filter {
 			return nil, invalidField("cursor", "the cursor belongs to a list with another filter or order_by; send the same filter and order_by as the first page")
 		}
@@ -77,21 +82,42 @@ func list(v View, p *listPlan) (api.ResourcePage, error) {
 	return page, nil
 }
 
-// encodedReply is a reply body already in its JSON form.
-type encodedReply []byte
+// encodedReply is a reply body already in its JSON form, in a buffer of replyBuffers: release
+// it once the reply is sent (the connection copies what it sends).
+type encodedReply struct{ buf *[]byte }
+
+// replyBuffers holds the buffers of sent replies for the next ones, so that a page's tens of
+// kilobytes are not a new allocation on every request (each one brings the next collection of
+// the whole model closer).
+var replyBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledReply is the largest buffer kept for another reply: larger pages are rare.
+const maxPooledReply = 1 << 20
+
+// bytes returns the reply's body, valid until release.
+func (e encodedReply) bytes() []byte { return *e.buf }
+
+// release returns the reply's buffer to replyBuffers.
+func (e encodedReply) release() {
+	if cap(*e.buf) <= maxPooledReply {
+		*e.buf = (*e.buf)[:0]
+		replyBuffers.Put(e.buf)
+	}
+}
 
 // listJSON answers one page of p from view v in the JSON form of an api.ResourcePage, each row
 // written by appendJSON: the bytes encoding/json writes for list's page.
 func listJSON(v View, p *listPlan) (encodedReply, error) {
 	rows, page, err := listRows(v, p)
 	if err != nil {
-		return nil, err
+		return encodedReply{}, err
 	}
 	size := 100
 	for _, r := range rows {
 		size += 2 * len(r.data)
 	}
-	out := make([]byte, 0, size)
+	buf := replyBuffers.Get().(*[]byte)
+	out := slices.Grow((*buf)[:0], size)
 	out = append(out, `{"resources":[`...)
 	for i, r := range rows {
 		if i > 0 {
@@ -109,7 +135,8 @@ func listJSON(v View, p *listPlan) (encodedReply, error) {
 	}
 	out = append(out, `,"as_of_sequence":`...)
 	out = strconv.AppendUint(out, page.AsOfSequence, 10)
-	return append(out, '}'), nil
+	*buf = append(out, '}')
+	return encodedReply{buf}, nil
 }
 
 // listRows finds one page of p in view v: its rows, and the page without them.
@@ -149,11 +176,7 @@ func listRows(v View, p *listPlan) ([]*resource, api.ResourcePage, error) {
 			return nil, page, err
 		}
 		page.Total = len(all)
-		compare := p.order.compareRows
-		if p.desc {
-			compare = func(a, b *resource) int { return p.order.compareRows(b, a) }
-		}
-		slices.SortFunc(all, compare)
+		p.order.sortRows(all, p.desc)
 		start := 0
 		if p.after != nil {
 			start, _ = slices.BinarySearchFunc(all, p.after, func(r *resource, after []byte) int {
@@ -176,6 +199,9 @@ func listRows(v View, p *listPlan) ([]*resource, api.ResourcePage, error) {
 	}
 	if more {
 		c := p.cursor
+		if p.after == nil {
+			c.Filter = filterHash(p.query)
+		}
 		c.After = rowKey(p.order, rows[len(rows)-1])
 		page.NextCursor = c.encode()
 	}

@@ -34,6 +34,9 @@ type resource struct {
 	// created time. (Each position kept costs 4 bytes a row, and the struct is 64 bytes.)
 	off         [offCount]uint32
 	typ, status uint8 // positions in resourceTypes and statuses
+	// plain: every text of the state (host name, hardware details, asset tag, metadata) is
+	// ASCII that JSON writes as it is, so appendJSON copies them without looking for escapes.
+	plain bool
 }
 
 // Positions in resource.off.
@@ -106,8 +109,8 @@ func rowOf(data string, version uint64) (*resource, error) {
 	if len(data) < hostnameAt || data[0] != stateFormat {
 		return nil, fmt.Errorf("%w: not format %d", errCorruptRow, stateFormat)
 	}
-	p := rowParser{s: data, i: hostnameAt}
-	p.skipString() // host name
+	p := rowParser{s: data, i: hostnameAt, plain: true}
+	p.skipText() // host name
 	typ, status := p.string(), p.string()
 	var ok bool
 	if r.typ, ok = typeNumber[typ]; !ok {
@@ -124,17 +127,17 @@ func rowOf(data string, version uint64) (*resource, error) {
 		switch p.byte() {
 		case 0:
 		case 1:
-			p.skipString()
+			p.skipText()
 		default:
 			p.fail("presence byte")
 		}
 	}
 	r.off[offAssetTag] = p.pos()
-	p.skipString()
+	p.skipText()
 	r.off[offMetadata] = p.pos()
 	for n := p.count(2); n > 0; n-- {
-		p.skipString()
-		p.skipString()
+		p.skipText()
+		p.skipText()
 	}
 	r.off[offCreated] = p.pos()
 	r.created, r.updated = p.time(), p.time()
@@ -144,14 +147,16 @@ func rowOf(data string, version uint64) (*resource, error) {
 	if p.err != nil {
 		return nil, p.err
 	}
+	r.plain = p.plain
 	return r, nil
 }
 
 // rowParser walks an encoded state; after the first error it reads nothing more.
 type rowParser struct {
-	s   string
-	i   int
-	err error
+	s     string
+	i     int
+	err   error
+	plain bool // no text so far needs escaping in JSON
 }
 
 func (p *rowParser) fail(format string, args ...any) {
@@ -210,7 +215,11 @@ func (p *rowParser) string() string {
 	return p.s[start:p.i]
 }
 
-func (p *rowParser) skipString() { p.skip(p.count(1)) }
+// skipText skips a string of text (not of bytes), noting whether JSON writes it as it is.
+func (p *rowParser) skipText() {
+	s := p.string()
+	p.plain = p.plain && jsonappend.Plain(s)
+}
 
 func (p *rowParser) time() int64 {
 	var t time.Time
@@ -431,7 +440,7 @@ func (r *resource) appendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
 	b = jsonappend.UUID(b, r.id())
 	b = append(b, `,"hostname":`...)
-	b = jsonappend.String(b, r.hostname())
+	b = r.appendString(b, r.hostname())
 	b = append(b, typeMembers[r.typ]...)
 	b = append(b, statusMembers[r.status]...)
 	for i, name := range [...]string{`,"organization_id":`, `,"location_id":`, `,"owner_id":`, `,"account_concept_id":`} {
@@ -459,13 +468,13 @@ func (r *resource) appendJSON(b []byte) []byte {
 			v, i = stringAt(r.data, i)
 			if v != "" {
 				b = append(b, name...)
-				b = jsonappend.String(b, v)
+				b = r.appendString(b, v)
 			}
 		}
 	}
 	if tag := r.assetTag(); tag != "" {
 		b = append(b, `,"asset_tag":`...)
-		b = jsonappend.String(b, tag)
+		b = r.appendString(b, tag)
 	}
 	b = append(b, `,"metadata":{`...)
 	first = true
@@ -474,8 +483,8 @@ func (r *resource) appendJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		first = false
-		b = append(jsonappend.String(b, k), ':')
-		b = jsonappend.String(b, v)
+		b = append(r.appendString(b, k), ':')
+		b = r.appendString(b, v)
 		return true
 	})
 	created, updated := r.times()
@@ -486,6 +495,14 @@ func (r *resource) appendJSON(b []byte) []byte {
 	b = append(b, `,"version":`...)
 	b = strconv.AppendUint(b, r.version, 10)
 	return append(b, '}')
+}
+
+// appendString appends one of the row's texts as a JSON string.
+func (r *resource) appendString(b []byte, s string) []byte {
+	if r.plain {
+		return jsonappend.PlainString(b, s)
+	}
+	return jsonappend.String(b, s)
 }
 
 // typeMembers and statusMembers are the resource_type and category members, and the status

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cim-infra/registry/internal/microsvc"
 	"github.com/cim-infra/registry/internal/tracing"
+	"github.com/cim-infra/registry/internal/workers"
 	"github.com/cim-infra/registry/pkg/api"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -42,6 +43,7 @@ type Service struct {
 	draining bool
 	inflight sync.WaitGroup
 	busy     int
+	workers  *workers.Pool
 }
 
 // New prepares an instance on nc: the model, its reader of the stream and its metrics in reg.
@@ -65,7 +67,7 @@ func New(nc *nats.Conn, opts Options, log zerolog.Logger, reg prometheus.Registe
 	log = log.With().Str("component", "query").Logger().Hook(tracing.LogHook)
 	model := NewModel()
 	return &Service{
-		nc: nc, model: model, opts: opts, log: log, metrics: m,
+		nc: nc, model: model, opts: opts, log: log, metrics: m, workers: workers.New(),
 		follower: newFollower(js, model, opts, log, m),
 	}, nil
 }
@@ -167,7 +169,7 @@ func (s *Service) startMicro() error {
 	return nil
 }
 
-// dispatch answers each request on a goroutine of its own: a subscription delivers one request
+// dispatch answers each request on a worker of its own: a subscription delivers one request
 // at a time, and a query may wait for its min_sequence. Beyond MaxInFlight requests in
 // progress a request is refused at once (503 overloaded). microsvc counts each request in the
 // endpoint's $SRV.STATS when its reply is sent.
@@ -190,7 +192,7 @@ func (s *Service) dispatch(name string, serve func(context.Context, []byte) (any
 		s.busy++
 		s.inflight.Add(1)
 		s.mu.Unlock()
-		go func() {
+		s.workers.Run(func() {
 			defer func() {
 				s.mu.Lock()
 				s.busy--
@@ -204,7 +206,7 @@ func (s *Service) dispatch(name string, serve func(context.Context, []byte) (any
 			defer span.End()
 			out, err := serve(ctx, data)
 			s.finish(ctx, name, req, start, out, err)
-		}()
+		})
 	}
 }
 
@@ -312,11 +314,14 @@ func (s *Service) finish(ctx context.Context, name string, req *microsvc.Request
 	ev.Ctx(ctx).Str("endpoint", name).Int("code", e.Code).Str("kind", e.Kind).Str("field", e.Field).Str("error", e.Message).Msg("query failed")
 }
 
-// respond sends a success reply: a page whose JSON the model kept as it is, anything else
-// encoded now.
+// respond sends a success reply: a page already encoded as it is (then its buffer goes back to
+// the pool), anything else encoded now.
 func (s *Service) respond(req *microsvc.Request, body any) {
-	data, encoded := body.(encodedReply)
-	if !encoded {
+	var data []byte
+	if e, encoded := body.(encodedReply); encoded {
+		data = e.bytes()
+		defer e.release()
+	} else {
 		var err error
 		if data, err = json.Marshal(body); err != nil {
 			s.respondError(req, newError(api.CodeInternal, api.KindInternal, "", "encode reply: %v", err))
@@ -360,5 +365,6 @@ func (s *Service) shutdown() {
 		}
 	}
 	s.inflight.Wait()
+	s.workers.Close()
 	s.log.Info().Msg("query service stopped; no query in flight")
 }
