@@ -31,9 +31,6 @@ const sep = 0x00
 // stringKey is s followed by sep.
 func stringKey(s string) []byte { return append([]byte(s), sep) }
 
-// uint64Key is n in big-endian order, so that byte order is numeric order.
-func uint64Key(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
-
 // lowerHostname is the case-insensitive form of a host name filter (stored names are canonical,
 // lower-case, already).
 func lowerHostname(s string) string { return strings.ToLower(strings.TrimSuffix(s, ".")) }
@@ -93,6 +90,22 @@ func comparePolicy(a, b policyEntry) int {
 		return c
 	}
 	return compareID(a.r, b.r)
+}
+
+// appendPolicyKey appends a policy entry's key: the policy and the row's id, which compare as
+// bytes in comparePolicy's order.
+func appendPolicyKey(b []byte, e policyEntry) []byte {
+	p := e.policy()
+	return append(append(b, p[:]...), e.r.data[1:hostnameAt]...)
+}
+
+// appendMetaKey appends a metadata entry's key: the key, sep, the value, sep and the row's id,
+// which compare as bytes in compareMeta's order (a value holding sep may come out of it).
+func appendMetaKey(b []byte, e metaEntry) []byte {
+	k, v := e.entry()
+	b = append(append(b, k...), sep)
+	b = append(append(b, v...), sep)
+	return append(b, e.r.data[1:hostnameAt]...)
 }
 
 // compareMeta orders metadata entries by key, value, then the row's id (a probe first).
@@ -207,16 +220,14 @@ func (t *tables) loadIndexes(rows []*resource) {
 			for _, r := range rows {
 				r.policies(func(_ [16]byte, at uint32) { policies = append(policies, policyEntry{r, at}) })
 			}
-			slices.SortFunc(policies, comparePolicy)
-			loadAll(t.policy, policies)
+			loadAll(t.policy, sortByKeys(policies, appendPolicyKey))
 		},
 		func() {
 			var meta []metaEntry
 			for _, r := range rows {
 				r.metadata(func(_, _ string, at uint32) bool { meta = append(meta, metaEntry{r, at}); return true })
 			}
-			slices.SortFunc(meta, compareMeta)
-			loadAll(t.meta, meta)
+			loadAll(t.meta, sortByKeys(meta, appendMetaKey))
 		},
 	}
 	fields := rowFields()
@@ -226,26 +237,61 @@ func (t *tables) loadIndexes(rows []*resource) {
 	parallel(tasks)
 }
 
-// sortByKey returns rows in the order of f's index: sorted by their keys (rowKey), made once
-// per row into one buffer, which compare as bytes in the order compareRows gives. (Were a key
-// out of that order, Load would still insert its row where it belongs.)
+// sortByKey returns rows in the order of f's index: sorted by their keys (rowKey), which
+// compare as bytes in the order compareRows gives (sortByKeys). (Were a key out of that order,
+// Load would still insert its row where it belongs.)
 func sortByKey(rows []*resource, f sortField) []*resource {
+	return sortByKeys(rows, func(b []byte, r *resource) []byte {
+		return append(f.appendKey(b, r), r.data[1:hostnameAt]...)
+	})
+}
+
+// sortByKeys returns items sorted by the keys appendKey appends, as bytes. The keys are made
+// once per item into one buffer, and each key's eight bytes after the prefix all keys share
+// are kept beside it as a number, which settles most comparisons without reading the buffer.
+func sortByKeys[T any](items []T, appendKey func([]byte, T) []byte) []T {
 	type keyed struct {
-		start, end int
-		r          *resource
+		head       uint64 // the key's 8 bytes from common on, big-endian, zero-padded
+		start, end int    // the key in buf
+		item       T
 	}
-	keys := make([]keyed, len(rows))
-	var buf []byte
-	for i, r := range rows {
+	if len(items) == 0 {
+		return nil
+	}
+	keys := make([]keyed, len(items))
+	// Room for keys somewhat longer than the first, so that buf is seldom copied as it grows.
+	buf := appendKey(nil, items[0])
+	buf = make([]byte, 0, len(items)*(len(buf)+8))
+	for i, it := range items {
 		start := len(buf)
-		buf = append(buf, f.key(r)...)
-		buf = append(buf, r.data[1:hostnameAt]...)
-		keys[i] = keyed{start, len(buf), r}
+		buf = appendKey(buf, it)
+		keys[i] = keyed{start: start, end: len(buf), item: it}
 	}
-	slices.SortFunc(keys, func(a, b keyed) int { return bytes.Compare(buf[a.start:a.end], buf[b.start:b.end]) })
-	out := make([]*resource, len(rows))
+	first := buf[keys[0].start:keys[0].end]
+	common := len(first)
+	for _, k := range keys[1:] {
+		key := buf[k.start:k.end]
+		n := min(common, len(key))
+		c := 0
+		for c < n && key[c] == first[c] {
+			c++
+		}
+		common = c
+	}
+	for i := range keys {
+		var head [8]byte
+		copy(head[:], buf[keys[i].start+common:keys[i].end])
+		keys[i].head = binary.BigEndian.Uint64(head[:])
+	}
+	slices.SortFunc(keys, func(a, b keyed) int {
+		if a.head != b.head {
+			return cmp.Compare(a.head, b.head)
+		}
+		return bytes.Compare(buf[a.start+common:a.end], buf[b.start+common:b.end])
+	})
+	out := make([]T, len(items))
 	for i, k := range keys {
-		out[i] = k.r
+		out[i] = k.item
 	}
 	return out
 }
@@ -330,8 +376,8 @@ func (f sortField) keyOf(r *resource) []byte {
 
 // conceptField orders rows by account concept.
 var conceptField = sortField{
-	name: indexAccountConcept,
-	key:  func(r *resource) []byte { id := r.accountConceptID(); return id[:] },
+	name:      indexAccountConcept,
+	appendKey: func(b []byte, r *resource) []byte { id := r.accountConceptID(); return append(b, id[:]...) },
 	cmp: func(a, b *resource) int {
 		x, y := a.accountConceptID(), b.accountConceptID()
 		return bytes.Compare(x[:], y[:])

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,28 +19,28 @@ import (
 // sortField is a field List can sort by: its index key (the order of its index, as bytes) and
 // the same order computed on the rows' values (cmp), which the index compares by.
 type sortField struct {
-	name string
-	key  func(*resource) []byte
-	cmp  func(a, b *resource) int
-	text func(*resource) string // the value, of a field over a string; nil for the others
+	name      string
+	appendKey func(b []byte, r *resource) []byte // appends r's key to b
+	cmp       func(a, b *resource) int
+	text      func(*resource) string // the value, of a field over a string; nil for the others
 }
 
 // stringField is a sort field over a string value: key is the value and sep, so that byte
 // order is the strings' order (values hold no NUL).
 func stringField(name string, value func(*resource) string) sortField {
-	return sortField{name: name, key: func(r *resource) []byte { return stringKey(value(r)) },
+	return sortField{name: name, appendKey: func(b []byte, r *resource) []byte { return append(append(b, value(r)...), sep) },
 		cmp: func(a, b *resource) int { return strings.Compare(value(a), value(b)) }, text: value}
 }
 
 // idValueField is a sort field over a 16-byte id.
 func idValueField(name string, value func(*resource) [16]byte) sortField {
-	return sortField{name: name, key: func(r *resource) []byte { v := value(r); return v[:] },
+	return sortField{name: name, appendKey: func(b []byte, r *resource) []byte { v := value(r); return append(b, v[:]...) },
 		cmp: func(a, b *resource) int { x, y := value(a), value(b); return bytes.Compare(x[:], y[:]) }}
 }
 
 // timeField is a sort field over a time in nanoseconds.
 func timeField(name string, value func(*resource) int64) sortField {
-	return sortField{name: name, key: func(r *resource) []byte { return timeKey(value(r)) },
+	return sortField{name: name, appendKey: func(b []byte, r *resource) []byte { return appendTimeKey(b, value(r)) },
 		cmp: func(a, b *resource) int { return cmp.Compare(value(a), value(b)) }}
 }
 
@@ -57,7 +59,7 @@ var sortFields = []sortField{
 	stringField(api.OrderSerialNumber, func(r *resource) string { v, _ := r.serialNumber(); return v }),
 	stringField(api.OrderManufacturer, func(r *resource) string { v, _ := r.manufacturer(); return v }),
 	stringField(api.OrderModel, func(r *resource) string { v, _ := r.model(); return v }),
-	{name: api.OrderVersion, key: func(r *resource) []byte { return uint64Key(r.version) },
+	{name: api.OrderVersion, appendKey: func(b []byte, r *resource) []byte { return binary.BigEndian.AppendUint64(b, r.version) },
 		cmp: func(a, b *resource) int { return cmp.Compare(a.version, b.version) }},
 }
 
@@ -70,8 +72,14 @@ func sortFieldNamed(name string) (sortField, bool) {
 	return sortField{}, false
 }
 
-// timeKey orders times as bytes: nanoseconds since the epoch with the sign bit flipped.
-func timeKey(nanos int64) []byte { return uint64Key(uint64(nanos) ^ (1 << 63)) }
+// appendTimeKey appends a time's key, which orders times as bytes: nanoseconds since the epoch
+// with the sign bit flipped, big-endian.
+func appendTimeKey(b []byte, nanos int64) []byte {
+	return binary.BigEndian.AppendUint64(b, uint64(nanos)^(1<<63))
+}
+
+// key is r's key in the field's index, without the id (see rowKey).
+func (f sortField) key(r *resource) []byte { return f.appendKey(nil, r) }
 
 // Model is the read model: every resource's state, with secondary indexes, and where the
 // events of each correlation id are in the stream, at one stream sequence. One writer (Update)
@@ -83,9 +91,10 @@ type Model struct {
 	text  *textIndex
 	trace *traceIndex
 
-	// bulk (the writer's): commits keep only the rows by id, unpublished, until EndBulk builds
-	// the indexes and the text index in one go (StartBulk).
-	bulk    bool
+	// bulk (the writer's): commits keep only the rows, by id in a map, unpublished, until
+	// EndBulk builds byID, the indexes and the text index in one go (StartBulk); nil outside a
+	// bulk build.
+	bulk    map[uuid.UUID]*resource
 	written atomic.Uint64 // the sequence the writer has committed, published or not
 
 	mu        sync.Mutex
@@ -105,30 +114,31 @@ func NewModel() *Model {
 // build is under way.
 func (m *Model) Written() uint64 { return m.written.Load() }
 
-// StartBulk makes the following commits, on an empty model, keep only the rows by id: no index,
-// no text index, and nothing published (Sequence and views stay where they are) until EndBulk
-// builds every index from the rows at once, each sorted once and loaded in order, in parallel.
+// StartBulk makes the following commits, on an empty model, keep only the rows, in a map by id:
+// no B-tree, no text index, and nothing published (Sequence and views stay where they are)
+// until EndBulk builds every index from the rows at once, each sorted once and loaded in order,
+// in parallel.
 // A catch-up from the first event is most of an instance's start, and an index built in bulk
 // costs a fraction of the same index changed row by row (a row replaced several times during the
 // catch-up is indexed once). Nothing may be served from the model in between: the service serves
 // only once caught up. On a model that is not empty, StartBulk does nothing.
 func (m *Model) StartBulk() {
-	if m.w.byID.Len() == 0 {
-		m.bulk = true
+	if m.w.byID.Len() == 0 && m.bulk == nil {
+		m.bulk = map[uuid.UUID]*resource{}
 	}
 }
 
 // EndBulk builds the indexes of the rows committed since StartBulk and publishes the model at
 // the last committed sequence; without a bulk build under way it does nothing.
 func (m *Model) EndBulk() {
-	if !m.bulk {
+	if m.bulk == nil {
 		return
 	}
-	m.bulk = false
-	rows := make([]*resource, 0, m.w.byID.Len())
-	m.w.byID.Scan(func(r *resource) bool { rows = append(rows, r); return true })
+	rows := sortByID(m.bulk)
+	m.bulk = nil
 	t := newTables()
-	t.byID, t.seq = m.w.byID, m.w.seq
+	t.seq = m.w.seq
+	loadAll(t.byID, rows)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -138,6 +148,33 @@ func (m *Model) EndBulk() {
 	<-done
 	m.w = t
 	m.publish(0, nil)
+}
+
+// sortByID returns the rows in id order, the order of byID.
+func sortByID(rows map[uuid.UUID]*resource) []*resource {
+	type keyed struct {
+		id uuid.UUID
+		r  *resource
+	}
+	keys := make([]keyed, 0, len(rows))
+	for id, r := range rows {
+		keys = append(keys, keyed{id, r})
+	}
+	slices.SortFunc(keys, func(a, b keyed) int { return bytes.Compare(a.id[:], b.id[:]) })
+	out := make([]*resource, len(keys))
+	for i, k := range keys {
+		out[i] = k.r
+	}
+	return out
+}
+
+// row returns the writer's row of id: from the bulk build's rows during one.
+func (m *Model) row(id uuid.UUID) (*resource, bool) {
+	if m.bulk != nil {
+		r, ok := m.bulk[id]
+		return r, ok
+	}
+	return m.w.get(id)
 }
 
 // Sequence is the stream sequence the model has applied.
@@ -218,7 +255,7 @@ func (b *Batch) Apply(seq uint64, e cr.Event) error {
 	meta := e.Meta()
 	p, ok := b.pending[meta.AggregateID]
 	if !ok {
-		if old, ok := b.m.w.get(meta.AggregateID); ok {
+		if old, ok := b.m.row(meta.AggregateID); ok {
 			st, err := old.state()
 			if err != nil {
 				return fmt.Errorf("queryservice: resource %s: %w", meta.AggregateID, err)
@@ -246,13 +283,13 @@ func (b *Batch) Commit() error {
 		if !p.state.Registered() {
 			continue
 		}
-		old, _ := m.w.get(id)
+		old, _ := m.row(id)
 		r := newResource(p.state, p.version)
 		if old == nil {
 			added++
 		}
-		if m.bulk {
-			m.w.byID.Set(r)
+		if m.bulk != nil {
+			m.bulk[id] = r
 			continue
 		}
 		change := textChange{id: id, new: r.text()}
@@ -267,7 +304,7 @@ func (b *Batch) Commit() error {
 	m.w.seq = b.seq
 	m.written.Store(b.seq)
 	m.trace.append(b.events) // views skip entries after their sequence
-	if m.bulk {
+	if m.bulk != nil {
 		m.mu.Lock()
 		m.resources += added
 		m.mu.Unlock()

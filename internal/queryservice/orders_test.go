@@ -70,6 +70,67 @@ func TestLoadOrdered(t *testing.T) {
 // TestRowOfRefusesCorruptStates: a row is never read from bytes that are not a state's
 // encoding: each cut of a state's encoding, a wrong format byte and an unknown status are
 // errors, not rows.
+// TestSortsAgreeWithCompareRows: the bulk build's sortByKey and list's sortRows put rows in the
+// order compareRows gives (the order of the index), for every index over rows, also when most
+// rows share a value (the keys' common prefix is long) and a value is a prefix of another. An
+// index loaded out of order would still hold every row, only slower, so this is checked here.
+func TestSortsAgreeWithCompareRows(t *testing.T) {
+	x := &textModel{t: t, rng: rand.New(rand.NewPCG(5, 8)), m: NewModel(), ts: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	x.batch(400, 1200)
+	b := x.m.Begin()
+	policyIDs := []cr.PolicyID{cr.PolicyID(uuid.New()), cr.PolicyID(uuid.New()), cr.PolicyID(uuid.New())}
+	for i, id := range x.ids[:60] {
+		tag := "tag-shared-prefix-"[:6+i%13] // values that are prefixes of one another
+		x.apply(b, id, func(m cr.EventMeta) cr.Event { return cr.AssetTagAssigned{EventMeta: m, AssetTag: tag} })
+		for _, p := range policyIDs[:i%4] {
+			x.apply(b, id, func(m cr.EventMeta) cr.Event { return cr.PolicyAdded{EventMeta: m, PolicyID: p} })
+		}
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var rows []*resource
+	x.m.View().each(func(r *resource) bool { rows = append(rows, r); return true })
+	x.rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+	for _, f := range rowFields() {
+		want := slices.Clone(rows)
+		slices.SortFunc(want, f.compareRows)
+		if got := sortByKey(rows, f); !slices.Equal(got, want) {
+			t.Fatalf("sortByKey by %s differs from compareRows' order", f.name)
+		}
+		for _, desc := range []bool{false, true} {
+			got := slices.Clone(rows)
+			f.sortRows(got, desc)
+			w := slices.Clone(want)
+			if desc {
+				slices.Reverse(w)
+			}
+			if !slices.Equal(got, w) {
+				t.Fatalf("sortRows by %s (desc %t) differs from compareRows' order", f.name, desc)
+			}
+		}
+	}
+	// The bulk build's metadata and policy entries.
+	var meta []metaEntry
+	var policies []policyEntry
+	for _, r := range rows {
+		r.metadata(func(_, _ string, at uint32) bool { meta = append(meta, metaEntry{r, at}); return true })
+		r.policies(func(_ [16]byte, at uint32) { policies = append(policies, policyEntry{r, at}) })
+	}
+	gotMeta, gotPolicies := sortByKeys(meta, appendMetaKey), sortByKeys(policies, appendPolicyKey)
+	slices.SortFunc(meta, compareMeta)
+	slices.SortFunc(policies, comparePolicy)
+	if len(meta) == 0 || !slices.Equal(gotMeta, meta) {
+		t.Fatalf("metadata entries (%d) not in compareMeta's order", len(meta))
+	}
+	if len(policies) == 0 || !slices.Equal(gotPolicies, policies) {
+		t.Fatalf("policy entries (%d) not in comparePolicy's order", len(policies))
+	}
+	if got := sortByKey(nil, sortFields[0]); len(got) != 0 {
+		t.Fatalf("sortByKey(nil) = %d rows", len(got))
+	}
+}
+
 func TestRowOfRefusesCorruptStates(t *testing.T) {
 	fleet := newBenchFleet()
 	var st cr.State
