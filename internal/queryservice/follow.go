@@ -186,6 +186,10 @@ func (f *follower) follow(ctx context.Context) error {
 		OptStartSeq:       from,
 		NamePrefix:        f.opts.ConsumerPrefix + "-" + strconv.Itoa(f.reads),
 		InactiveThreshold: f.opts.ConsumerInactive,
+		// nats.go makes a lost consumer again (a leader change, a restart), by default for ever
+		// and without regard to ctx; after a few tries, run reads again from the model's
+		// sequence instead, with a warning, waiting as ctx allows.
+		MaxResetAttempts: 3,
 	}
 	cons, err := f.js.OrderedConsumer(ctx, f.opts.Stream, cfg)
 	if err != nil {
@@ -196,6 +200,9 @@ func (f *follower) follow(ctx context.Context) error {
 		return fmt.Errorf("queryservice: read from %d: %w", from, err)
 	}
 	defer it.Stop()
+	// Next waits for ctx, but not while it makes the consumer again: stopping the iterator
+	// ends that too.
+	defer context.AfterFunc(ctx, it.Stop)()
 	var batch *Batch
 	inBatch := 0
 	// Each batch has a consumer span, parented by the trace context stored on its first event

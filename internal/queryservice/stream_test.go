@@ -191,3 +191,26 @@ func TestReadAgainAfterAFailedRead(t *testing.T) {
 		e.write(100)
 	}
 }
+
+// TestStopsAfterTheStreamIsDeleted: an instance whose stream was deleted under it (its ordered
+// consumer goes with it, and nats.go tries to make the consumer again, by default for ever and
+// deaf to the context) still stops promptly when asked.
+func TestStopsAfterTheStreamIsDeleted(t *testing.T) {
+	e := newEnv(t, 29, 20)
+	e.write(50)
+	in := e.startReady(testOptions())
+	e.waitSeq(in, e.head)
+	if err := e.js.DeleteStream(e.ctx, "CIM_EVENTS"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // the consumer is gone; the read is being set up again
+	in.stop()
+	select {
+	case <-in.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the instance did not stop within 15 s of being asked, its stream deleted")
+	}
+	if in.err != nil {
+		t.Fatalf("run: %v", in.err)
+	}
+}
