@@ -116,7 +116,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SnapshotBucket, "snapshot-bucket", c.SnapshotBucket, "key-value bucket of the snapshots of aggregates evicted from the cache, read when they are needed again")
 	fs.Var(inverted{&c.NoSnapshots}, "snapshots", "write a snapshot of every aggregate evicted from the cache (and of those cached, on shutdown), and load cache misses from their snapshot plus the events after it; false: read the whole history on every miss")
 	fs.BoolVar(&c.PrimeSnapshots, "prime-snapshots", c.PrimeSnapshots, "write the snapshot of every aggregate of the event stream into -snapshot-bucket, reading the stream once per pass, then exit without serving (after importing a history or losing the bucket)")
-	fs.IntVar(&c.PrimeMaxAggregates, "prime-max-aggregates", c.PrimeMaxAggregates, "with -prime-snapshots: aggregates folded in memory at once (about 3.5 KB each for ten-event histories); more make more passes over the stream")
+	fs.IntVar(&c.PrimeMaxAggregates, "prime-max-aggregates", c.PrimeMaxAggregates, "with -prime-snapshots: aggregates folded in memory at once (each holds its state and those of its events that carry a command id); more make more passes over the stream")
 	fs.BoolVar(&c.IndexKeys, "index-keys", c.IndexKeys, "claim the hostname and asset tag of every live resource of the event stream on its key subjects, report each key that several live resources hold (claimed for none), then exit without serving; idempotent, safe while the service serves (after adding the key subjects to a stream written without them)")
 }
 

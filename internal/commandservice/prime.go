@@ -19,8 +19,9 @@ type PrimeOptions struct {
 	// Bucket is the snapshot bucket (default DefaultSnapshotBucket).
 	Bucket string
 	// MaxAggregates bounds the aggregates folded in memory at once (default
-	// DefaultPrimeMaxAggregates, about 3.5 KB each for ten-event histories): a stream with more
-	// aggregates is read in several passes, each for a share of them.
+	// DefaultPrimeMaxAggregates; each holds its state and those of its events that carry a
+	// command id): a stream with more aggregates is read in several passes, each for a share of
+	// them.
 	MaxAggregates int
 	// Writers is the number of snapshots written at once (default 32).
 	Writers int
