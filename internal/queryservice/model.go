@@ -94,7 +94,7 @@ type Model struct {
 	// bulk (the writer's): commits keep only the rows, by id in a map, unpublished, until
 	// EndBulk builds byID, the indexes and the text index in one go (StartBulk); nil outside a
 	// bulk build.
-	bulk    map[uuid.UUID]*resource
+	bulk    *bulkBuild
 	written atomic.Uint64 // the sequence the writer has committed, published or not
 
 	mu        sync.Mutex
@@ -117,15 +117,38 @@ func (m *Model) Written() uint64 { return m.written.Load() }
 // StartBulk makes the following commits, on an empty model, keep only the rows, in a map by id:
 // no B-tree, no text index, and nothing published (Sequence and views stay where they are)
 // until EndBulk builds every index from the rows at once, each sorted once and loaded in order,
-// in parallel.
+// in parallel. The states of the resources changed last are kept decoded until a bound
+// (maxBulkStates), so that a resource whose events come one in each batch, between other
+// resources' events, is not decoded from its row and encoded again for every event.
 // A catch-up from the first event is most of an instance's start, and an index built in bulk
 // costs a fraction of the same index changed row by row (a row replaced several times during the
 // catch-up is indexed once). Nothing may be served from the model in between: the service serves
 // only once caught up. On a model that is not empty, StartBulk does nothing.
 func (m *Model) StartBulk() {
 	if m.w.byID.Len() == 0 && m.bulk == nil {
-		m.bulk = map[uuid.UUID]*resource{}
+		m.bulk = &bulkBuild{rows: map[uuid.UUID]*resource{}, states: map[uuid.UUID]pendingState{}}
 	}
+}
+
+// bulkBuild holds the rows of a bulk build (StartBulk): encoded, by id, and the states of the
+// resources changed last, decoded, not yet encoded.
+type bulkBuild struct {
+	rows   map[uuid.UUID]*resource
+	states map[uuid.UUID]pendingState
+}
+
+// maxBulkStates bounds the states a bulk build keeps decoded (a state takes several times its
+// row's memory); beyond it they are encoded into rows.
+const maxBulkStates = 8192
+
+// flush encodes the decoded states into rows (a state that is not registered gets none).
+func (bb *bulkBuild) flush() {
+	for id, p := range bb.states {
+		if p.state.Registered() {
+			bb.rows[id] = newResource(p.state, p.version)
+		}
+	}
+	clear(bb.states)
 }
 
 // EndBulk builds the indexes of the rows committed since StartBulk and publishes the model at
@@ -134,7 +157,8 @@ func (m *Model) EndBulk() {
 	if m.bulk == nil {
 		return
 	}
-	rows := sortByID(m.bulk)
+	m.bulk.flush()
+	rows := sortByID(m.bulk.rows)
 	m.bulk = nil
 	t := newTables()
 	t.seq = m.w.seq
@@ -168,13 +192,26 @@ func sortByID(rows map[uuid.UUID]*resource) []*resource {
 	return out
 }
 
-// row returns the writer's row of id: from the bulk build's rows during one.
-func (m *Model) row(id uuid.UUID) (*resource, bool) {
+// state returns the writer's state of id (the zero State for none): during a bulk build, the
+// state kept decoded, or else the row's.
+func (m *Model) state(id uuid.UUID) (cr.State, error) {
+	var r *resource
 	if m.bulk != nil {
-		r, ok := m.bulk[id]
-		return r, ok
+		if p, ok := m.bulk.states[id]; ok {
+			return p.state, nil
+		}
+		r = m.bulk.rows[id]
+	} else {
+		r, _ = m.w.get(id)
 	}
-	return m.w.get(id)
+	if r == nil {
+		return cr.State{}, nil
+	}
+	st, err := r.state()
+	if err != nil {
+		return cr.State{}, fmt.Errorf("queryservice: resource %s: %w", id, err)
+	}
+	return st, nil
 }
 
 // Sequence is the stream sequence the model has applied.
@@ -255,13 +292,11 @@ func (b *Batch) Apply(seq uint64, e cr.Event) error {
 	meta := e.Meta()
 	p, ok := b.pending[meta.AggregateID]
 	if !ok {
-		if old, ok := b.m.row(meta.AggregateID); ok {
-			st, err := old.state()
-			if err != nil {
-				return fmt.Errorf("queryservice: resource %s: %w", meta.AggregateID, err)
-			}
-			p.state = st
+		st, err := b.m.state(meta.AggregateID)
+		if err != nil {
+			return err
 		}
+		p.state = st
 	}
 	b.pending[meta.AggregateID] = pendingState{state: cr.Apply(p.state, e), version: seq}
 	b.events = append(b.events, traceEntry{key: correlationKey(correlationOf(meta)), seq: seq})
@@ -274,23 +309,22 @@ func (b *Batch) Apply(seq uint64, e cr.Event) error {
 func (b *Batch) Skip(seq uint64) { b.seq = seq }
 
 // Commit makes the batch visible and wakes the readers waiting for a sequence (during a bulk
-// build, it keeps the rows only: see StartBulk).
+// build, it keeps the states only: see StartBulk).
 func (b *Batch) Commit() error {
 	m := b.m
+	if m.bulk != nil {
+		return b.commitBulk()
+	}
 	added := 0
 	var texts []textChange
 	for id, p := range b.pending {
 		if !p.state.Registered() {
 			continue
 		}
-		old, _ := m.row(id)
+		old, _ := m.w.get(id)
 		r := newResource(p.state, p.version)
 		if old == nil {
 			added++
-		}
-		if m.bulk != nil {
-			m.bulk[id] = r
-			continue
 		}
 		change := textChange{id: id, new: r.text()}
 		if old != nil {
@@ -304,13 +338,32 @@ func (b *Batch) Commit() error {
 	m.w.seq = b.seq
 	m.written.Store(b.seq)
 	m.trace.append(b.events) // views skip entries after their sequence
-	if m.bulk != nil {
-		m.mu.Lock()
-		m.resources += added
-		m.mu.Unlock()
-		return nil
-	}
 	m.publish(added, m.text.stage(texts))
+	return nil
+}
+
+// commitBulk is Commit during a bulk build: the batch's states join those kept decoded, which
+// are encoded into rows once there are maxBulkStates of them; nothing is published.
+func (b *Batch) commitBulk() error {
+	m, bb := b.m, b.m.bulk
+	added := 0
+	for id, p := range b.pending {
+		prev, kept := bb.states[id]
+		_, hasRow := bb.rows[id]
+		if p.state.Registered() && !hasRow && !(kept && prev.state.Registered()) {
+			added++
+		}
+		bb.states[id] = p
+	}
+	if len(bb.states) >= maxBulkStates {
+		bb.flush()
+	}
+	m.w.seq = b.seq
+	m.written.Store(b.seq)
+	m.trace.append(b.events)
+	m.mu.Lock()
+	m.resources += added
+	m.mu.Unlock()
 	return nil
 }
 
