@@ -207,7 +207,11 @@ func (c *filter) plan() *lookup {
 }
 
 // match reports whether r passes every condition of the filter.
-func (c *filter) match(r *resource) bool {
+func (c *filter) match(r *resource) bool { return c.matches(r, false) }
+
+// matches is match; with byMetaIndex, for a row each found in the metadata index for the
+// lookup's key (and value), it skips that condition, which the walk of the index checked.
+func (c *filter) matches(r *resource, byMetaIndex bool) bool {
 	if c.orgs != nil && !c.orgs[r.organizationID()] ||
 		c.locs != nil && !c.locs[r.locationID()] ||
 		c.owners != nil && !c.owners[r.ownerID()] ||
@@ -224,26 +228,35 @@ func (c *filter) match(r *resource) bool {
 			return false
 		}
 	}
-	host := r.hostname()
-	if c.hostname != "" && host != c.hostname ||
-		c.hostnamePrefix != "" && !strings.HasPrefix(host, c.hostnamePrefix) {
-		return false
-	}
-	if c.glob != "" {
-		if ok, _ := path.Match(c.glob, host); !ok {
+	if c.hostname != "" || c.hostnamePrefix != "" || c.glob != "" {
+		host := r.hostname()
+		if c.hostname != "" && host != c.hostname ||
+			c.hostnamePrefix != "" && !strings.HasPrefix(host, c.hostnamePrefix) {
 			return false
+		}
+		if c.glob != "" {
+			if ok, _ := path.Match(c.glob, host); !ok {
+				return false
+			}
 		}
 	}
 	if c.assetTag != nil && r.assetTag() != *c.assetTag || !equalOptional(c.manufacturer, r.manufacturer) ||
 		!equalOptional(c.model, r.model) || !equalOptional(c.serial, r.serialNumber) {
 		return false
 	}
-	for _, k := range c.metaKeys {
+	keys, values := c.metaKeys, c.metaValues
+	switch {
+	case byMetaIndex && c.lookup.index == indexMetadataValue:
+		values = values[1:] // the lookup's: c.metaValues[0]
+	case byMetaIndex:
+		keys = keys[1:] // c.metaKeys[0]
+	}
+	for _, k := range keys {
 		if _, ok := r.metadataValue(k); !ok {
 			return false
 		}
 	}
-	for _, kv := range c.metaValues {
+	for _, kv := range values {
 		if v, ok := r.metadataValue(kv[0]); !ok || v != kv[1] {
 			return false
 		}
@@ -287,7 +300,8 @@ func (c *filter) each(v View, fn func(*resource) bool) error {
 	case indexMetadataKey, indexMetadataValue:
 		v.t.meta.Ascend(metaProbe(l.metaKey, l.metaValue), func(e metaEntry) bool {
 			key, value := e.entry()
-			return key == l.metaKey && (l.index == indexMetadataKey || value == l.metaValue) && visit(e.r)
+			return key == l.metaKey && (l.index == indexMetadataKey || value == l.metaValue) &&
+				(!c.matches(e.r, true) || fn(e.r))
 		})
 		return nil
 	}

@@ -48,6 +48,9 @@ func TestIndexesEqualScanAndViewsStay(t *testing.T) {
 		{OwnerIDs: []string{uuid.UUID(fleet.owners[3]).String()}}, {HostnamePrefix: "host-00001"},
 		{Policies: []string{uuid.UUID(policies[1]).String()}}, {AccountConceptIDs: []string{uuid.UUID(concepts[0]).String()}},
 		{Statuses: []string{"active", "maintenance"}}, {Q: "at-00002"}, {Model: "R601"}, {AssetTag: "AT-0000042"},
+		// The metadata index answers the first entry; the others are checked on its rows.
+		{Metadata: []string{"batch=b1", "rack=r5"}}, {Metadata: []string{"rack", "batch=b2"}},
+		{Metadata: []string{"rack", "zone"}}, {Metadata: []string{"batch=b0"}, Model: "R601"},
 	}
 	type answer map[string][]uuid.UUID // filter and order to the ids in order
 	answers := func(v View) answer {
