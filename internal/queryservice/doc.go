@@ -39,8 +39,10 @@
 // gets 3 to 5 times below an ordered consumer's rate. Events are applied in batches (up to
 // -batch-size, and always when the stream has nothing more right now), each one write
 // transaction with the model's position. A catch-up from the first event (no snapshot) keeps
-// only the rows by id and builds every other index once caught up, each sorted once, in
-// parallel (Model.StartBulk): nothing is served before then.
+// only the rows, in a map by id (the states changed last kept decoded), and builds every index
+// once caught up, each sorted once by compact keys, in parallel (Model.StartBulk): nothing is
+// served before then. nats.go makes a lost consumer again a few times; past that the instance
+// reads again from the model's sequence, and stops promptly whatever the stream's state.
 //
 // Readiness: an instance joins the queue group, and /readyz passes, only once the model has
 // applied the stream's last sequence as it stood when the instance started; a new instance never
