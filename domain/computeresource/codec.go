@@ -235,12 +235,8 @@ func DecodeEvent(typ string, version int, data []byte) (Event, error) {
 // skipped. FuzzDecodeEventAsReference compares the two. A payload in the form the encoder
 // writes is read without reflection first (readPayload).
 func decodeCurrent(typ string, data []byte) (Event, error) {
-	// readPayload, with the scan first: a payload in another form costs its scan only.
-	var members [8]member
-	if ms, ok := scanPayload(data, members[:0]); ok {
-		if e, err := decodeWith(typ, data, func(_ []byte, v any) error { return setMembers(ms, v) }); err == nil {
-			return e, nil
-		}
+	if e, ok := readPayload(typ, data); ok {
+		return e, nil
 	}
 	return decodeWith(typ, data, unmarshalStored)
 }

@@ -6,29 +6,32 @@ import (
 	"unicode/utf8"
 )
 
-// errNotEncoderForm is readPayload's answer for a payload it leaves to the general reading.
+// errNotEncoderForm is setMembers' answer for a payload it leaves to the general reading.
 var errNotEncoderForm = errors.New("computeresource: payload not in the encoder's form")
 
-// readPayload is decodeWith's unmarshal for a payload in the form appendPayload writes: one
-// object without spaces, every member's value a string with nothing to unescape, valid UTF-8
-// throughout, each member's name one of v's, spelled as appendPayload spells it, and given once.
-// It sets v's fields with the methods encoding/json calls (UnmarshalText, and time.Time's
-// UnmarshalJSON of the quoted value). For anything else (another spelling, a name twice, a
-// null, an escape, a value a field refuses...) it returns an error, and decodeCurrent's json v2
-// reading judges; for what it accepts it reads what that reading reads
-// (FuzzDecodeEventAsReference checks the two against encoding/json). Every reader of the stream
-// decodes every event it reads, and the general reading's reflection was most of the cost of
-// building a read model.
-func readPayload(data []byte, v any) error {
+// readPayload decodes a payload of typ in the form appendPayload writes: one object without
+// spaces, every member's value a string with nothing to unescape, valid UTF-8 throughout, each
+// member's name one of the payload's, spelled as appendPayload spells it, and given once. It
+// sets the payload struct's fields (decodeWith) with the methods encoding/json calls
+// (UnmarshalText, and time.Time's UnmarshalJSON of the quoted value). For anything else
+// (another spelling, a name twice, a null, an escape, a value a field refuses...) ok is false,
+// and decodeCurrent's json v2 reading judges; for what it accepts it reads what that reading
+// reads (FuzzDecodeEventAsReference checks the two against encoding/json). The scan comes
+// first, so a payload in another form costs its scan only. Every reader of the stream decodes
+// every event it reads, and the general reading's reflection was most of the cost of building a
+// read model.
+func readPayload(typ string, data []byte) (e Event, ok bool) {
 	var members [8]member
 	ms, ok := scanPayload(data, members[:0])
 	if !ok {
-		return errNotEncoderForm
+		return nil, false
 	}
-	return setMembers(ms, v)
+	e, err := decodeWith(typ, data, func(_ []byte, v any) error { return setMembers(ms, v) })
+	return e, err == nil
 }
 
-// setMembers is readPayload once the payload's members are scanned (scanPayload).
+// setMembers is decodeWith's unmarshal for readPayload: it sets v's fields from the payload's
+// scanned members.
 func setMembers(ms []member, v any) error {
 	var fields [3]payloadField
 	env, own := payloadFields(v, fields[:0])
