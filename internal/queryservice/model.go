@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -176,20 +177,9 @@ func (m *Model) EndBulk() {
 
 // sortByID returns the rows in id order, the order of byID.
 func sortByID(rows map[uuid.UUID]*resource) []*resource {
-	type keyed struct {
-		id uuid.UUID
-		r  *resource
-	}
-	keys := make([]keyed, 0, len(rows))
-	for id, r := range rows {
-		keys = append(keys, keyed{id, r})
-	}
-	slices.SortFunc(keys, func(a, b keyed) int { return bytes.Compare(a.id[:], b.id[:]) })
-	out := make([]*resource, len(keys))
-	for i, k := range keys {
-		out[i] = k.r
-	}
-	return out
+	return sortByKeys(slices.Collect(maps.Values(rows)), func(b []byte, r *resource) []byte {
+		return append(b, r.data[1:hostnameAt]...)
+	})
 }
 
 // state returns the writer's state of id (the zero State for none): during a bulk build, the
