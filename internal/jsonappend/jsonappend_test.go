@@ -110,3 +110,20 @@ func TestObject(t *testing.T) {
 		t.Fatalf("got %s, want %s", got, want)
 	}
 }
+
+// BenchmarkTime: Time of a UTC time (written digit by digit) against time.Time.AppendFormat,
+// which Time uses for the others.
+func BenchmarkTime(b *testing.B) {
+	tm := time.Date(2026, 12, 7, 13, 4, 5, 123456000, time.UTC)
+	buf := make([]byte, 0, 64)
+	b.Run("Time", func(b *testing.B) {
+		for range b.N {
+			buf = Time(buf[:0], tm)
+		}
+	})
+	b.Run("AppendFormat", func(b *testing.B) {
+		for range b.N {
+			buf = append(tm.AppendFormat(append(buf[:0], '"'), time.RFC3339Nano), '"')
+		}
+	})
+}
