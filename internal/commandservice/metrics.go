@@ -112,7 +112,7 @@ func newMetrics(reg prometheus.Registerer, cacheLen func() int) (*metrics, error
 		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "cache_misses_total",
 			Help: "Requests that did not find their aggregate in the cache and loaded it (from its snapshot, see snapshot_reads_total, or its whole history)."}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "requests_in_flight",
-			Help: "Requests being processed."}),
+			Help: "Requests accepted and not yet answered: waiting for a worker or being processed."}),
 		resultRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "results_records_total",
 			Help: "Outcomes of commands that wrote nothing, to record in the results bucket, by result (unchanged, refusal) and outcome (recorded; existing: recorded by an earlier attempt; bucket_full: not recorded)."},
 			[]string{"result", "outcome"}),

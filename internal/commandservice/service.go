@@ -168,10 +168,10 @@ func (s *Service) dispatch(name string, serve func(name string, r *microsvc.Requ
 		}
 		s.inflight.Add(1)
 		s.mu.Unlock()
+		s.metrics.inFlight.Inc() // from here, not from a worker's start: a request waiting for one counts
 		s.workers.Run(func() {
 			defer s.inflight.Done()
 			defer s.busy.Add(-1)
-			s.metrics.inFlight.Inc()
 			defer s.metrics.inFlight.Dec()
 			serve(name, x, data, hdr)
 		})

@@ -87,6 +87,22 @@ func snapshotHits(t *testing.T, reg *prometheus.Registry) float64 {
 	return 0
 }
 
+// requestsInFlight returns the requests an instance is processing.
+func requestsInFlight(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather the instance's metrics: %v", err)
+	}
+	for _, f := range families {
+		if f.GetName() == "cim_command_service_requests_in_flight" {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("the instance has no cim_command_service_requests_in_flight gauge")
+	return 0
+}
+
 // liveSnapshotHits is snapshotHits over the stopped and the running instances.
 func (w *world) liveSnapshotHits() float64 {
 	w.mu.Lock()

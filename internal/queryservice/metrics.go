@@ -43,7 +43,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time from a query's receipt to its reply, including a min_sequence wait.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"endpoint"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cim_query_requests_in_flight",
-			Help: "Query requests being processed."}),
+			Help: "Query requests accepted and not yet answered: waiting for a worker, for min_sequence or being processed."}),
 	}
 	for _, c := range []prometheus.Collector{m.applied, m.head, m.lag, m.resources, m.events, m.skipped,
 		m.undecodable, m.deadLetters, m.requests, m.duration, m.inFlight} {

@@ -192,6 +192,7 @@ func (s *Service) dispatch(name string, serve func(context.Context, []byte) (any
 		s.busy++
 		s.inflight.Add(1)
 		s.mu.Unlock()
+		s.metrics.inFlight.Inc() // from here, not from a worker's start: a request waiting for one counts
 		s.workers.Run(func() {
 			defer func() {
 				s.mu.Lock()
@@ -199,7 +200,6 @@ func (s *Service) dispatch(name string, serve func(context.Context, []byte) (any
 				s.mu.Unlock()
 				s.inflight.Done()
 			}()
-			s.metrics.inFlight.Inc()
 			defer s.metrics.inFlight.Dec()
 			start := time.Now()
 			ctx, span := tracing.StartServer(context.Background(), api.QueryPrefix, name, hdr)
