@@ -64,7 +64,7 @@ func TestBulkBuildEqualsRowByRow(t *testing.T) {
 	rowsOf := func(items []*resource) []row {
 		out := make([]row, len(items))
 		for i, r := range items {
-			out[i] = row{r.data, r.version}
+			out[i] = row{r.data(), r.version}
 		}
 		return out
 	}
@@ -82,7 +82,7 @@ func TestBulkBuildEqualsRowByRow(t *testing.T) {
 		out := make([]row, len(items))
 		for i, e := range items {
 			k, v := e.entry()
-			out[i] = row{k + "=" + v + "@" + e.r.data, e.r.version}
+			out[i] = row{k + "=" + v + "@" + e.r.data(), e.r.version}
 		}
 		return out
 	}

@@ -9,8 +9,9 @@
 // row is the domain's fold of its events (computeresource.Apply, the function the command service
 // decides with), so the model equals the fold by construction; the property test checks it
 // against the fold of random histories anyway. A row holds the state in the domain's binary
-// encoding (State.MarshalBinary), one pointer-free string read in place (row.go), with the
-// positions of its fields; a batch decodes it back to a State before its first event of the row.
+// encoding (State.MarshalBinary), read in place, after a header with the positions of its
+// fields, the two in one allocation without pointers (row.go); a batch decodes it back to a
+// State before its first event of the row.
 // list writes each row's JSON from it (appendJSON); no encoding is kept.
 //
 // Engine: the model's own tables (index.go) of copy-on-write B-trees (github.com/tidwall/btree):

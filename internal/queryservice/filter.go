@@ -367,5 +367,5 @@ func (c *filter) scan(v View, index string, desc bool, after []byte, fn func(*re
 
 // rowKey is r's key in the sort field's index: the field's key and the id.
 func rowKey(f sortField, r *resource) []byte {
-	return append(f.key(r), r.data[1:hostnameAt]...)
+	return append(f.key(r), r.data()[1:hostnameAt]...)
 }

@@ -96,7 +96,7 @@ func comparePolicy(a, b policyEntry) int {
 // bytes in comparePolicy's order.
 func appendPolicyKey(b []byte, e policyEntry) []byte {
 	p := e.policy()
-	return append(append(b, p[:]...), e.r.data[1:hostnameAt]...)
+	return append(append(b, p[:]...), e.r.data()[1:hostnameAt]...)
 }
 
 // appendMetaKey appends a metadata entry's key: the key, sep, the value, sep and the row's id,
@@ -105,7 +105,7 @@ func appendMetaKey(b []byte, e metaEntry) []byte {
 	k, v := e.entry()
 	b = append(append(b, k...), sep)
 	b = append(append(b, v...), sep)
-	return append(b, e.r.data[1:hostnameAt]...)
+	return append(b, e.r.data()[1:hostnameAt]...)
 }
 
 // compareMeta orders metadata entries by key, value, then the row's id (a probe first).
@@ -151,7 +151,7 @@ func (t *tables) get(id uuid.UUID) (*resource, bool) {
 
 // idProbe is a probe of byID: a row whose encoding holds only the format byte and id.
 func idProbe(id uuid.UUID) *resource {
-	return &resource{data: string(append([]byte{stateFormat}, id[:]...)), version: 1}
+	return newRow(append([]byte{stateFormat}, id[:]...), 1)
 }
 
 // compareID orders rows by id: the order of byID. A pivot comes before every row.
@@ -160,7 +160,7 @@ func compareID(a, b *resource) int {
 	case isPivot(a) || isPivot(b):
 		return cmp.Compare(a.version, b.version)
 	}
-	return strings.Compare(a.data[1:hostnameAt], b.data[1:hostnameAt])
+	return strings.Compare(a.data()[1:hostnameAt], b.data()[1:hostnameAt])
 }
 
 // put replaces old (nil: none) by r in every index.
@@ -242,7 +242,7 @@ func (t *tables) loadIndexes(rows []*resource) {
 // Load would still insert its row where it belongs.)
 func sortByKey(rows []*resource, f sortField) []*resource {
 	return sortByKeys(rows, func(b []byte, r *resource) []byte {
-		return append(f.appendKey(b, r), r.data[1:hostnameAt]...)
+		return append(f.appendKey(b, r), r.data()[1:hostnameAt]...)
 	})
 }
 
@@ -314,7 +314,7 @@ func (t *tables) order(name string) (*btree.BTreeG[*resource], sortField, bool) 
 // prefix of keys) against each row's key, so that an index can be entered at any key. A probe
 // is told from a row by its version, 0 (a row's is the stream sequence of its last event, at
 // least 1).
-func pivot(key []byte) *resource { return &resource{data: string(key)} }
+func pivot(key []byte) *resource { return newRow(key, 0) }
 
 func isPivot(r *resource) bool { return r.version == 0 }
 
@@ -369,7 +369,7 @@ func (f sortField) sortRows(rows []*resource, desc bool) {
 
 func (f sortField) keyOf(r *resource) []byte {
 	if isPivot(r) {
-		return []byte(r.data)
+		return []byte(r.data())
 	}
 	return rowKey(f, r)
 }

@@ -178,7 +178,7 @@ func (m *Model) EndBulk() {
 // sortByID returns the rows in id order, the order of byID.
 func sortByID(rows map[uuid.UUID]*resource) []*resource {
 	return sortByKeys(slices.Collect(maps.Values(rows)), func(b []byte, r *resource) []byte {
-		return append(b, r.data[1:hostnameAt]...)
+		return append(b, r.data()[1:hostnameAt]...)
 	})
 }
 

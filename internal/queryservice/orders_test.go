@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/google/uuid"
@@ -164,6 +166,38 @@ func TestRowOfRefusesCorruptStates(t *testing.T) {
 	bad[bytes.Index(bad, []byte("decommissioned"))] = 'x'
 	if _, err := rowOf(string(bad), 9); err == nil {
 		t.Fatal("an unknown status read as a row")
+	}
+}
+
+// TestRowHoldsItsOwnCopy: a row's data is a copy of the bytes it was made from, behind its
+// header in the same allocation, and stays whole through collections; a pivot of no bytes has
+// empty data.
+func TestRowHoldsItsOwnCopy(t *testing.T) {
+	fleet := newBenchFleet()
+	var st cr.State
+	for _, e := range fleet.history(t, 3) {
+		st = cr.Apply(st, e)
+	}
+	data, err := st.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := string(data)
+	r, err := rowOf(data, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(data)
+	runtime.GC()
+	runtime.GC()
+	if r.data() != want || r.version != 4 || int(r.size) != len(want) {
+		t.Fatalf("row holds %d bytes at version %d, want the %d bytes it was made from at 4", r.size, r.version, len(want))
+	}
+	if got := uintptr(unsafe.Pointer(unsafe.StringData(r.data()))) - uintptr(unsafe.Pointer(r)); got != rowHeader {
+		t.Fatalf("data starts %d bytes after the header's start, want %d", got, rowHeader)
+	}
+	if p := pivot(nil); p.data() != "" || !isPivot(p) {
+		t.Fatalf("pivot of no bytes: data %q, version %d", p.data(), p.version)
 	}
 }
 

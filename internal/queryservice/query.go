@@ -114,7 +114,7 @@ func listJSON(v View, p *listPlan) (encodedReply, error) {
 	}
 	size := 100
 	for _, r := range rows {
-		size += 2 * len(r.data)
+		size += 2 * int(r.size)
 	}
 	buf := replyBuffers.Get().(*[]byte)
 	out := slices.Grow((*buf)[:0], size)

@@ -4,10 +4,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/cim-infra/registry/internal/jsonappend"
@@ -19,24 +21,49 @@ import (
 // sequence of its last event; and what the indexes compare, decoded once: where each field
 // starts in the encoding, the type and status by number, the times in nanoseconds.
 //
-// One pointer-free string per row, instead of a cr.State with its map, pointers and strings,
-// makes a row a few hundred bytes and nothing for the collector to scan. Rows are never changed
-// once inserted (views may hold them): an event replaces the row.
+// A row is one allocation without pointers: this header, then the encoded state (data). Instead
+// of a cr.State with its map, pointers and strings, a row is a few hundred bytes and nothing for
+// the collector to scan, and reading a row reads one block of memory, not a header here and its
+// bytes elsewhere. Make rows with newRow (or rowOf), never as a composite literal: a resource
+// outside such an allocation has no data. Rows are never changed once inserted (views may hold
+// them): an event replaces the row.
 type resource struct {
-	// data is the encoded state; in a pivot (version 0), the key it stands for.
-	data    string
 	version uint64
 	created int64
 	updated int64
 	// off is where fields start in data: the organization id (location, owner and account
 	// concept ids, then the policies, follow at fixed distances), the manufacturer (its presence
 	// byte; the model and serial number follow), the asset tag, the metadata (its count) and the
-	// created time. (Each position kept costs 4 bytes a row, and the struct is 64 bytes.)
+	// created time.
 	off         [offCount]uint32
-	typ, status uint8 // positions in resourceTypes and statuses
+	size        uint32 // of data
+	typ, status uint8  // positions in resourceTypes and statuses
 	// plain: every text of the state (host name, hardware details, asset tag, metadata) is
 	// ASCII that JSON writes as it is, so appendJSON copies them without looking for escapes.
 	plain bool
+}
+
+// rowHeader is where a row's data starts in its allocation: after the header, 8-byte aligned.
+const rowHeader = unsafe.Sizeof(resource{})
+
+// newRow allocates a row holding a copy of data, its version set and the rest of its header
+// zero. The allocation is of 8-byte words, the header's alignment, and holds no pointer.
+func newRow[T string | []byte](data T, version uint64) *resource {
+	words := make([]uint64, (int(rowHeader)+len(data)+7)/8)
+	r := (*resource)(unsafe.Pointer(&words[0]))
+	r.version, r.size = version, uint32(len(data))
+	if len(data) > 0 {
+		copy(unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(r), rowHeader)), len(data)), data)
+	}
+	return r
+}
+
+// data is the row's encoded state; in a pivot (version 0), the key it stands for.
+func (r *resource) data() string {
+	if r.size == 0 {
+		return ""
+	}
+	return unsafe.String((*byte)(unsafe.Add(unsafe.Pointer(r), rowHeader)), r.size)
 }
 
 // Positions in resource.off.
@@ -94,7 +121,7 @@ func newResource(st cr.State, version uint64) *resource {
 		// which no decoded event holds.
 		panic(fmt.Sprintf("queryservice: encode resource %s: %v", st.ID(), err))
 	}
-	r, err := rowOf(string(data), version)
+	r, err := rowOf(data, version)
 	if err != nil {
 		panic(fmt.Sprintf("queryservice: read back resource %s: %v", st.ID(), err))
 	}
@@ -104,8 +131,12 @@ func newResource(st cr.State, version uint64) *resource {
 // rowOf reads a row from an encoded state. It checks the layout (every length within the
 // bytes, known type and status names), not every value: the bytes come from
 // State.MarshalBinary, in this process or in a snapshot.
-func rowOf(data string, version uint64) (*resource, error) {
-	r := &resource{data: data, version: version}
+func rowOf[T string | []byte](encoded T, version uint64) (*resource, error) {
+	if uint64(len(encoded)) > math.MaxUint32 {
+		return nil, fmt.Errorf("%w: %d bytes", errCorruptRow, len(encoded))
+	}
+	r := newRow(encoded, version)
+	data := r.data()
 	if len(data) < hostnameAt || data[0] != stateFormat {
 		return nil, fmt.Errorf("%w: not format %d", errCorruptRow, stateFormat)
 	}
@@ -256,13 +287,13 @@ func stringAt(data string, i uint32) (string, uint32) {
 // state decodes the row's state, for the domain's Apply.
 func (r *resource) state() (cr.State, error) {
 	var st cr.State
-	err := st.UnmarshalBinary([]byte(r.data))
+	err := st.UnmarshalBinary([]byte(r.data()))
 	return st, err
 }
 
-func (r *resource) id() uuid.UUID { return uuid.UUID([]byte(r.data[1:hostnameAt])) }
+func (r *resource) id() uuid.UUID { return uuid.UUID([]byte(r.data()[1:hostnameAt])) }
 
-func (r *resource) hostname() string { s, _ := stringAt(r.data, hostnameAt); return s }
+func (r *resource) hostname() string { s, _ := stringAt(r.data(), hostnameAt); return s }
 
 func (r *resource) typeName() string { return typeNames[r.typ] }
 
@@ -271,7 +302,7 @@ func (r *resource) categoryName() string { return categoryNames[r.typ] }
 func (r *resource) statusName() string { return statusNames[r.status] }
 
 // idAt is the id at position i of the encoding (zero: none).
-func (r *resource) idAt(i uint32) [16]byte { return [16]byte([]byte(r.data[i : i+16])) }
+func (r *resource) idAt(i uint32) [16]byte { return [16]byte([]byte(r.data()[i : i+16])) }
 
 func (r *resource) organizationID() [16]byte { return r.idAt(r.off[offIDs]) }
 
@@ -284,7 +315,7 @@ func (r *resource) accountConceptID() [16]byte { return r.idAt(r.off[offIDs] + 4
 // policies calls fn with each policy id, ascending, and the position of its bytes.
 func (r *resource) policies(fn func(p [16]byte, at uint32)) {
 	at := r.off[offIDs] + 64
-	n, k := uvarint(r.data[at:])
+	n, k := uvarint(r.data()[at:])
 	at += uint32(k)
 	for range n {
 		fn(r.idAt(at), at)
@@ -303,10 +334,10 @@ func (r *resource) hasPolicy(p [16]byte) bool {
 func (r *resource) optional(n int) (string, bool) {
 	i := r.off[offManufacturer]
 	for {
-		present := r.data[i] == 1
+		present := r.data()[i] == 1
 		s, end := "", i+1
 		if present {
-			s, end = stringAt(r.data, i+1)
+			s, end = stringAt(r.data(), i+1)
 		}
 		if n == 0 {
 			return s, present
@@ -322,17 +353,17 @@ func (r *resource) model() (string, bool) { return r.optional(1) }
 
 func (r *resource) serialNumber() (string, bool) { return r.optional(2) }
 
-func (r *resource) assetTag() string { s, _ := stringAt(r.data, r.off[offAssetTag]); return s }
+func (r *resource) assetTag() string { s, _ := stringAt(r.data(), r.off[offAssetTag]); return s }
 
 // metadata calls fn with each entry, by key ascending, and the position of the entry (its key's
 // length) until fn returns false.
 func (r *resource) metadata(fn func(key, value string, at uint32) bool) {
 	at := r.off[offMetadata]
-	n, k := uvarint(r.data[at:])
+	n, k := uvarint(r.data()[at:])
 	at += uint32(k)
 	for range n {
-		key, next := stringAt(r.data, at)
-		value, end := stringAt(r.data, next)
+		key, next := stringAt(r.data(), at)
+		value, end := stringAt(r.data(), next)
 		if !fn(key, value, at) {
 			return
 		}
@@ -342,8 +373,8 @@ func (r *resource) metadata(fn func(key, value string, at uint32) bool) {
 
 // metadataAt is the entry at position at (from metadata).
 func (r *resource) metadataAt(at uint32) (key, value string) {
-	key, next := stringAt(r.data, at)
-	value, _ = stringAt(r.data, next)
+	key, next := stringAt(r.data(), at)
+	value, _ = stringAt(r.data(), next)
 	return key, value
 }
 
@@ -360,9 +391,9 @@ func (r *resource) metadataValue(key string) (value string, ok bool) {
 
 // times decodes the created and updated times as the state holds them (with their zone).
 func (r *resource) times() (created, updated time.Time) {
-	s, next := stringAt(r.data, r.off[offCreated])
+	s, next := stringAt(r.data(), r.off[offCreated])
 	_ = created.UnmarshalBinary([]byte(s)) // checked when the row was made
-	s, _ = stringAt(r.data, next)
+	s, _ = stringAt(r.data(), next)
 	_ = updated.UnmarshalBinary([]byte(s))
 	return created, updated
 }
@@ -461,11 +492,11 @@ func (r *resource) appendJSON(b []byte) []byte {
 	b = append(b, ']')
 	i := r.off[offManufacturer]
 	for _, name := range [...]string{`,"manufacturer":`, `,"model":`, `,"serial_number":`} {
-		present := r.data[i] == 1
+		present := r.data()[i] == 1
 		i++
 		if present {
 			var v string
-			v, i = stringAt(r.data, i)
+			v, i = stringAt(r.data(), i)
 			if v != "" {
 				b = append(b, name...)
 				b = r.appendString(b, v)

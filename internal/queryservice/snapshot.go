@@ -140,8 +140,8 @@ func (b *snapshots) save(ctx context.Context, v View, id streamIdentity) (int, e
 	number := map[*resource]uint32{}
 	v.each(func(r *resource) bool {
 		number[r] = uint32(len(snap.Versions))
-		snap.States = binary.AppendUvarint(snap.States, uint64(len(r.data))) // a row is its state's encoding
-		snap.States = append(snap.States, r.data...)
+		snap.States = binary.AppendUvarint(snap.States, uint64(len(r.data()))) // a row is its state's encoding
+		snap.States = append(snap.States, r.data()...)
 		snap.Versions = append(snap.Versions, r.version)
 		return true
 	})
@@ -220,7 +220,7 @@ func (m *Model) restore(snap snapshotV1) error {
 		if snap.Versions[i] == 0 {
 			return fmt.Errorf("queryservice: snapshot resource %d has no version", i)
 		}
-		r, err := rowOf(string(states[k:k+int(n)]), snap.Versions[i])
+		r, err := rowOf(states[k:k+int(n)], snap.Versions[i])
 		if err != nil {
 			return fmt.Errorf("queryservice: snapshot resource %d: %w", i, err)
 		}

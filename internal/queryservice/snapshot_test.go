@@ -157,7 +157,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	v, w := m.View(), restored.View()
 	v.each(func(r *resource) bool {
 		r2, ok := w.Resource(r.id())
-		if !ok || r2.version != r.version || r2.data != r.data {
+		if !ok || r2.version != r.version || r2.data() != r.data() {
 			t.Fatalf("row %s differs after the load", r.id())
 		}
 		return true
