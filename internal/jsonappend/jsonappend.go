@@ -131,18 +131,16 @@ func appendUTC(b []byte, sec int64, nsec int) []byte {
 		days, rem = days-1, rem+86400
 	}
 	year, month, day := civil(days)
-	b = append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
-		byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10), 'T')
 	h, m, s := rem/3600, rem/60%60, rem%60
-	b = append(b, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+m/10), byte('0'+m%10), ':', byte('0'+s/10), byte('0'+s%10))
+	b = append(b, pairs[year/100*2], pairs[year/100*2+1], pairs[year%100*2], pairs[year%100*2+1], '-',
+		pairs[month*2], pairs[month*2+1], '-', pairs[day*2], pairs[day*2+1], 'T',
+		pairs[h*2], pairs[h*2+1], ':', pairs[m*2], pairs[m*2+1], ':', pairs[s*2], pairs[s*2+1])
 	if nsec != 0 {
-		var frac [10]byte
-		frac[0] = '.'
-		for i := 9; i > 0; i-- {
-			frac[i] = byte('0' + nsec%10)
-			nsec /= 10
-		}
-		n := 10
+		// Nine digits, the first alone and the others by pairs, then the trailing zeros dropped.
+		p1, p2, p3, p4 := nsec%1e8/1e6, nsec%1e6/1e4, nsec%1e4/100, nsec%100
+		frac := [10]byte{'.', byte('0' + nsec/1e8),
+			pairs[p1*2], pairs[p1*2+1], pairs[p2*2], pairs[p2*2+1], pairs[p3*2], pairs[p3*2+1], pairs[p4*2], pairs[p4*2+1]}
+		n := len(frac)
 		for frac[n-1] == '0' {
 			n--
 		}
@@ -150,6 +148,14 @@ func appendUTC(b []byte, sec int64, nsec int) []byte {
 	}
 	return append(b, 'Z')
 }
+
+// pairs holds the two digits of each number from 0 to 99, at twice the number.
+var pairs = func() (p [200]byte) {
+	for i := range 100 {
+		p[2*i], p[2*i+1] = byte('0'+i/10), byte('0'+i%10)
+	}
+	return p
+}()
 
 // civil is the proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's
 // civil_from_days).

@@ -22,8 +22,11 @@ func FuzzString(f *testing.F) {
 }
 
 func TestUUIDAndTime(t *testing.T) {
+	ids := []uuid.UUID{uuid.Nil, uuid.Max}
 	for range 100 {
-		id := uuid.New()
+		ids = append(ids, uuid.New())
+	}
+	for _, id := range ids {
 		want, _ := json.Marshal(id.String())
 		if got := UUID(nil, id); string(got) != string(want) {
 			t.Fatalf("UUID = %s, want %s", got, want)
@@ -124,6 +127,21 @@ func BenchmarkTime(b *testing.B) {
 	b.Run("AppendFormat", func(b *testing.B) {
 		for range b.N {
 			buf = append(tm.AppendFormat(append(buf[:0], '"'), time.RFC3339Nano), '"')
+		}
+	})
+}
+
+func BenchmarkUUID(b *testing.B) {
+	id := uuid.MustParse("7d444840-9dc0-11d1-b245-5ffdce74fad2")
+	buf := make([]byte, 0, 64)
+	b.Run("UUID", func(b *testing.B) {
+		for range b.N {
+			buf = UUID(buf[:0], id)
+		}
+	})
+	b.Run("String", func(b *testing.B) {
+		for range b.N {
+			buf = append(append(append(buf[:0], '"'), id.String()...), '"')
 		}
 	})
 }
