@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 )
 
@@ -65,42 +66,43 @@ type world struct {
 	snapshotHits float64
 }
 
-// snapshotHits returns the cache misses an instance loaded from snapshots.
-func snapshotHits(t *testing.T, reg *prometheus.Registry) float64 {
+// family returns the metric family name of an instance's registry (nil if it has no series).
+func family(t *testing.T, reg *prometheus.Registry, name string) *dto.MetricFamily {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatalf("gather the instance's metrics: %v", err)
 	}
 	for _, f := range families {
-		if f.GetName() != "cim_command_service_snapshot_reads_total" {
-			continue
+		if f.GetName() == name {
+			return f
 		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "outcome" && l.GetValue() == commandservice.SnapshotHit {
-					return m.GetCounter().GetValue()
-				}
+	}
+	return nil
+}
+
+// snapshotHits returns the cache misses an instance loaded from snapshots.
+func snapshotHits(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	for _, m := range family(t, reg, "cim_command_service_snapshot_reads_total").GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "outcome" && l.GetValue() == commandservice.SnapshotHit {
+				return m.GetCounter().GetValue()
 			}
 		}
 	}
 	return 0
 }
 
-// requestsInFlight returns the requests an instance is processing.
+// requestsInFlight returns the requests an instance has accepted and not yet answered.
 func requestsInFlight(t *testing.T, reg *prometheus.Registry) float64 {
 	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("gather the instance's metrics: %v", err)
+	const name = "cim_command_service_requests_in_flight"
+	f := family(t, reg, name)
+	if f == nil {
+		t.Fatal("the instance has no " + name + " gauge")
 	}
-	for _, f := range families {
-		if f.GetName() == "cim_command_service_requests_in_flight" {
-			return f.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	t.Fatal("the instance has no cim_command_service_requests_in_flight gauge")
-	return 0
+	return f.GetMetric()[0].GetGauge().GetValue()
 }
 
 // liveSnapshotHits is snapshotHits over the stopped and the running instances.
