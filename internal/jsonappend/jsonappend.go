@@ -105,7 +105,7 @@ func UUID(b []byte, id uuid.UUID) []byte {
 
 // Time appends t as time.Time's MarshalJSON does (RFC 3339 with nanoseconds, its zone kept).
 // A year outside 0 to 9999, which MarshalJSON refuses, is written all the same. A time in UTC
-// of a year from 1 to 9999 (every time the registry stamps) is written here, digit by digit;
+// of a year from 1 to 9999 (every time the registry stamps) is written here, by digit pairs;
 // the others by time.Time.AppendFormat.
 func Time(b []byte, t time.Time) []byte {
 	b = append(b, '"')

@@ -114,7 +114,7 @@ func TestObject(t *testing.T) {
 	}
 }
 
-// BenchmarkTime: Time of a UTC time (written digit by digit) against time.Time.AppendFormat,
+// BenchmarkTime: Time of a UTC time (written here, by digit pairs) against time.Time.AppendFormat,
 // which Time uses for the others.
 func BenchmarkTime(b *testing.B) {
 	tm := time.Date(2026, 12, 7, 13, 4, 5, 123456000, time.UTC)
