@@ -293,12 +293,14 @@ func (c *filter) each(v View, fn func(*resource) bool) error {
 		return c.eachText(v, fn)
 	case indexPolicy:
 		p := [16]byte(l.keys[0])
-		v.t.policy.Ascend(policyProbe(p), func(e policyEntry) bool {
+		probe := policyProbe(p)
+		walk(v.t.policy, &probe, false, policyEntry.row, func(e policyEntry) bool {
 			return e.policy() == p && visit(e.r)
 		})
 		return nil
 	case indexMetadataKey, indexMetadataValue:
-		v.t.meta.Ascend(metaProbe(l.metaKey, l.metaValue), func(e metaEntry) bool {
+		probe := metaProbe(l.metaKey, l.metaValue)
+		walk(v.t.meta, &probe, false, metaEntry.row, func(e metaEntry) bool {
 			key, value := e.entry()
 			return key == l.metaKey && (l.index == indexMetadataKey || value == l.metaValue) &&
 				(!c.matches(e.r, true) || fn(e.r))
@@ -311,7 +313,7 @@ func (c *filter) each(v View, fn func(*resource) bool) error {
 	}
 	for _, k := range l.keys {
 		stop := false
-		tree.Ascend(pivot(k), func(r *resource) bool {
+		walk(tree, new(pivot(k)), false, self, func(r *resource) bool {
 			if !bytes.HasPrefix(f.key(r), k) {
 				return false
 			}
@@ -346,22 +348,22 @@ func (c *filter) scan(v View, index string, desc bool, after []byte, fn func(*re
 	if !ok {
 		return fmt.Errorf("queryservice: no index %q", index)
 	}
+	// The walk starts at the cursor's key: only its first row may be the cursor's own.
+	first := after != nil
 	visit := func(r *resource) bool {
-		if after != nil && bytes.Equal(rowKey(f, r), after) {
-			return true // the cursor's own row
+		if first {
+			first = false
+			if bytes.Equal(rowKey(f, r), after) {
+				return true
+			}
 		}
 		return !c.match(r) || fn(r)
 	}
-	switch {
-	case !desc && after == nil:
-		tree.Scan(visit)
-	case !desc:
-		tree.Ascend(pivot(after), visit)
-	case after == nil:
-		tree.Reverse(visit)
-	default:
-		tree.Descend(pivot(after), visit)
+	var from **resource
+	if after != nil {
+		from = new(pivot(after))
 	}
+	walk(tree, from, desc, self, visit)
 	return nil
 }
 

@@ -63,6 +63,8 @@ type policyEntry struct {
 
 func (e policyEntry) policy() [16]byte { return e.r.idAt(e.at) }
 
+func (e policyEntry) row() *resource { return e.r }
+
 // policyProbe is the first entry of policy p.
 func policyProbe(p [16]byte) policyEntry { return policyEntry{r: pivot(p[:])} }
 
@@ -74,6 +76,8 @@ type metaEntry struct {
 }
 
 func (e metaEntry) entry() (key, value string) { return e.r.metadataAt(e.at) }
+
+func (e metaEntry) row() *resource { return e.r }
 
 // metaProbe is the first entry of key and value.
 func metaProbe(key, value string) metaEntry {
