@@ -4,7 +4,7 @@
 package jsonappend
 
 import (
-	"encoding/hex"
+	"encoding/binary"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -91,16 +91,33 @@ var plain = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
-// UUID appends id in its canonical form (uuid.UUID.String), quoted.
+// UUID appends id in its canonical form (uuid.UUID.String), quoted. It writes eight digits
+// at a time (hex8); BenchmarkUUID measures it against encoding/hex, which it replaced.
 func UUID(b []byte, id uuid.UUID) []byte {
 	var buf [38]byte
-	buf[0], buf[9], buf[14], buf[19], buf[24], buf[37] = '"', '-', '-', '-', '-', '"'
-	hex.Encode(buf[1:9], id[:4])
-	hex.Encode(buf[10:14], id[4:6])
-	hex.Encode(buf[15:19], id[6:8])
-	hex.Encode(buf[20:24], id[8:10])
-	hex.Encode(buf[25:37], id[10:])
+	buf[0], buf[37] = '"', '"'
+	binary.BigEndian.PutUint64(buf[1:9], hex8(binary.BigEndian.Uint32(id[0:4])))
+	x := hex8(binary.BigEndian.Uint32(id[4:8]))
+	binary.BigEndian.PutUint32(buf[10:14], uint32(x>>32))
+	binary.BigEndian.PutUint32(buf[15:19], uint32(x))
+	x = hex8(binary.BigEndian.Uint32(id[8:12]))
+	binary.BigEndian.PutUint32(buf[20:24], uint32(x>>32))
+	binary.BigEndian.PutUint32(buf[25:29], uint32(x))
+	binary.BigEndian.PutUint64(buf[29:37], hex8(binary.BigEndian.Uint32(id[12:16])))
+	buf[9], buf[14], buf[19], buf[24] = '-', '-', '-', '-'
 	return append(b, buf[:]...)
+}
+
+// hex8 is the eight lower-case hexadecimal digits of v, the first in the most significant
+// byte: each nibble is spread to a byte of its own, then made a digit in every byte at once
+// ('0' plus the nibble, and 'a'-'0'-10 more where the nibble is above 9).
+func hex8(v uint32) uint64 {
+	x := uint64(v)
+	x = (x | x<<16) & 0x0000ffff0000ffff
+	x = (x | x<<8) & 0x00ff00ff00ff00ff
+	x = (x | x<<4) & 0x0f0f0f0f0f0f0f0f
+	above9 := (x + 0x0606060606060606) >> 4 & 0x0101010101010101
+	return x + 0x3030303030303030 + above9*('a'-'0'-10)
 }
 
 // Time appends t as time.Time's MarshalJSON does (RFC 3339 with nanoseconds, its zone kept).

@@ -1,6 +1,7 @@
 package jsonappend
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"testing"
 	"time"
@@ -142,6 +143,41 @@ func BenchmarkUUID(b *testing.B) {
 	b.Run("String", func(b *testing.B) {
 		for range b.N {
 			buf = append(append(append(buf[:0], '"'), id.String()...), '"')
+		}
+	})
+	b.Run("Hex", func(b *testing.B) {
+		for range b.N {
+			buf = uuidHex(buf[:0], id)
+		}
+	})
+}
+
+// uuidHex is UUID by encoding/hex, the writer UUID replaced, for FuzzUUID and BenchmarkUUID.
+func uuidHex(b []byte, id uuid.UUID) []byte {
+	var buf [38]byte
+	buf[0], buf[9], buf[14], buf[19], buf[24], buf[37] = '"', '-', '-', '-', '-', '"'
+	hex.Encode(buf[1:9], id[:4])
+	hex.Encode(buf[10:14], id[4:6])
+	hex.Encode(buf[15:19], id[6:8])
+	hex.Encode(buf[20:24], id[8:10])
+	hex.Encode(buf[25:37], id[10:])
+	return append(b, buf[:]...)
+}
+
+// FuzzUUID: UUID writes what uuid.UUID.String writes, quoted, for any 16 bytes.
+func FuzzUUID(f *testing.F) {
+	f.Add(uuid.Nil[:])
+	f.Add(uuid.Max[:])
+	f.Add([]byte("\x00\x09\x0a\x0f\x10\x90\x99\x9a\xa0\xa9\xaf\xf0\xf9\xfa\xff\x5c"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var id uuid.UUID
+		copy(id[:], raw)
+		want := `"` + id.String() + `"`
+		if got := UUID(nil, id); string(got) != want {
+			t.Fatalf("UUID(%x) = %s, want %s", id[:], got, want)
+		}
+		if got := uuidHex(nil, id); string(got) != want {
+			t.Fatalf("uuidHex(%x) = %s, want %s", id[:], got, want)
 		}
 	})
 }
