@@ -69,9 +69,6 @@ func TestLoadOrdered(t *testing.T) {
 	}
 }
 
-// TestRowOfRefusesCorruptStates: a row is never read from bytes that are not a state's
-// encoding: each cut of a state's encoding, a wrong format byte and an unknown status are
-// errors, not rows.
 // TestSortsAgreeWithCompareRows: the bulk build's sortByKey and list's sortRows put rows in the
 // order compareRows gives (the order of the index), for every index over rows, also when most
 // rows share a value (the keys' common prefix is long) and a value is a prefix of another. An
@@ -110,6 +107,16 @@ func TestSortsAgreeWithCompareRows(t *testing.T) {
 			if !slices.Equal(got, w) {
 				t.Fatalf("sortRows by %s (desc %t) differs from compareRows' order", f.name, desc)
 			}
+			// Pages of neighbours in the order, whose values share long prefixes.
+			for start := 0; start+20 <= len(want); start += 7 {
+				page := slices.Clone(w[start : start+20])
+				got := slices.Clone(page)
+				x.rng.Shuffle(len(got), func(i, j int) { got[i], got[j] = got[j], got[i] })
+				f.sortRows(got, desc)
+				if !slices.Equal(got, page) {
+					t.Fatalf("sortRows by %s (desc %t) of rows %d to %d differs from compareRows' order", f.name, desc, start, start+20)
+				}
+			}
 		}
 	}
 	// The bulk build's metadata and policy entries.
@@ -133,6 +140,9 @@ func TestSortsAgreeWithCompareRows(t *testing.T) {
 	}
 }
 
+// TestRowOfRefusesCorruptStates: a row is never read from bytes that are not a state's
+// encoding: each cut of a state's encoding, a wrong format byte and an unknown status are
+// errors, not rows.
 func TestRowOfRefusesCorruptStates(t *testing.T) {
 	fleet := newBenchFleet()
 	var st cr.State
