@@ -18,7 +18,9 @@
 // the rows by id, one index per sort field and per filter field, each a B-tree of row pointers
 // ordered by (the field's value, the row's id), a total order, which is what keeps cursors
 // exact. Metadata and policies have B-trees of (row, position) entries, the key and value or
-// the policy read from the row at that position. The writer owns one set of trees and changes it in place; each
+// the policy read from the row at that position; a metadata entry also holds a hash of its key
+// and value, which orders the entries first, so that a lookup's descent compares numbers, not
+// the bytes of rows scattered in memory. The writer owns one set of trees and changes it in place; each
 // commit publishes a copy (O(1): the copies share their nodes, and the writer copies a shared
 // node before changing it). So every read is a snapshot (a View) that neither waits for the
 // writer nor makes it wait, and a query scanning a million rows never delays the model's

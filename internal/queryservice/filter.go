@@ -298,12 +298,27 @@ func (c *filter) each(v View, fn func(*resource) bool) error {
 			return e.policy() == p && visit(e.r)
 		})
 		return nil
-	case indexMetadataKey, indexMetadataValue:
+	case indexMetadataValue:
+		// The pair's entries are together, from the probe on, among those of its hash.
 		probe := metaProbe(l.metaKey, l.metaValue)
 		walk(v.t.meta, &probe, false, metaEntry.row, func(e metaEntry) bool {
+			if e.hash != probe.hash {
+				return false
+			}
 			key, value := e.entry()
-			return key == l.metaKey && (l.index == indexMetadataKey || value == l.metaValue) &&
-				(!c.matches(e.r, true) || fn(e.r))
+			return key == l.metaKey && value == l.metaValue && (!c.matches(e.r, true) || fn(e.r))
+		})
+		return nil
+	case indexMetadataKey:
+		// The key's entries are among those of its hash's upper half, mixed with any other
+		// key's of the same.
+		probe := keyProbe(l.metaKey)
+		walk(v.t.meta, &probe, false, metaEntry.row, func(e metaEntry) bool {
+			if e.hash>>16 != probe.hash>>16 {
+				return false
+			}
+			key, _ := e.entry()
+			return key != l.metaKey || !c.matches(e.r, true) || fn(e.r)
 		})
 		return nil
 	}

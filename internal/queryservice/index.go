@@ -68,23 +68,56 @@ func (e policyEntry) row() *resource { return e.r }
 // policyProbe is the first entry of policy p.
 func policyProbe(p [16]byte) policyEntry { return policyEntry{r: pivot(p[:])} }
 
-// metaEntry is one metadata entry of a row: where it is in the row's encoding. A probe (a pivot
-// row) holds a key and a value encoded as in a state, at 0.
+// metaEntry is one metadata entry of a row: where it is in the row's encoding, and metaHash of
+// its key and value. The index orders entries by the hash first: most comparisons, and all but
+// the last few of a lookup's descent of the index, are of two numbers, not of two rows' bytes
+// (each row another cache miss in a large model). A probe (a pivot row) holds a key and a value
+// encoded as in a state, at 0.
 type metaEntry struct {
-	r  *resource
-	at uint32
+	r    *resource
+	at   uint32
+	hash uint32
+}
+
+// newMetaEntry is r's metadata entry at position at.
+func newMetaEntry(r *resource, at uint32) metaEntry {
+	k, v := r.metadataAt(at)
+	return metaEntry{r, at, metaHash(k, v)}
 }
 
 func (e metaEntry) entry() (key, value string) { return e.r.metadataAt(e.at) }
 
 func (e metaEntry) row() *resource { return e.r }
 
-// metaProbe is the first entry of key and value.
+// metaHash is 16 bits of a hash of key, then 16 of value: the entries of one key are the
+// entries of one upper half (with those of any key of the same upper half), and those of one
+// key and value the entries of one hash (with those of any other pair of the same).
+func metaHash(key, value string) uint32 { return uint32(hash16(key))<<16 | uint32(hash16(value)) }
+
+// hash16 is FNV-1a of s, its halves xored.
+func hash16(s string) uint16 {
+	h := uint32(2166136261)
+	for i := range len(s) {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return uint16(h>>16 ^ h)
+}
+
+// metaProbe is the first entry of key and value: the pair's entries follow it, before any
+// other entry of its hash (the others of its hash are other pairs').
 func metaProbe(key, value string) metaEntry {
 	b := binary.AppendUvarint(nil, uint64(len(key)))
 	b = append(b, key...)
 	b = binary.AppendUvarint(b, uint64(len(value)))
-	return metaEntry{r: pivot(append(b, value...))}
+	return metaEntry{r: pivot(append(b, value...)), hash: metaHash(key, value)}
+}
+
+// keyProbe is the first entry of the upper half of key's hash (metaHash): every entry of key
+// comes after it, mixed with those of any other key of the same upper half.
+func keyProbe(key string) metaEntry {
+	e := metaProbe(key, "")
+	e.hash = uint32(hash16(key)) << 16
+	return e
 }
 
 // comparePolicy orders policy entries by policy, then the row's id (a probe first).
@@ -103,17 +136,22 @@ func appendPolicyKey(b []byte, e policyEntry) []byte {
 	return append(append(b, p[:]...), e.r.data()[1:hostnameAt]...)
 }
 
-// appendMetaKey appends a metadata entry's key: the key, sep, the value, sep and the row's id,
-// which compare as bytes in compareMeta's order (a value holding sep may come out of it).
+// appendMetaKey appends a metadata entry's key: the hash (big-endian), the key, sep, the
+// value, sep and the row's id, which compare as bytes in compareMeta's order (a value holding
+// sep may come out of it).
 func appendMetaKey(b []byte, e metaEntry) []byte {
 	k, v := e.entry()
+	b = binary.BigEndian.AppendUint32(b, e.hash)
 	b = append(append(b, k...), sep)
 	b = append(append(b, v...), sep)
 	return append(b, e.r.data()[1:hostnameAt]...)
 }
 
-// compareMeta orders metadata entries by key, value, then the row's id (a probe first).
+// compareMeta orders metadata entries by hash, key, value, then the row's id (a probe first).
 func compareMeta(a, b metaEntry) int {
+	if c := cmp.Compare(a.hash, b.hash); c != 0 {
+		return c
+	}
 	ak, av := a.entry()
 	bk, bv := b.entry()
 	if c := strings.Compare(ak, bk); c != 0 {
@@ -176,7 +214,7 @@ func (t *tables) put(old, r *resource) {
 			o.Set(r)
 		}
 		r.policies(func(_ [16]byte, at uint32) { t.policy.Set(policyEntry{r, at}) })
-		r.metadata(func(_, _ string, at uint32) bool { t.meta.Set(metaEntry{r, at}); return true })
+		r.metadata(func(k, v string, at uint32) bool { t.meta.Set(metaEntry{r, at, metaHash(k, v)}); return true })
 		return
 	}
 	t.byID.Set(r) // same id: replaces old
@@ -200,11 +238,11 @@ func (t *tables) put(old, r *resource) {
 	r.policies(func(_ [16]byte, at uint32) { t.policy.Set(policyEntry{r, at}) })
 	old.metadata(func(k, v string, at uint32) bool {
 		if nv, ok := r.metadataValue(k); !ok || nv != v {
-			t.meta.Delete(metaEntry{old, at})
+			t.meta.Delete(metaEntry{old, at, metaHash(k, v)})
 		}
 		return true
 	})
-	r.metadata(func(_, _ string, at uint32) bool { t.meta.Set(metaEntry{r, at}); return true })
+	r.metadata(func(k, v string, at uint32) bool { t.meta.Set(metaEntry{r, at, metaHash(k, v)}); return true })
 }
 
 // load fills the empty t with rows in bulk: each index sorted once and loaded in order.
@@ -229,7 +267,7 @@ func (t *tables) loadIndexes(rows []*resource) {
 		func() {
 			var meta []metaEntry
 			for _, r := range rows {
-				r.metadata(func(_, _ string, at uint32) bool { meta = append(meta, metaEntry{r, at}); return true })
+				r.metadata(func(k, v string, at uint32) bool { meta = append(meta, metaEntry{r, at, metaHash(k, v)}); return true })
 			}
 			loadAll(t.meta, sortByKeys(meta, appendMetaKey))
 		},
@@ -527,7 +565,7 @@ func readOrders(rows []*resource, b []byte) (trees [][]*resource, policies []pol
 	if !entries(func(r *resource, fn func(uint32)) {
 		r.metadata(func(_, _ string, at uint32) bool { fn(at); return true })
 	}, func(r *resource, at uint32) bool {
-		e := metaEntry{r, at}
+		e := newMetaEntry(r, at)
 		meta = append(meta, e)
 		return len(meta) == 1 || compareMeta(meta[len(meta)-2], e) < 0
 	}) {

@@ -6,11 +6,14 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
+	"github.com/cim-infra/registry/pkg/api"
 	"github.com/google/uuid"
 )
 
@@ -123,7 +126,7 @@ func TestSortsAgreeWithCompareRows(t *testing.T) {
 	var meta []metaEntry
 	var policies []policyEntry
 	for _, r := range rows {
-		r.metadata(func(_, _ string, at uint32) bool { meta = append(meta, metaEntry{r, at}); return true })
+		r.metadata(func(k, v string, at uint32) bool { meta = append(meta, metaEntry{r, at, metaHash(k, v)}); return true })
 		r.policies(func(_ [16]byte, at uint32) { policies = append(policies, policyEntry{r, at}) })
 	}
 	gotMeta, gotPolicies := sortByKeys(meta, appendMetaKey), sortByKeys(policies, appendPolicyKey)
@@ -246,6 +249,85 @@ func TestTextIndexSnapshot(t *testing.T) {
 		idx := newTextIndex()
 		if idx.loadSnapshot(bad) || len(idx.ids) != 0 || len(idx.postings) != 0 {
 			t.Errorf("%s: loaded, or left %d ids and %d postings", name, len(idx.ids), len(idx.postings))
+		}
+	}
+}
+
+// collidingPair returns two strings of the form prefix+number whose hash16 is the same.
+func collidingPair(t *testing.T, prefix string) (string, string) {
+	seen := map[uint16]string{}
+	for i := range 1 << 20 {
+		s := prefix + strconv.Itoa(i)
+		if other, ok := seen[hash16(s)]; ok {
+			return other, s
+		}
+		seen[hash16(s)] = s
+	}
+	t.Fatal("no two strings with the same hash16")
+	return "", ""
+}
+
+// TestMetadataLookupsWithHashCollisions: the metadata index orders entries by metaHash first, so
+// that two keys of the same hash16 mix their entries, and two pairs of the same metaHash too. A
+// lookup of a key or of a key and value still finds exactly the rows that hold it, in a model
+// where every entry of four such pairs has one hash, among rows with other metadata.
+func TestMetadataLookupsWithHashCollisions(t *testing.T) {
+	k1, k2 := collidingPair(t, "k")
+	va, vb := collidingPair(t, "v")
+	if metaHash(k1, va) != metaHash(k2, vb) {
+		t.Fatal("the pairs do not collide")
+	}
+	x := &textModel{t: t, rng: rand.New(rand.NewPCG(7, 7)), m: NewModel(), ts: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	x.batch(120, 0)
+	b := x.m.Begin()
+	for i, id := range x.ids {
+		set := func(k, v string) {
+			x.apply(b, id, func(m cr.EventMeta) cr.Event { return cr.MetadataUpdated{EventMeta: m, Key: k, Value: v} })
+		}
+		switch i % 5 {
+		case 0:
+			set(k1, va)
+		case 1:
+			set(k1, vb)
+			set(k2, va)
+		case 2:
+			set(k2, vb)
+		case 3:
+			set(k1, "other")
+		}
+		if i%3 == 0 {
+			set("rack", strconv.Itoa(i))
+		}
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	v := x.m.View()
+	for _, f := range []string{k1, k2, k1 + "=" + va, k1 + "=" + vb, k2 + "=" + va, k2 + "=" + vb, k1 + "=other", k2 + "=other", "rack"} {
+		key, value, withValue := strings.Cut(f, "=")
+		var want []string
+		v.each(func(r *resource) bool {
+			if got, ok := r.metadataValue(key); ok && (!withValue || got == value) {
+				want = append(want, r.id().String())
+			}
+			return true
+		})
+		filter, err := compileFilter(api.Filter{Metadata: []string{f}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := list(v, &listPlan{filter: filter, order: sortFields[0], limit: api.MaxListLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range page.Resources {
+			got = append(got, r.ID)
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if len(want) == 0 && !strings.HasSuffix(f, "=other") || !slices.Equal(got, want) || page.Total != len(want) {
+			t.Fatalf("metadata %q: %d rows (total %d), want %d", f, len(got), page.Total, len(want))
 		}
 	}
 }
