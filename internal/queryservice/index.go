@@ -380,7 +380,8 @@ func (f sortField) compareRows(a, b *resource) int {
 func (f sortField) less(a, b *resource) bool { return f.compare(a, b) < 0 }
 
 // sortRows sorts rows in compareRows' order, or its reverse if desc. The value of a field over
-// a string is read once per row, not once per comparison.
+// a string is read once per row, not once per comparison; a page's worth of rows is sorted by
+// numbers (sortFew).
 func (f sortField) sortRows(rows []*resource, desc bool) {
 	sign := 1
 	if desc {
@@ -390,23 +391,87 @@ func (f sortField) sortRows(rows []*resource, desc bool) {
 		slices.SortFunc(rows, func(a, b *resource) int { return sign * f.compareRows(a, b) })
 		return
 	}
-	type valued struct {
-		v string
-		r *resource
-	}
 	vs := make([]valued, len(rows))
 	for i, r := range rows {
 		vs[i] = valued{f.text(r), r}
 	}
-	slices.SortFunc(vs, func(a, b valued) int {
-		if c := strings.Compare(a.v, b.v); c != 0 {
-			return sign * c
+	if len(vs) <= maxSortFew {
+		sortFew(vs)
+		if desc {
+			slices.Reverse(vs)
 		}
-		return sign * compareID(a.r, b.r)
-	})
+	} else {
+		slices.SortFunc(vs, func(a, b valued) int { return sign * a.compare(b) })
+	}
 	for i, v := range vs {
 		rows[i] = v.r
 	}
+}
+
+// valued is a row with its value of a field over a string.
+type valued struct {
+	v string
+	r *resource
+}
+
+// compare orders by value, then id: compareRows' order.
+func (a valued) compare(b valued) int {
+	if c := strings.Compare(a.v, b.v); c != 0 {
+		return c
+	}
+	return compareID(a.r, b.r)
+}
+
+// maxSortFew is the most values sortFew sorts: their positions fit in a byte.
+const maxSortFew = 256
+
+// sortFew sorts vs (at most maxSortFew) in valued.compare's order. Each value's seven bytes
+// after the prefix all of them share (the values of a page often share most of theirs), with
+// zeros past its end, make a number with the value's position in the low byte; sorting the
+// numbers orders every two values whose seven bytes differ (the zeros put a value before the
+// longer ones it is a prefix of), and each run of equal bytes is then sorted by compare.
+func sortFew(vs []valued) {
+	if len(vs) < 2 {
+		return
+	}
+	shared := len(vs[0].v)
+	for _, x := range vs[1:] {
+		shared = commonPrefix(vs[0].v[:shared], x.v)
+	}
+	var buf [maxSortFew]uint64
+	keys := buf[:len(vs)]
+	for i, x := range vs {
+		var word [8]byte
+		copy(word[:7], x.v[shared:])
+		keys[i] = binary.BigEndian.Uint64(word[:]) | uint64(i)
+	}
+	slices.Sort(keys)
+	sorted := make([]valued, len(vs))
+	for i, k := range keys {
+		sorted[i] = vs[byte(k)]
+	}
+	for start := 0; start < len(keys); {
+		end := start + 1
+		for end < len(keys) && keys[end]>>8 == keys[start]>>8 {
+			end++
+		}
+		if end-start > 1 {
+			slices.SortFunc(sorted[start:end], valued.compare)
+		}
+		start = end
+	}
+	copy(vs, sorted)
+}
+
+// commonPrefix is the length of the longest prefix of a that b starts with.
+func commonPrefix(a, b string) int {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
 }
 
 func (f sortField) keyOf(r *resource) []byte {
