@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,11 +12,12 @@ import (
 
 	cr "github.com/cim-infra/registry/domain/computeresource"
 	"github.com/cim-infra/registry/pkg/api"
+	"github.com/google/uuid"
 )
 
 // TestListJSONEqualsEncodingJSON: the reply list sends, written by appendJSON, is byte for byte
-// what encoding/json writes for the same page: with and without a next cursor, empty, and with
-// text that JSON escapes. Rows whose texts are ASCII that JSON writes as it is are plain (their
+// what encoding/json writes for the same page: with and without a next cursor, empty, with text
+// that JSON escapes, and with times in a zone or with a fraction of a second. Rows whose texts are ASCII that JSON writes as it is are plain (their
 // texts copied, not escaped); the others are not.
 func TestListJSONEqualsEncodingJSON(t *testing.T) {
 	x := &textModel{t: t, rng: rand.New(rand.NewPCG(7, 7)), m: NewModel(), ts: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
@@ -30,6 +32,20 @@ func TestListJSONEqualsEncodingJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	x.batch(10, 40)
+	b = x.m.Begin()
+	// Times in a zone, and one with a fraction of a second.
+	zone := time.FixedZone("", -(3*3600 + 30*60))
+	for i, ts := range []time.Time{x.ts.In(zone), x.ts.Add(123456789), x.ts.Add(time.Millisecond).In(zone)} {
+		x.seq++
+		e := cr.MetadataUpdated{EventMeta: cr.EventMeta{EventID: uuid.New(), AggregateID: x.ids[4+i], CommandID: uuid.New(), Timestamp: ts},
+			Key: "zone", Value: strconv.Itoa(i)}
+		if err := b.Apply(x.seq, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
 	v := x.m.View()
 	plainRows := 0
 	for _, id := range x.ids {
