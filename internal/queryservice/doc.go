@@ -84,13 +84,15 @@
 // page starts after that key in whatever state the model is then, so a row that existed at the
 // first page and kept its sort value is neither skipped nor repeated.
 //
-// The free-text q is a substring test over each row's prepared lower-case text (its fields
-// joined by NUL, which q may not hold). A q of three bytes or more is answered by a trigram
-// index kept beside the tables, a compressed bitmap of rows per trigram (roaring): the rows
-// holding every trigram of q are the candidates, and the test runs on those only. A row's new trigrams enter the index before its batch commits and its lost
-// ones leave after; a view taken before such a removal tests every row instead, so the index
-// never hides a row a view holds.
+// The free-text q is a substring test, ignoring case, over each of the row's texts (host name,
+// asset tag, serial number, model and metadata values), read in place; a q holding a NUL is
+// refused. A q of three bytes or more is answered by a trigram index kept beside the tables, a
+// compressed bitmap of rows per trigram (roaring): the rows holding every trigram of q are the
+// candidates, and the test runs on those only. A row's new trigrams enter the index before its
+// batch commits and its lost ones leave after; a view taken before such a removal tests every
+// row instead, so the index never hides a row a view holds.
 //
-// A list reply is made of each row's JSON encoding, encoded at the row's first use and kept with
-// it (a row never changes; a change replaces it), byte for byte what encoding/json writes.
+// A list reply is written from the rows' encoded states as they are (appendJSON), byte for byte
+// what encoding/json writes for the page; no encoding is kept. The rows of a lookup are read
+// from memory a chunk at a time before they are tested (walk.go).
 package queryservice
