@@ -143,11 +143,11 @@ const (
 // appendUTC writes the time sec (Unix seconds of a year from 1 to 9999) and nsec in UTC as
 // time.RFC3339Nano does: the fraction without its trailing zeros, none if it is zero.
 func appendUTC(b []byte, sec int64, nsec int) []byte {
-	days, rem := sec/86400, sec%86400
+	rem := sec % 86400
 	if rem < 0 {
-		days, rem = days-1, rem+86400
+		rem += 86400
 	}
-	year, month, day := civil(days)
+	year, month, day := time.Unix(sec, 0).UTC().Date()
 	h, m, s := rem/3600, rem/60%60, rem%60
 	b = append(b, pairs[year/100*2], pairs[year/100*2+1], pairs[year%100*2], pairs[year%100*2+1], '-',
 		pairs[month*2], pairs[month*2+1], '-', pairs[day*2], pairs[day*2+1], 'T',
@@ -173,30 +173,6 @@ var pairs = func() (p [200]byte) {
 	}
 	return p
 }()
-
-// civil is the proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's
-// civil_from_days).
-func civil(days int64) (year, month, day int64) {
-	z := days + 719468
-	era := z / 146097
-	if z < 0 && z%146097 != 0 {
-		era--
-	}
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	day = doy - (153*mp+2)/5 + 1
-	month = mp + 3
-	if month > 12 {
-		month -= 12
-	}
-	year = yoe + era*400
-	if month <= 2 {
-		year++
-	}
-	return year, month, day
-}
 
 // Object appends the members of a JSON object, a comma before each but the first. Open it with
 // Open, close it with Close.
