@@ -79,6 +79,9 @@ func prefetch(rows []*resource) (sum uint64) {
 		for i := 0; i < len(data); i += 64 {
 			sum += uint64(data[i])
 		}
+		if len(data) > 0 {
+			sum += uint64(data[len(data)-1]) // the last line, which the steps may miss
+		}
 	}
 	return sum
 }
