@@ -127,7 +127,7 @@ func hex8(v uint32) uint64 {
 func Time(b []byte, t time.Time) []byte {
 	b = append(b, '"')
 	if sec := t.Unix(); t.Location() == time.UTC && sec >= minUTCUnix && sec < maxUTCUnix {
-		b = appendUTC(b, sec, t.Nanosecond())
+		b = appendUTC(b, t)
 	} else {
 		b = t.AppendFormat(b, time.RFC3339Nano)
 	}
@@ -140,15 +140,12 @@ const (
 	maxUTCUnix = 253402300800
 )
 
-// appendUTC writes the time sec (Unix seconds of a year from 1 to 9999) and nsec in UTC as
-// time.RFC3339Nano does: the fraction without its trailing zeros, none if it is zero.
-func appendUTC(b []byte, sec int64, nsec int) []byte {
-	rem := sec % 86400
-	if rem < 0 {
-		rem += 86400
-	}
-	year, month, day := time.Unix(sec, 0).UTC().Date()
-	h, m, s := rem/3600, rem/60%60, rem%60
+// appendUTC writes t (in UTC, of a year from 1 to 9999) as time.RFC3339Nano does: the fraction
+// without its trailing zeros, none if it is zero.
+func appendUTC(b []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	h, m, s := t.Clock()
+	nsec := t.Nanosecond()
 	b = append(b, pairs[year/100*2], pairs[year/100*2+1], pairs[year%100*2], pairs[year%100*2+1], '-',
 		pairs[month*2], pairs[month*2+1], '-', pairs[day*2], pairs[day*2+1], 'T',
 		pairs[h*2], pairs[h*2+1], ':', pairs[m*2], pairs[m*2+1], ':', pairs[s*2], pairs[s*2+1])
