@@ -143,19 +143,25 @@ func TestSortsAgreeWithCompareRows(t *testing.T) {
 	}
 }
 
-// TestRowOfRefusesCorruptStates: a row is never read from bytes that are not a state's
-// encoding: each cut of a state's encoding, a wrong format byte and an unknown status are
-// errors, not rows.
-func TestRowOfRefusesCorruptStates(t *testing.T) {
-	fleet := newBenchFleet()
+// fleetState is the state of the benchmarks' resource i (benchFleet) and its binary encoding.
+func fleetState(t *testing.T, i int) (cr.State, []byte) {
+	t.Helper()
 	var st cr.State
-	for _, e := range fleet.history(t, 7) {
+	for _, e := range newBenchFleet().history(t, i) {
 		st = cr.Apply(st, e)
 	}
 	data, err := st.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, data
+}
+
+// TestRowOfRefusesCorruptStates: a row is never read from bytes that are not a state's
+// encoding: each cut of a state's encoding, a wrong format byte and an unknown status are
+// errors, not rows.
+func TestRowOfRefusesCorruptStates(t *testing.T) {
+	st, data := fleetState(t, 7)
 	r, err := rowOf(string(data), 9)
 	if err != nil {
 		t.Fatal(err)
@@ -186,15 +192,7 @@ func TestRowOfRefusesCorruptStates(t *testing.T) {
 // header in the same allocation, and stays whole through collections; a pivot of no bytes has
 // empty data.
 func TestRowHoldsItsOwnCopy(t *testing.T) {
-	fleet := newBenchFleet()
-	var st cr.State
-	for _, e := range fleet.history(t, 3) {
-		st = cr.Apply(st, e)
-	}
-	data, err := st.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, data := fleetState(t, 3)
 	want := string(data)
 	r, err := rowOf(data, 4)
 	if err != nil {
